@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+// dwbench — benchmarks and autotunes depthwise convolution on CPUs.
+import PackageDescription
+
+/// Every numeric target is compiled for the build machine's CPU so that swiftc emits its widest
+/// vectors (AVX-512 `zmm` FMAs on this project's machines). Without it, `SIMD16<Float>.addProduct`
+/// lowers to calls to `fmaf`. See README "Build settings".
+let nativeCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "native"])]
+
+let package = Package(
+    name: "dwbench",
+    products: [
+        .executable(name: "dwbench", targets: ["dwbench"]),
+        .library(name: "DWKernels", targets: ["DWKernels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CNuma", path: "Sources/CNuma"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "DWCore", dependencies: ["CNuma"], swiftSettings: nativeCPU),
+        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], swiftSettings: nativeCPU),
+        .executableTarget(
+            name: "dwbench",
+            dependencies: ["DWCore", "DWKernels",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: nativeCPU),
+        .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "dwbench"]),
+    ]
+)

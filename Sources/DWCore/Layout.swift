@@ -1,0 +1,118 @@
+/// Memory layouts of a 4-D activation tensor (N, C, H, W).
+///
+/// - `nchw`: PyTorch's default; a channel's H×W plane is contiguous.
+/// - `nhwc`: channels innermost; a pixel's C values are contiguous.
+/// - `nchw16c`: channel-blocked (oneDNN's `nChw16c`): C is split into ⌈C/16⌉ blocks, each stored as an
+///   H×W×16 plane, so one `SIMD16<Float>` holds the 16 channels of one pixel. Channels past C in the
+///   last block are zero.
+public enum Layout: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
+    case nchw
+    case nhwc
+    case nchw16c
+
+    public var description: String { rawValue }
+
+    /// Width of the channel block, 16 for `nchw16c`.
+    public static let blockWidth = 16
+
+    /// Elements a tensor of logical shape (n, c, h, w) occupies in this layout (block padding included).
+    public func storageCount(n: Int, c: Int, h: Int, w: Int) -> Int {
+        switch self {
+        case .nchw, .nhwc: return n * c * h * w
+        case .nchw16c: return n * Layout.blocks(c) * Layout.blockWidth * h * w
+        }
+    }
+
+    /// ⌈c / 16⌉.
+    public static func blocks(_ c: Int) -> Int { (c + blockWidth - 1) / blockWidth }
+}
+
+/// Explicit layout conversions. Each is O(N·C·H·W), a single pass reading the source once and
+/// writing the destination once; they are what "conversion cost" in reports measures.
+public enum LayoutConversion {
+    /// Converts `src` (logical n×c×h×w in layout `from`) into `dst` in layout `to`. `dst` must hold
+    /// `to.storageCount(...)` elements; block padding channels are written as zero.
+    public static func convert(_ src: UnsafePointer<Float>, from: Layout,
+                               _ dst: UnsafeMutablePointer<Float>, to: Layout,
+                               n: Int, c: Int, h: Int, w: Int) {
+        if from == to {
+            dst.update(from: src, count: from.storageCount(n: n, c: c, h: h, w: w))
+            return
+        }
+        let hw = h * w
+        let bw = Layout.blockWidth
+        let cb = Layout.blocks(c)
+        switch (from, to) {
+        case (.nchw, .nchw16c):
+            for b in 0..<n {
+                for blk in 0..<cb {
+                    let d = dst + (b * cb + blk) * hw * bw
+                    let lanes = min(bw, c - blk * bw)
+                    if lanes < bw { d.update(repeating: 0, count: hw * bw) }
+                    for lane in 0..<lanes {
+                        let s = src + (b * c + blk * bw + lane) * hw
+                        for px in 0..<hw { d[px * bw + lane] = s[px] }
+                    }
+                }
+            }
+        case (.nchw16c, .nchw):
+            for b in 0..<n {
+                for blk in 0..<cb {
+                    let s = src + (b * cb + blk) * hw * bw
+                    for lane in 0..<min(bw, c - blk * bw) {
+                        let d = dst + (b * c + blk * bw + lane) * hw
+                        for px in 0..<hw { d[px] = s[px * bw + lane] }
+                    }
+                }
+            }
+        default:
+            // Any other pair goes through NCHW indices element by element.
+            func index(_ layout: Layout, _ b: Int, _ ch: Int, _ pixel: Int) -> Int {
+                switch layout {
+                case .nchw: return (b * c + ch) * hw + pixel
+                case .nhwc: return (b * hw + pixel) * c + ch
+                case .nchw16c: return ((b * cb + ch / bw) * hw + pixel) * bw + ch % bw
+                }
+            }
+            if to == .nchw16c { dst.update(repeating: 0, count: Layout.nchw16c.storageCount(n: n, c: c, h: h, w: w)) }
+            for b in 0..<n {
+                for ch in 0..<c {
+                    for pixel in 0..<hw { dst[index(to, b, ch, pixel)] = src[index(from, b, ch, pixel)] }
+                }
+            }
+        }
+    }
+}
+
+/// A 4-D float tensor with its logical shape and layout, backed by an aligned buffer.
+public struct Tensor: @unchecked Sendable {
+    public let n: Int, c: Int, h: Int, w: Int
+    public let layout: Layout
+    public let storage: AlignedBuffer
+
+    /// A zero tensor.
+    public init(n: Int, c: Int, h: Int, w: Int, layout: Layout = .nchw) {
+        self.n = n; self.c = c; self.h = h; self.w = w; self.layout = layout
+        storage = AlignedBuffer(count: layout.storageCount(n: n, c: c, h: h, w: w))
+    }
+
+    /// Wraps `values` given in NCHW order (count must be n·c·h·w).
+    public init(nchw values: [Float], n: Int, c: Int, h: Int, w: Int) {
+        precondition(values.count == n * c * h * w, "value count does not match the shape")
+        self.n = n; self.c = c; self.h = h; self.w = w; self.layout = .nchw
+        storage = AlignedBuffer(values)
+    }
+
+    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+
+    /// This tensor in `layout` (a copy, or `self` when already there).
+    public func converted(to layout: Layout) -> Tensor {
+        if layout == self.layout { return self }
+        let out = Tensor(n: n, c: c, h: h, w: w, layout: layout)
+        LayoutConversion.convert(pointer, from: self.layout, out.pointer, to: layout, n: n, c: c, h: h, w: w)
+        return out
+    }
+
+    /// The logical values in NCHW order.
+    public func nchwValues() -> [Float] { converted(to: .nchw).storage.toArray() }
+}

@@ -1,0 +1,179 @@
+import Foundation
+
+/// What this machine is: CPU model, ISA features, cores, NUMA nodes and caches, read from
+/// `/proc/cpuinfo`, `/sys` and libnuma. Plans (later) are signed with it.
+public struct MachineFingerprint: Codable, Sendable, Equatable {
+    public struct Cache: Codable, Sendable, Equatable {
+        public var level: Int
+        public var type: String
+        public var bytes: Int
+        /// Number of logical CPUs that share it.
+        public var sharedBy: Int
+    }
+
+    public var cpuModel: String
+    /// ISA extensions relevant to fp32 kernels, in a fixed order.
+    public var features: [String]
+    public var cores: Int
+    public var numaNodes: Int
+    public var caches: [Cache]
+
+    /// The feature flags this project cares about, in report order.
+    public static let interestingFeatures = ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw",
+                                             "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile"]
+
+    public var hasAVX512: Bool { features.contains("avx512f") }
+    public var hasAVX2: Bool { features.contains("avx2") && features.contains("fma") }
+
+    /// Reads the fingerprint of the running machine.
+    public static func current() -> MachineFingerprint {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        var model = "unknown"
+        var flags = Set<String>()
+        for line in cpuinfo.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "model name", model == "unknown" { model = parts[1] }
+            if parts[0] == "flags", flags.isEmpty { flags = Set(parts[1].split(separator: " ").map(String.init)) }
+        }
+        var caches: [Cache] = []
+        for index in 0..<8 {
+            let dir = "/sys/devices/system/cpu/cpu0/cache/index\(index)"
+            func read(_ name: String) -> String? {
+                (try? String(contentsOfFile: "\(dir)/\(name)", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            guard let level = read("level").flatMap(Int.init), let type = read("type"), let size = read("size") else { continue }
+            let shared = read("shared_cpu_list").map(MachineFingerprint.countCPUs) ?? 1
+            caches.append(Cache(level: level, type: type, bytes: MachineFingerprint.parseSize(size), sharedBy: shared))
+        }
+        return MachineFingerprint(cpuModel: model,
+                                  features: interestingFeatures.filter { flags.contains($0) },
+                                  cores: ProcessInfo.processInfo.activeProcessorCount,
+                                  numaNodes: NUMA.nodeCount,
+                                  caches: caches)
+    }
+
+    /// "48K" → 49152; "1024K" → 1048576; "32M" → 33554432.
+    static func parseSize(_ text: String) -> Int {
+        let digits = Int(text.prefix(while: { $0.isNumber })) ?? 0
+        switch text.last {
+        case "K": return digits << 10
+        case "M": return digits << 20
+        case "G": return digits << 30
+        default: return digits
+        }
+    }
+
+    /// Counts CPUs in a list such as "0-3,8".
+    static func countCPUs(_ list: String) -> Int {
+        list.split(separator: ",").reduce(0) { total, part in
+            let ends = part.split(separator: "-").compactMap { Int($0) }
+            return total + (ends.count == 2 ? ends[1] - ends[0] + 1 : 1)
+        }
+    }
+
+    /// Data/unified cache size at `level`, if known.
+    public func cacheBytes(level: Int) -> Int? {
+        caches.first { $0.level == level && $0.type != "Instruction" }?.bytes
+    }
+}
+
+/// Measured speed of this machine: fp32 FMA peak and streaming bandwidth, from short micro-benchmarks
+/// compiled with the same native vector settings as the kernels. These calibrate "% of peak" and
+/// roofline predictions. Each figure is the best of several short repetitions (peaks are maxima).
+public struct MachineSpeed: Codable, Sendable, Equatable {
+    /// fp32 GFLOP/s of one core running independent `SIMD16<Float>` FMAs (2 FLOP per lane).
+    public var peakGflopsOneCore: Double
+    /// The same with every core busy (one stream per thread).
+    public var peakGflopsAllCores: Double
+    /// Triad (a = b + s·c) bandwidth of one core on arrays far larger than the caches, GB/s.
+    public var bandwidthGBsOneCore: Double
+    /// The same with every core streaming its own part.
+    public var bandwidthGBsAllCores: Double
+
+    /// Runs the micro-benchmarks (about 0.5–1 s in all).
+    public static func measure(threads: Int = ThreadPool.defaultThreads) -> MachineSpeed {
+        let pool = ThreadPool.shared(threads: threads)
+        let one = peak(pool: pool, workers: 1)
+        let all = peak(pool: pool, workers: threads)
+        let bw1 = bandwidth(pool: pool, workers: 1)
+        let bwAll = bandwidth(pool: pool, workers: threads)
+        return MachineSpeed(peakGflopsOneCore: one, peakGflopsAllCores: all,
+                            bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll)
+    }
+
+    /// Measured FMA peak of `threads` threads running at once (GFLOP/s), for "% of peak".
+    public static func peakGflops(threads: Int) -> Double {
+        peak(pool: ThreadPool.shared(threads: threads), workers: threads)
+    }
+
+    static func peak(pool: ThreadPool, workers: Int) -> Double {
+        let iterations = 2_000_000
+        var best = 0.0
+        for _ in 0..<5 {
+            let t0 = monotonicSeconds()
+            pool.parallelFor(count: workers) { _, _ in
+                blackHole(fmaThroughputLoop(iterations: iterations, seed: 1.0))
+            }
+            let dt = monotonicSeconds() - t0
+            // 16 accumulators × 16 lanes × 2 FLOP per iteration.
+            best = Swift.max(best, Double(workers) * Double(iterations) * 16 * 16 * 2 / dt / 1e9)
+        }
+        return best
+    }
+
+    static func bandwidth(pool: ThreadPool, workers: Int) -> Double {
+        let perWorker = 8 << 20 // 8 Mi floats = 32 MiB per array per worker, past any L3 share
+        let a = AlignedBuffer(count: perWorker * workers)
+        let b = AlignedBuffer(count: perWorker * workers)
+        let c = AlignedBuffer(count: perWorker * workers)
+        pool.parallelFor(count: workers) { t, _ in
+            for i in 0..<perWorker { b.pointer[t * perWorker + i] = 1; c.pointer[t * perWorker + i] = 2 }
+        }
+        var best = 0.0
+        for _ in 0..<4 {
+            let t0 = monotonicSeconds()
+            pool.parallelFor(count: workers) { t, _ in
+                triad(a.pointer + t * perWorker, b.pointer + t * perWorker, c.pointer + t * perWorker, count: perWorker)
+            }
+            let dt = monotonicSeconds() - t0
+            best = Swift.max(best, 3.0 * 4.0 * Double(perWorker * workers) / dt / 1e9)
+        }
+        return best
+    }
+}
+
+/// 16 independent FMA chains on `SIMD16<Float>`: enough to cover FMA latency × units on current x86.
+@inline(never)
+func fmaThroughputLoop(iterations: Int, seed: Float) -> Float {
+    let x = SIMD16<Float>(repeating: 0.999_999)
+    let y = SIMD16<Float>(repeating: seed * 1e-7)
+    var a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y
+    var a8 = y, a9 = y, a10 = y, a11 = y, a12 = y, a13 = y, a14 = y, a15 = y
+    for _ in 0..<iterations {
+        a0.addProduct(a0, x); a1.addProduct(a1, x); a2.addProduct(a2, x); a3.addProduct(a3, x)
+        a4.addProduct(a4, x); a5.addProduct(a5, x); a6.addProduct(a6, x); a7.addProduct(a7, x)
+        a8.addProduct(a8, x); a9.addProduct(a9, x); a10.addProduct(a10, x); a11.addProduct(a11, x)
+        a12.addProduct(a12, x); a13.addProduct(a13, x); a14.addProduct(a14, x); a15.addProduct(a15, x)
+    }
+    let s = (a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11) + (a12 + a13 + a14 + a15)
+    return s.sum()
+}
+
+/// a[i] = b[i] + 3·c[i] with 16-wide vectors; `count` must be a multiple of 16.
+@inline(never)
+func triad(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, count: Int) {
+    let s = SIMD16<Float>(repeating: 3)
+    let av = UnsafeMutableRawPointer(a), bv = UnsafeRawPointer(b), cv = UnsafeRawPointer(c)
+    var i = 0
+    while i < count * 4 {
+        var v = bv.load(fromByteOffset: i, as: SIMD16<Float>.self)
+        v.addProduct(cv.load(fromByteOffset: i, as: SIMD16<Float>.self), s)
+        av.storeBytes(of: v, toByteOffset: i, as: SIMD16<Float>.self)
+        i += 64
+    }
+}
+
+/// Keeps a value alive so the optimiser cannot delete the work that produced it.
+@inline(never)
+public func blackHole<T>(_ value: T) { withExtendedLifetime(value) {} }

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic wall-clock time in seconds (`CLOCK_MONOTONIC`, nanosecond resolution).
+@inline(__always)
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// How a timing is taken. Caches are *warm*: the same input, weights and output buffers are reused
+/// across iterations, as in a layer executed repeatedly in a model.
+public struct TimingPolicy: Sendable {
+    /// Untimed warm-up runs before measuring.
+    public var warmup: Int = 1
+    /// A repetition runs the operation enough times to take at least this long.
+    public var minRepetitionSeconds: Double = 0.05
+    /// Number of timed repetitions; their per-iteration medians are reported.
+    public var repetitions: Int = 5
+    /// If one run takes longer than this, stop after that single run and report it ("capped").
+    public var capSeconds: Double = 3.0
+
+    public init(warmup: Int = 1, minRepetitionSeconds: Double = 0.05, repetitions: Int = 5, capSeconds: Double = 3.0) {
+        self.warmup = warmup
+        self.minRepetitionSeconds = minRepetitionSeconds
+        self.repetitions = repetitions
+        self.capSeconds = capSeconds
+    }
+}
+
+/// The outcome of timing one operation: per-iteration seconds of each repetition.
+public struct Timing: Sendable, Codable, Equatable {
+    /// Per-iteration time of each repetition, in seconds.
+    public var samples: [Double]
+    /// Iterations per repetition.
+    public var iterations: Int
+    /// True when the operation was too slow and only a single run was timed.
+    public var capped: Bool
+
+    public var median: Double {
+        let s = samples.sorted()
+        let m = s.count / 2
+        return s.count % 2 == 1 ? s[m] : 0.5 * (s[m - 1] + s[m])
+    }
+    public var min: Double { samples.min() ?? 0 }
+    public var max: Double { samples.max() ?? 0 }
+    /// (max − min) / median: the relative spread of the repetitions.
+    public var spread: Double { median > 0 ? (max - min) / median : 0 }
+}
+
+/// Times `body` the FFTW/Google-Benchmark way: warm-up, grow the iteration count until one repetition
+/// takes at least `minRepetitionSeconds`, then time `repetitions` repetitions.
+/// Complexity: about `warmup + repetitions × minRepetitionSeconds` seconds, plus growth.
+public func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -> Void) -> Timing {
+    var first = 0.0
+    for i in 0..<max(1, policy.warmup) {
+        let t0 = monotonicSeconds()
+        body()
+        let dt = monotonicSeconds() - t0
+        if i == 0 { first = dt }
+        if dt > policy.capSeconds { return Timing(samples: [dt], iterations: 1, capped: true) }
+    }
+    var iterations = 1
+    var estimate = max(first, 1e-9)
+    while Double(iterations) * estimate < policy.minRepetitionSeconds {
+        let want = Int((policy.minRepetitionSeconds / estimate).rounded(.up))
+        iterations = Swift.max(iterations * 2, Swift.min(want, iterations * 100))
+        let t0 = monotonicSeconds()
+        for _ in 0..<iterations { body() }
+        estimate = (monotonicSeconds() - t0) / Double(iterations)
+        if Double(iterations) * estimate >= policy.minRepetitionSeconds { break }
+    }
+    var samples: [Double] = []
+    for _ in 0..<max(1, policy.repetitions) {
+        let t0 = monotonicSeconds()
+        for _ in 0..<iterations { body() }
+        samples.append((monotonicSeconds() - t0) / Double(iterations))
+    }
+    return Timing(samples: samples, iterations: iterations, capped: false)
+}
+
+/// Whether this code was compiled without optimisation. Debug numeric Swift is 20–100× slower, so
+/// timing commands refuse to run in a debug build unless explicitly asked.
+public var isDebugBuild: Bool {
+    #if DEBUG
+    return true
+    #else
+    return false
+    #endif
+}

@@ -1,0 +1,27 @@
+import DWCore
+
+/// Convenience front end: run one algorithm on NCHW data, converting to and from its native layout.
+/// For timing, use `prepare` / `execute` directly; this path includes conversions and preparation.
+public enum DepthwiseConvolution {
+    /// Runs `algorithm` on `input` (NCHW, the problem's input shape) and returns the NCHW output.
+    public static func run(_ algorithm: any DepthwiseAlgorithm, problem: Problem, weights: DepthwiseWeights,
+                           input: Tensor, threads: Int) throws -> Tensor {
+        precondition(input.n == problem.n && input.c == problem.c && input.h == problem.h && input.w == problem.w,
+                     "input shape does not match the problem")
+        let plan = try algorithm.prepare(problem, weights: weights, threads: threads)
+        let native = input.converted(to: plan.layout)
+        let out = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
+        plan.execute(input: native.pointer, output: out.pointer)
+        return out.converted(to: .nchw)
+    }
+
+    /// A simple rule until the tuner lands: the channel-blocked direct kernel, except large kernels
+    /// on maps where the FFT's lower operation count wins (measured crossover, see README).
+    public static func automaticChoice(for problem: Problem) -> any DepthwiseAlgorithm {
+        let fft = FFTConvolution(maxTile: 128)
+        if problem.k >= 27, problem.s == 1, fft.supports(problem) == nil {
+            return fft
+        }
+        return DirectSIMD(width: 8)
+    }
+}

@@ -1,0 +1,255 @@
+import DWCore
+
+/// FFT convolution, per channel, tiled by overlap-save, on the channel-blocked layout.
+///
+/// Every transform works on 16 channels at once (one SIMD lane each) and on *two* channel blocks at
+/// once: block a is the real part and block b the imaginary part of one complex tile, which is how
+/// the real-input symmetry is used (one complex 2-D FFT per two real ones). With Y = FFT(a + i·b) and
+/// filter spectra Hₐ, H_b, the product spectrum is V[k] = Y[k]·G₁[k] + conj(Y[−k])·G₂[k] where
+/// G₁ = (Hₐ + H_b)/2, G₂ = (Hₐ − H_b)/2 (precomputed at preparation, with the 1/(T_h·T_w) scale
+/// folded in); IFFT(V) is then (a ⋆ wₐ) + i·(b ⋆ w_b) exactly, both real.
+///
+/// Tiles: the map is covered by T_h × T_w input tiles overlapping by K − 1 (overlap-save), each giving
+/// (T − K + 1)² valid outputs. T is the smallest even 2·3·5-smooth size that covers the whole padded
+/// map, capped at `maxTile`. Stride s > 1 is computed at stride 1 and subsampled.
+///
+/// Complexity per tile Θ(T² log T) complex vector operations per pair of blocks; filter spectra take
+/// ⌈C/32⌉·2·T_h·T_w·128 bytes. Threads split (image, block pair, tile) tasks.
+public struct FFTConvolution: DepthwiseAlgorithm {
+    /// Largest transform size per dimension.
+    public let maxTile: Int
+
+    public init(maxTile: Int) {
+        precondition(SmoothSize.atLeast(maxTile) == maxTile, "FFT tile must be an even 2·3·5-smooth size")
+        self.maxTile = maxTile
+    }
+
+    public var name: String { "fft.t\(maxTile)" }
+    public var layout: Layout { .nchw16c }
+    public var summary: String { "overlap-save FFT convolution, tiles up to \(maxTile)², 16 channels per lane set, block pairs packed as complex" }
+
+    /// Spectrum memory above which the algorithm refuses (bytes).
+    static let spectrumCap = 1 << 30
+
+    public func supports(_ problem: Problem) -> String? {
+        let g = FFTGeometry(problem, maxTile: maxTile)
+        if g.th < problem.k || g.tw < problem.k {
+            return "kernel \(problem.k) does not fit in a \(maxTile)-point transform tile"
+        }
+        for (t, l, tiled) in [(g.th, g.lh, g.tilesY > 1), (g.tw, g.lw, g.tilesX > 1)] where tiled && 4 * l < t {
+            return "a \(t)-point tile leaves only \(l) valid outputs per tile for kernel \(problem.k) (under 25%)"
+        }
+        let bytes = Double(Layout.blocks(problem.c) + 1) / 2 * 2 * Double(g.th * g.tw) * 128
+        if bytes > Double(FFTConvolution.spectrumCap) {
+            return "filter spectra would need \(Int(bytes / 1_048_576)) MiB"
+        }
+        return nil
+    }
+
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+        try validate(problem, weights)
+        return FFTConvolutionPlan(problem: problem, weights: weights, maxTile: maxTile, threads: threads)
+    }
+}
+
+/// Tile geometry of an FFT convolution. Stride-1 output coordinates equal padded-input coordinates
+/// of a tile's origin.
+struct FFTGeometry {
+    /// Transform sizes.
+    let th: Int, tw: Int
+    /// Valid stride-1 outputs per tile.
+    let lh: Int, lw: Int
+    /// Stride-1 output extent that must be computed: (OH − 1)·s + 1.
+    let eh: Int, ew: Int
+    let tilesY: Int, tilesX: Int
+
+    init(_ p: Problem, maxTile: Int) {
+        eh = (p.oh - 1) * p.s + 1
+        ew = (p.ow - 1) * p.s + 1
+        th = min(maxTile, SmoothSize.atLeast(eh + p.k - 1))
+        tw = min(maxTile, SmoothSize.atLeast(ew + p.k - 1))
+        lh = max(0, th - p.k + 1)
+        lw = max(0, tw - p.k + 1)
+        tilesY = lh > 0 ? (eh + lh - 1) / lh : 0
+        tilesX = lw > 0 ? (ew + lw - 1) / lw : 0
+    }
+}
+
+final class FFTConvolutionPlan: DepthwisePlan {
+    let problem: Problem
+    var layout: Layout { .nchw16c }
+    let geometry: FFTGeometry
+    let rowFFT: FFTPlan
+    let colFFT: FFTPlan
+    let pool: ThreadPool
+    let blocks: Int
+    let pairs: Int
+    /// Per pair: T_h·T_w bins of (G₁, G₂).
+    let spectra: UnsafeMutablePointer<ComplexVector>
+    /// Bias as [block][16].
+    let bias: AlignedBuffer
+    /// Per thread: tile A, tile B, column work (T_h·T_w each), row work (T_w).
+    let workspace: UnsafeMutablePointer<ComplexVector>
+    let perThread: Int
+    let threads: Int
+
+    init(problem p: Problem, weights w: DepthwiseWeights, maxTile: Int, threads: Int) {
+        problem = p
+        geometry = FFTGeometry(p, maxTile: maxTile)
+        let (th, tw) = (geometry.th, geometry.tw)
+        rowFFT = FFTPlan(size: tw)
+        colFFT = FFTPlan(size: th)
+        pool = ThreadPool.shared(threads: threads)
+        self.threads = threads
+        blocks = Layout.blocks(p.c)
+        pairs = (blocks + 1) / 2
+        let bins = th * tw
+        perThread = 3 * bins + tw
+        workspace = .allocate(capacity: perThread * threads)
+        workspace.initialize(repeating: .zero, count: perThread * threads)
+        spectra = .allocate(capacity: pairs * 2 * bins)
+        bias = AlignedBuffer(count: blocks * 16)
+        for ch in 0..<p.c { bias.pointer[ch] = w.biasValue(ch) }
+        computeSpectra(w)
+    }
+
+    deinit {
+        workspace.deallocate()
+        spectra.deallocate()
+    }
+
+    /// Filter spectra of each block pair, by the same 2-D transform as the data.
+    private func computeSpectra(_ w: DepthwiseWeights) {
+        let p = problem
+        let (th, tw) = (geometry.th, geometry.tw)
+        let bins = th * tw
+        let scale = SIMD16<Float>(repeating: 0.5 / Float(bins))
+        let tileA = workspace, tileB = workspace + bins, colWork = workspace + 2 * bins, rowWork = workspace + 3 * bins
+        for pair in 0..<pairs {
+            tileA.update(repeating: .zero, count: bins)
+            // Cross-correlation: tap (ky, kx) goes to ((−ky) mod T_h, (−kx) mod T_w).
+            for lane in 0..<32 {
+                let ch = pair * 32 + lane
+                guard ch < p.c else { break }
+                for ky in 0..<p.k {
+                    for kx in 0..<p.k {
+                        let v = w.weight[(ch * p.k + ky) * p.k + kx]
+                        let bin = ((th - ky) % th) * tw + (tw - kx) % tw
+                        if lane < 16 { tileA[bin].re[lane] = v } else { tileA[bin].im[lane - 16] = v }
+                    }
+                }
+            }
+            for r in 0..<th { rowFFT.transform(tileA + r * tw, tileB + r * tw, work: rowWork, batch: 1, inverse: false) }
+            colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: false)
+            let g = spectra + pair * 2 * bins
+            for k1 in 0..<th {
+                for k2 in 0..<tw {
+                    let y = tileA[k1 * tw + k2]
+                    let yc = tileA[((th - k1) % th) * tw + (tw - k2) % tw].conjugate
+                    let ha = (y + yc)                  // 2·Hₐ
+                    let hb = (y - yc).rotated(-1)      // 2·H_b = −i·(Y − conj Y[−k])
+                    g[2 * (k1 * tw + k2)] = (ha + hb) * (scale * 0.5)
+                    g[2 * (k1 * tw + k2) + 1] = (ha - hb) * (scale * 0.5)
+                }
+            }
+        }
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let tiles = g.tilesY * g.tilesX
+        let count = problem.n * pairs * tiles
+        let inp = SendablePointer(input), out = SendableMutablePointer(output)
+        let me = UncheckedPlan(plan: self)
+        pool.parallelFor(count: count) { task, worker in
+            let plan = me.plan
+            let tile = task % tiles
+            let pairIndex = task / tiles
+            plan.runTile(image: pairIndex / plan.pairs, pair: pairIndex % plan.pairs,
+                         ty: tile / g.tilesX, tx: tile % g.tilesX,
+                         input: inp.pointer, output: out.pointer, worker: worker)
+        }
+    }
+
+    /// One overlap-save tile of one block pair: gather, forward 2-D FFT, spectral product, inverse
+    /// 2-D FFT (rows only where outputs are kept), scatter with bias.
+    private func runTile(image: Int, pair: Int, ty: Int, tx: Int,
+                         input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, worker: Int) {
+        let p = problem
+        let g = geometry
+        let (th, tw) = (g.th, g.tw)
+        let bins = th * tw
+        let ws = workspace + worker * perThread
+        let tileA = ws, tileB = ws + bins, colWork = ws + 2 * bins, rowWork = ws + 3 * bins
+        let blockA = pair * 2, blockB = pair * 2 + 1
+        let hasB = blockB < blocks
+        let plane = p.h * p.w * 16
+        let srcA = input + (image * blocks + blockA) * plane
+        let srcB = hasB ? input + (image * blocks + blockB) * plane : nil
+        let y0 = ty * g.lh, x0 = tx * g.lw
+
+        // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms.
+        for r in 0..<th {
+            let iy = y0 + r - p.p
+            let rowOut = tileB + r * tw
+            if iy < 0 || iy >= p.h {
+                rowOut.update(repeating: .zero, count: tw)
+                continue
+            }
+            let row = tileA + r * tw
+            for c in 0..<tw {
+                let ix = x0 + c - p.p
+                if ix < 0 || ix >= p.w {
+                    row[c] = .zero
+                } else {
+                    let off = (iy * p.w + ix) * 16
+                    row[c] = ComplexVector(re: srcA.load16(off), im: srcB?.load16(off) ?? .zero)
+                }
+            }
+            rowFFT.transform(row, rowOut, work: rowWork, batch: 1, inverse: false)
+        }
+        colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: false)
+
+        // V[k] = Y[k]·G₁[k] + conj(Y[−k])·G₂[k]
+        let spec = spectra + pair * 2 * bins
+        for k1 in 0..<th {
+            let n1 = (th - k1) % th
+            for k2 in 0..<tw {
+                let bin = k1 * tw + k2
+                let y = tileA[bin]
+                let yc = tileA[n1 * tw + (tw - k2) % tw].conjugate
+                tileB[bin] = y * spec[2 * bin] + yc * spec[2 * bin + 1]
+            }
+        }
+        colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: true)
+
+        // Inverse rows that hold kept outputs, then scatter (subsampled for stride > 1).
+        let biasA = bias.pointer.load16(blockA * 16)
+        let biasB = hasB ? bias.pointer.load16(blockB * 16) : .zero
+        let outPlane = p.oh * p.ow * 16
+        let dstA = output + (image * blocks + blockA) * outPlane
+        let dstB = output + (image * blocks + blockB) * outPlane
+        for r in 0..<g.lh {
+            let y = y0 + r
+            if y >= g.eh { break }
+            if y % p.s != 0 { continue }
+            let oy = y / p.s
+            let row = tileB + r * tw
+            rowFFT.transform(tileA + r * tw, row, work: rowWork, batch: 1, inverse: true)
+            for c in 0..<g.lw {
+                let x = x0 + c
+                if x >= g.ew { break }
+                if x % p.s != 0 { continue }
+                let off = (oy * p.ow + x / p.s) * 16
+                dstA.store16(row[c].re + biasA, off)
+                if hasB { dstB.store16(row[c].im + biasB, off) }
+            }
+        }
+    }
+}
+
+/// Lets worker threads call back into a plan; safe because each worker touches only its own
+/// workspace slice and disjoint output, and `execute` waits for all of them.
+private struct UncheckedPlan: @unchecked Sendable {
+    let plan: FFTConvolutionPlan
+}

@@ -1,0 +1,117 @@
+import COpenBLAS
+import DWCore
+
+/// The classic framework path (Caffe, PyTorch's slow path): materialise the im2col patch matrix
+/// P (K² rows × output pixels) of one channel plane and multiply it with the channel's K² taps using
+/// BLAS (`cblas_sgemv`, since a depthwise group has exactly one output channel: M = 1).
+///
+/// The patch matrix is built in chunks of output rows so that it never exceeds
+/// `workspaceCap` bytes in total (64 MiB, split across threads). OpenBLAS runs single-threaded;
+/// the plan's threads split (image, channel, chunk) tasks, which keeps results thread-count invariant.
+///
+/// Complexity Θ(N·C·OH·OW·K²) multiply–adds plus the same number of patch-matrix writes and reads;
+/// memory-bound for large K.
+public struct Im2colGEMM: DepthwiseAlgorithm {
+    public init() {}
+    public var name: String { "im2col-gemm.blas" }
+    public var layout: Layout { .nchw }
+    public var summary: String { "materialised im2col patch matrix × taps with OpenBLAS sgemv, chunked under 64 MiB" }
+
+    /// Total bytes of patch-matrix workspace across threads.
+    public static let workspaceCap = 64 * 1_048_576
+
+    public func supports(_ problem: Problem) -> String? {
+        let oneRow = Double(problem.k * problem.k) * Double(problem.ow) * 4
+        if oneRow > Double(Im2colGEMM.workspaceCap) {
+            return "one output row's patch matrix (\(Int(oneRow / 1_048_576)) MiB) exceeds the 64 MiB workspace cap"
+        }
+        return nil
+    }
+
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+        try validate(problem, weights)
+        return Im2colGEMMPlan(problem: problem, weights: weights, threads: threads)
+    }
+}
+
+final class Im2colGEMMPlan: DepthwisePlan {
+    let problem: Problem
+    var layout: Layout { .nchw }
+    let pool: ThreadPool
+    let weights: AlignedBuffer
+    let bias: [Float]
+    let workspace: AlignedBuffer
+    let rowsPerChunk: Int
+    let chunksPerPlane: Int
+
+    init(problem p: Problem, weights w: DepthwiseWeights, threads: Int) {
+        problem = p
+        pool = ThreadPool.shared(threads: threads)
+        weights = AlignedBuffer(w.weight)
+        bias = (0..<p.c).map { w.biasValue($0) }
+        let k2 = p.k * p.k
+        let capFloats = Im2colGEMM.workspaceCap / 4 / threads
+        rowsPerChunk = max(1, min(p.oh, capFloats / (k2 * p.ow)))
+        chunksPerPlane = (p.oh + rowsPerChunk - 1) / rowsPerChunk
+        workspace = AlignedBuffer(count: threads * rowsPerChunk * p.ow * k2)
+        openblas_set_num_threads(1)
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let p = problem
+        let k2 = p.k * p.k
+        let inp = SendablePointer(input), out = SendableMutablePointer(output)
+        let wts = SendablePointer(UnsafePointer(weights.pointer))
+        let ws = SendableMutablePointer(workspace.pointer)
+        let (chunks, rows) = (chunksPerPlane, rowsPerChunk)
+        let perThread = rowsPerChunk * p.ow * k2
+        let bias = self.bias
+        pool.parallelFor(count: p.n * p.c * chunks) { task, worker in
+            let plane = task / chunks, chunk = task % chunks
+            let ch = plane % p.c
+            let oy0 = chunk * rows, oy1 = min(p.oh, oy0 + rows)
+            let cols = (oy1 - oy0) * p.ow
+            let patches = ws.pointer + worker * perThread
+            im2col(src: inp.pointer + plane * p.h * p.w, p: p, rows: oy0..<oy1, into: patches)
+            let y = out.pointer + plane * p.oh * p.ow + oy0 * p.ow
+            y.update(repeating: bias[ch], count: cols)
+            // y[cols] = Pᵀ · w  with P row-major K² × cols.
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k2), Int32(cols), 1.0,
+                        patches, Int32(cols), wts.pointer + ch * k2, 1, 1.0, y, 1)
+        }
+    }
+}
+
+/// Writes the patch matrix of output rows `rows` of one plane: row t = ky·K + kx, column
+/// (oy − rows.lowerBound)·OW + ox holds input (oy·s − p + ky, ox·s − p + kx), or 0 in the padding.
+func im2col(src: UnsafePointer<Float>, p: Problem, rows: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+    let cols = rows.count * p.ow
+    for ky in 0..<p.k {
+        for kx in 0..<p.k {
+            let line = dst + (ky * p.k + kx) * cols
+            // Output columns whose input column is inside the image: ox·s − p + kx ∈ [0, w).
+            let lo = min(p.ow, max(0, (p.p - kx + p.s - 1) / p.s))
+            let hi = max(lo, min(p.ow, floorDiv(p.w - 1 + p.p - kx, p.s) + 1))
+            for (r, oy) in rows.enumerated() {
+                let seg = line + r * p.ow
+                let iy = oy * p.s - p.p + ky
+                if iy < 0 || iy >= p.h || lo >= hi {
+                    seg.update(repeating: 0, count: p.ow)
+                    continue
+                }
+                seg.update(repeating: 0, count: lo)
+                let srcRow = src + iy * p.w + lo * p.s - p.p + kx
+                if p.s == 1 {
+                    (seg + lo).update(from: srcRow, count: hi - lo)
+                } else {
+                    for j in 0..<(hi - lo) { seg[lo + j] = srcRow[j * p.s] }
+                }
+                (seg + hi).update(repeating: 0, count: p.ow - hi)
+            }
+        }
+    }
+}
+
+/// ⌊a / b⌋ for b > 0 (Swift's `/` truncates toward zero).
+@inline(__always)
+func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }

@@ -1,0 +1,189 @@
+import DWCore
+
+/// Implicit GEMM in NCHW: per channel, the product of a [pixels × K²] patch matrix that is never
+/// materialised with the channel's K² filter taps.
+///
+/// A tile is `vectors`×16 adjacent output pixels of one row, held in `vectors` `zmm` accumulators.
+/// For each tap the weight is broadcast and multiplied with 16-pixel slices of the patch matrix,
+/// which are gathered on the fly as unaligned loads from a small packed panel: the channel's rows,
+/// zero-padded and split into `s` stride phases (phase q holds padded columns q, q+s, q+2s, …), so a
+/// stride-s tap reads contiguous memory. The panel for one row band stays in L1/L2.
+///
+/// Complexity Θ(N·C·OH·⌈OW/16⌉·K²) vector FMAs (wasted lanes when OW is not a multiple of 16);
+/// workspace per thread: one padded, phase-split strip plus one output row. Threads split
+/// (image, channel, row band) tasks.
+public struct ImplicitGEMM: DepthwiseAlgorithm {
+    /// 16-pixel vectors per register tile: 2 or 4.
+    public let vectors: Int
+
+    public init(vectors: Int) {
+        precondition(vectors == 2 || vectors == 4, "implicit-gemm tile must be 2 or 4 vectors")
+        self.vectors = vectors
+    }
+
+    public var name: String { "implicit-gemm.r\(vectors)" }
+    public var layout: Layout { .nchw }
+    public var summary: String { "implicit GEMM over NCHW: \(16 * vectors)-pixel tiles × K² taps, patches gathered from a phase-packed panel" }
+
+    public func supports(_ problem: Problem) -> String? {
+        if ImplicitGEMMPlan.panelFloats(problem, vectors: vectors, rows: ImplicitGEMMPlan.bandRows) > 64 * 1_048_576 {
+            return "packed panel would exceed 256 MiB per thread"
+        }
+        return nil
+    }
+
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+        try validate(problem, weights)
+        return ImplicitGEMMPlan(problem: problem, weights: weights, vectors: vectors, threads: threads)
+    }
+}
+
+final class ImplicitGEMMPlan: DepthwisePlan {
+    let problem: Problem
+    var layout: Layout { .nchw }
+    let vectors: Int
+    let pool: ThreadPool
+    let weights: AlignedBuffer
+    let bias: [Float]
+    let workspace: AlignedBuffer
+    let perThread: Int
+    let rowsPerBand: Int
+    let bandsPerPlane: Int
+
+    static let bandRows = 16
+
+    /// Columns of one phase of a packed row: enough for every tile's loads to stay inside the panel.
+    static func phaseColumns(_ p: Problem, vectors: Int) -> Int {
+        let tile = 16 * vectors
+        let tiles = (p.ow + tile - 1) / tile
+        return tiles * tile + (p.k + p.s - 1) / p.s + 16
+    }
+
+    static func panelFloats(_ p: Problem, vectors: Int, rows: Int) -> Int {
+        let stripRows = (min(rows, p.oh) - 1) * p.s + p.k
+        return stripRows * p.s * phaseColumns(p, vectors: vectors)
+    }
+
+    init(problem p: Problem, weights w: DepthwiseWeights, vectors: Int, threads: Int) {
+        problem = p
+        self.vectors = vectors
+        pool = ThreadPool.shared(threads: threads)
+        weights = AlignedBuffer(w.weight)
+        bias = (0..<p.c).map { w.biasValue($0) }
+        let planes = p.n * p.c
+        let wanted = max(1, (4 * threads + planes - 1) / planes)
+        rowsPerBand = max(1, min(ImplicitGEMMPlan.bandRows, (p.oh + wanted - 1) / wanted))
+        bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
+        let tile = 16 * vectors
+        let outRow = (p.ow + tile - 1) / tile * tile
+        // Round each thread's share to a cache line so threads never share one.
+        perThread = (ImplicitGEMMPlan.panelFloats(p, vectors: vectors, rows: rowsPerBand) + outRow + 15) / 16 * 16
+        workspace = AlignedBuffer(count: perThread * threads)
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let p = problem
+        let inp = SendablePointer(input), out = SendableMutablePointer(output)
+        let wts = SendablePointer(UnsafePointer(weights.pointer))
+        let ws = SendableMutablePointer(workspace.pointer)
+        let (bands, rows, perThread, vectors) = (bandsPerPlane, rowsPerBand, self.perThread, self.vectors)
+        let cols = ImplicitGEMMPlan.phaseColumns(p, vectors: vectors)
+        let tile = 16 * vectors
+        let bias = self.bias
+        pool.parallelFor(count: p.n * p.c * bands) { task, worker in
+            let plane = task / bands, band = task % bands
+            let ch = plane % p.c
+            let oy0 = band * rows, oy1 = min(p.oh, oy0 + rows)
+            let panel = ws.pointer + worker * perThread
+            let stripRows = (oy1 - oy0 - 1) * p.s + p.k
+            let rowOut = panel + stripRows * p.s * cols
+            let src = inp.pointer + plane * p.h * p.w
+            packPhases(src: src, p: p, firstPaddedRow: oy0 * p.s, rows: stripRows, phaseColumns: cols, into: panel)
+            let filter = wts.pointer + ch * p.k * p.k
+            let b = SIMD16<Float>(repeating: bias[ch])
+            let dst = out.pointer + plane * p.oh * p.ow
+            for oy in oy0..<oy1 {
+                let rowIn = UnsafePointer(panel + (oy - oy0) * p.s * p.s * cols)
+                var ox = 0
+                while ox < p.ow {
+                    if vectors == 4 {
+                        gemmTile4(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
+                    } else {
+                        gemmTile2(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
+                    }
+                    ox += tile
+                }
+                (dst + oy * p.ow).update(from: rowOut, count: p.ow)
+            }
+        }
+    }
+}
+
+/// Packs padded rows of one channel plane into `s` stride phases: padded row r, phase q, column j
+/// holds padded input column j·s + q (zero outside the input).
+@inline(__always)
+func packPhases(src: UnsafePointer<Float>, p: Problem, firstPaddedRow: Int, rows: Int, phaseColumns cols: Int,
+                into dst: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let iy = firstPaddedRow + r - p.p
+        let rowDst = dst + r * p.s * cols
+        if iy < 0 || iy >= p.h {
+            rowDst.update(repeating: 0, count: p.s * cols)
+            continue
+        }
+        let srcRow = src + iy * p.w
+        if p.s == 1 {
+            rowDst.update(repeating: 0, count: p.p)
+            (rowDst + p.p).update(from: srcRow, count: p.w)
+            (rowDst + p.p + p.w).update(repeating: 0, count: cols - p.p - p.w)
+            continue
+        }
+        for q in 0..<p.s {
+            let phase = rowDst + q * cols
+            for j in 0..<cols {
+                let ix = j * p.s + q - p.p
+                phase[j] = (ix >= 0 && ix < p.w) ? srcRow[ix] : 0
+            }
+        }
+    }
+}
+
+/// 64 output pixels (4 vectors) of one row: Σ over taps of broadcast(weight) × 16-pixel panel slices.
+@inline(__always)
+func gemmTile4(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+               k: Int, s: Int, cols: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+    var f = filter
+    for ky in 0..<k {
+        let row = rowIn + ky * s * cols
+        for kx in 0..<k {
+            let x = row + (kx % s) * cols + kx / s
+            let wv = SIMD16<Float>(repeating: f[kx])
+            a0.addProduct(x.load16(0), wv)
+            a1.addProduct(x.load16(16), wv)
+            a2.addProduct(x.load16(32), wv)
+            a3.addProduct(x.load16(48), wv)
+        }
+        f += k
+    }
+    dst.store16(a0, 0); dst.store16(a1, 16); dst.store16(a2, 32); dst.store16(a3, 48)
+}
+
+/// 32 output pixels (2 vectors) of one row.
+@inline(__always)
+func gemmTile2(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+               k: Int, s: Int, cols: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias
+    var f = filter
+    for ky in 0..<k {
+        let row = rowIn + ky * s * cols
+        for kx in 0..<k {
+            let x = row + (kx % s) * cols + kx / s
+            let wv = SIMD16<Float>(repeating: f[kx])
+            a0.addProduct(x.load16(0), wv)
+            a1.addProduct(x.load16(16), wv)
+        }
+        f += k
+    }
+    dst.store16(a0, 0); dst.store16(a1, 16)
+}

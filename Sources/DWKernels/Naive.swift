@@ -1,0 +1,64 @@
+import DWCore
+
+/// The direct loop nest: scalar, NCHW, every problem. It is the in-app reference.
+///
+/// For each output element, Σ over K×K taps of input × weight, skipping taps that fall in the zero
+/// padding. Complexity Θ(N·C·OH·OW·K²) multiply–adds, no workspace. Threads split channel planes.
+public struct Naive: DepthwiseAlgorithm {
+    public init() {}
+    public var name: String { "naive" }
+    public var layout: Layout { .nchw }
+    public var summary: String { "scalar loop nest over NCHW; the reference, supports every problem" }
+    public func supports(_ problem: Problem) -> String? { nil }
+
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+        try validate(problem, weights)
+        return NaivePlan(problem: problem, weights: weights, threads: threads)
+    }
+}
+
+final class NaivePlan: DepthwisePlan {
+    let problem: Problem
+    var layout: Layout { .nchw }
+    let weight: AlignedBuffer
+    let bias: [Float]
+    let pool: ThreadPool
+
+    init(problem: Problem, weights: DepthwiseWeights, threads: Int) {
+        self.problem = problem
+        weight = AlignedBuffer(weights.weight)
+        bias = (0..<problem.c).map { weights.biasValue($0) }
+        pool = ThreadPool.shared(threads: threads)
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let p = problem
+        let (h, w, k, s, pad, oh, ow) = (p.h, p.w, p.k, p.s, p.p, p.oh, p.ow)
+        let wts = UnsafePointer(weight.pointer)
+        let inp = SendablePointer(input), out = SendableMutablePointer(output)
+        bias.withUnsafeBufferPointer { biasBuffer in
+            let b = SendablePointer(biasBuffer.baseAddress!)
+            pool.parallelFor(count: p.n * p.c) { plane, _ in
+                let ch = plane % p.c
+                let src = inp.pointer + plane * h * w
+                let dst = out.pointer + plane * oh * ow
+                let filter = wts + ch * k * k
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var acc = b.pointer[ch]
+                        for ky in 0..<k {
+                            let iy = oy * s - pad + ky
+                            if iy < 0 || iy >= h { continue }
+                            for kx in 0..<k {
+                                let ix = ox * s - pad + kx
+                                if ix < 0 || ix >= w { continue }
+                                acc += src[iy * w + ix] * filter[ky * k + kx]
+                            }
+                        }
+                        dst[oy * ow + ox] = acc
+                    }
+                }
+            }
+        }
+    }
+}

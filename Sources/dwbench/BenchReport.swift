@@ -1,0 +1,105 @@
+import DWCore
+import DWKernels
+import Foundation
+
+/// One `dwbench bench` result, the JSON record format shared with the peer scripts and (later) plans.
+struct BenchRecord: Codable {
+    var problem: String
+    var algorithm: String
+    var layout: String
+    var threads: Int
+    var status: String           // "ok", "capped" or "refused"
+    var reason: String?
+    var median_ms: Double?
+    var min_ms: Double?
+    var max_ms: Double?
+    var gflops: Double?
+    var percent_of_peak: Double?
+    var speedup_vs_naive: Double?
+    var relative_error: Double?
+    var iterations: Int?
+    var repetitions: Int?
+    var fastest: Bool
+}
+
+/// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
+func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
+    let p = result.problem
+    let naive = result.cases.first { $0.algorithm == "naive" }?.timing?.median
+    let best = result.cases.compactMap { $0.timing?.median }.min()
+    return result.cases.map { c in
+        guard let t = c.timing else {
+            return BenchRecord(problem: "\(p)", algorithm: c.algorithm, layout: c.layout.rawValue, threads: threads,
+                               status: "refused", reason: c.refusal, fastest: false)
+        }
+        let gflops = p.flops / t.median / 1e9
+        return BenchRecord(problem: "\(p)", algorithm: c.algorithm, layout: c.layout.rawValue, threads: threads,
+                           status: t.capped ? "capped" : "ok", reason: t.capped ? "single run: one run exceeded the cap" : nil,
+                           median_ms: t.median * 1e3, min_ms: t.min * 1e3, max_ms: t.max * 1e3,
+                           gflops: gflops, percent_of_peak: 100 * gflops / peak,
+                           speedup_vs_naive: naive.map { $0 / t.median }, relative_error: c.relativeError,
+                           iterations: t.iterations, repetitions: t.samples.count, fastest: t.median == best)
+    }
+}
+
+extension Bench {
+    func benchmark(_ problem: Problem, algorithms: [any DepthwiseAlgorithm], threads: Int,
+                   policy: TimingPolicy, peak: Double) -> (records: [BenchRecord], raw: ProblemBenchmark) {
+        let raw = ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy)
+        return (records(raw, threads: threads, peak: peak), raw)
+    }
+}
+
+func renderTable(_ problem: Problem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double) -> String {
+    var lines: [String] = []
+    lines.append("\(problem)  (N\(problem.n) C\(problem.c) \(problem.h)×\(problem.w) → \(problem.oh)×\(problem.ow), K\(problem.k) stride \(problem.s) pad \(problem.p); \(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak, 1)) GFLOP/s)")
+    let header = ["", "algorithm", "layout", "median ms", "min–max ms", "GFLOP/s", "% peak", "vs naive", "rel. error"]
+    var rows: [[String]] = []
+    for r in result.records {
+        if r.status == "refused" {
+            rows.append(["", r.algorithm, r.layout, "refused: \(r.reason ?? "")", "", "", "", "", ""])
+            continue
+        }
+        rows.append([r.fastest ? "*" : "", r.algorithm, r.layout,
+                     fmt(r.median_ms!, 3) + (r.status == "capped" ? " (1 run, capped)" : ""),
+                     "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
+                     fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1),
+                     r.speedup_vs_naive.map { fmt($0, 1) + "×" } ?? "—",
+                     r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm == "naive" ? "ref" : "—")])
+    }
+    lines.append(formatColumns([header] + rows, rightAligned: [3, 4, 5, 6, 7, 8]))
+    for c in result.raw.conversions {
+        lines.append("layout conversion, not included above: NCHW→\(c.layout) input \(fmt(c.input.median * 1e3, 3)) ms, \(c.layout)→NCHW output \(fmt(c.output.median * 1e3, 3)) ms")
+    }
+    lines.append("* fastest. Median of repetitions, warm caches; rel. error = max|out − naive| / max|naive|.")
+    return lines.joined(separator: "\n")
+}
+
+/// Aligns columns; a row whose fourth cell is long and the rest empty (a refusal) spills freely.
+func formatColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
+    let columns = rows.map(\.count).max() ?? 0
+    var widths = [Int](repeating: 0, count: columns)
+    for row in rows where !(row.count > 3 && row[3].hasPrefix("refused")) {
+        for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) }
+    }
+    return rows.map { row in
+        if row.count > 3 && row[3].hasPrefix("refused") {
+            return (0..<3).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[3]
+        }
+        return row.enumerated().map { i, cell in
+            let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
+            return rightAligned.contains(i) ? pad + cell : cell + pad
+        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }.joined(separator: "\n")
+}
+
+func renderCSV(_ records: [BenchRecord]) -> String {
+    var lines = ["problem,algorithm,layout,threads,status,median_ms,min_ms,max_ms,gflops,percent_of_peak,speedup_vs_naive,relative_error,fastest"]
+    func opt(_ x: Double?) -> String { x.map { String($0) } ?? "" }
+    for r in records {
+        lines.append([r.problem, r.algorithm, r.layout, String(r.threads), r.status, opt(r.median_ms), opt(r.min_ms),
+                      opt(r.max_ms), opt(r.gflops), opt(r.percent_of_peak), opt(r.speedup_vs_naive),
+                      opt(r.relative_error), String(r.fastest)].joined(separator: ","))
+    }
+    return lines.joined(separator: "\n")
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import DWCore
+import DWKernels
+import Foundation
+
+struct Conv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one depthwise convolution on your .npy data.",
+        discussion: """
+        Input (N, C, H, W), weight (C, 1, K, K) as PyTorch stores it, optional bias (C,), all float32 .npy.
+        Writes the output (N, C, OH, OW) atomically; on any error no output file is created.
+        Matches torch.nn.functional.conv2d(x, w, b, stride, padding, groups=C).
+        """)
+
+    @Option(help: "Input tensor (N, C, H, W), float32 .npy.") var input: String
+    @Option(help: "Weight tensor (C, 1, K, K), float32 .npy.") var weight: String
+    @Option(help: "Bias vector (C,), float32 .npy.") var bias: String?
+    @Option(help: "Stride (both directions).") var stride: Int = 1
+    @Option(help: "Zero padding on every side (PyTorch's default is 0; K/2 keeps the size).") var padding: Int = 0
+    @Option(help: "A registry name (see 'dwbench algorithms') or 'auto'.") var algorithm: String = "auto"
+    @Option(help: "Where to write the output .npy.") var output: String
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        guard stride >= 1 else { throw ValidationError("--stride must be at least 1, got \(stride)") }
+        guard padding >= 0 else { throw ValidationError("--padding must not be negative, got \(padding)") }
+    }
+
+    func run() throws {
+        let x = try readNPY(input, role: "input")
+        let w = try readNPY(weight, role: "weight")
+        guard x.shape.count == 4 else { throw CLIError("\(input): input must have rank 4 (N, C, H, W), got shape \(x.shape)") }
+        guard w.shape.count == 4, w.shape[1] == 1, w.shape[2] == w.shape[3] else {
+            throw CLIError("\(weight): weight must have shape (C, 1, K, K), got \(w.shape)")
+        }
+        guard w.shape[0] == x.shape[1] else {
+            throw CLIError("\(weight): weight has \(w.shape[0]) channels but the input has \(x.shape[1])")
+        }
+        var b: [Float]?
+        if let bias {
+            let bv = try readNPY(bias, role: "bias")
+            guard bv.shape == [x.shape[1]] else { throw CLIError("\(bias): bias must have shape (\(x.shape[1]),), got \(bv.shape)") }
+            b = bv.values
+        }
+        let problem: Problem
+        do {
+            problem = try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding)
+        } catch { throw CLIError("\(error)") }
+        let chosen: any DepthwiseAlgorithm
+        if algorithm == "auto" {
+            chosen = DepthwiseConvolution.automaticChoice(for: problem)
+        } else {
+            do { chosen = try Registry.algorithm(named: algorithm) } catch { throw CLIError("\(error)") }
+        }
+        if let why = chosen.supports(problem) {
+            throw CLIError("algorithm '\(chosen.name)' does not support \(problem): \(why)")
+        }
+        let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k, weight: w.values, bias: b)
+        let tensor = Tensor(nchw: x.values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
+        let out = try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, threads: threadOptions.threads)
+        let result = NPYArray(shape: [problem.n, problem.c, problem.oh, problem.ow], values: out.nchwValues())
+        do { try result.write(path: output) } catch { throw CLIError("\(error)") }
+        FileHandle.standardError.write(Data("\(problem) with \(chosen.name): wrote \(output)\n".utf8))
+    }
+}
+
+func readNPY(_ path: String, role: String) throws -> NPYArray {
+    do { return try NPYArray.read(path: path) } catch { throw CLIError("\(role) \(error)") }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct DWBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dwbench",
+        abstract: "Benchmark and run depthwise convolution algorithms on this CPU.",
+        discussion: """
+        Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P}, e.g. n1c128h56w56k31s1p15.
+        Start with: dwbench --sizes 3,13,31
+        """,
+        subcommands: [Bench.self, Conv.self, Algorithms.self, Machine.self],
+        defaultSubcommand: Bench.self)
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import DWCore
+import DWKernels
+
+/// Output format shared by the reporting subcommands.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv
+}
+
+/// `--threads`, shared by every subcommand that computes.
+struct ThreadOptions: ParsableArguments {
+    @Option(name: .long, help: "Worker threads (default: all \(ThreadPool.defaultThreads) cores).")
+    var threads: Int = ThreadPool.defaultThreads
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+    }
+}
+
+/// The error every subcommand throws for bad input: ArgumentParser prints it as one line
+/// ("Error: …") and exits with status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Problem: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let p = try? Problem(parsing: argument) else { return nil }
+        self = p
+    }
+}
+
+/// Parses a problem, turning the parser's message into a CLI error.
+func parseProblem(_ text: String) throws -> Problem {
+    do { return try Problem(parsing: text) } catch { throw CLIError("\(error)") }
+}
