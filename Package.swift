@@ -29,6 +29,6 @@ let package = Package(
             swiftSettings: nativeCPU),
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
-        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "dwbench"]),
+        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "dwbench"], exclude: ["Fixtures"]),
     ]
 )

@@ -39,6 +39,13 @@ public struct Timing: Sendable, Codable, Equatable {
     /// True when the operation was too slow and only a single run was timed.
     public var capped: Bool
 
+    public init(samples: [Double], iterations: Int, capped: Bool) {
+        precondition(!samples.isEmpty, "a timing needs at least one sample")
+        self.samples = samples
+        self.iterations = iterations
+        self.capped = capped
+    }
+
     public var median: Double {
         let s = samples.sorted()
         let m = s.count / 2
@@ -50,12 +57,13 @@ public struct Timing: Sendable, Codable, Equatable {
     public var spread: Double { median > 0 ? (max - min) / median : 0 }
 }
 
+extension Timing {
 /// Times `body` the FFTW/Google-Benchmark way: warm-up, grow the iteration count until one repetition
 /// takes at least `minRepetitionSeconds`, then time `repetitions` repetitions.
 /// Complexity: about `warmup + repetitions × minRepetitionSeconds` seconds, plus growth.
-public func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -> Void) -> Timing {
+public static func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -> Void) -> Timing {
     var first = 0.0
-    for i in 0..<max(1, policy.warmup) {
+    for i in 0..<Swift.max(1, policy.warmup) {
         let t0 = monotonicSeconds()
         body()
         let dt = monotonicSeconds() - t0
@@ -63,7 +71,7 @@ public func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -> Void)
         if dt > policy.capSeconds { return Timing(samples: [dt], iterations: 1, capped: true) }
     }
     var iterations = 1
-    var estimate = max(first, 1e-9)
+    var estimate = Swift.max(first, 1e-9)
     while Double(iterations) * estimate < policy.minRepetitionSeconds {
         let want = Int((policy.minRepetitionSeconds / estimate).rounded(.up))
         iterations = Swift.max(iterations * 2, Swift.min(want, iterations * 100))
@@ -73,12 +81,13 @@ public func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -> Void)
         if Double(iterations) * estimate >= policy.minRepetitionSeconds { break }
     }
     var samples: [Double] = []
-    for _ in 0..<max(1, policy.repetitions) {
+    for _ in 0..<Swift.max(1, policy.repetitions) {
         let t0 = monotonicSeconds()
         for _ in 0..<iterations { body() }
         samples.append((monotonicSeconds() - t0) / Double(iterations))
     }
     return Timing(samples: samples, iterations: iterations, capped: false)
+}
 }
 
 /// Whether this code was compiled without optimisation. Debug numeric Swift is 20–100× slower, so

@@ -72,9 +72,8 @@ public struct Problem: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Parses the exact text form. Every field must be present, in order, as a decimal number.
     public init(parsing text: String) throws {
-        let fields: [(Character, String)] = [("n", "n (batch)"), ("c", "c (channels)"), ("h", "h (height)"),
-                                             ("w", "w (width)"), ("k", "k (kernel size)"),
-                                             ("s", "s (stride)"), ("p", "p (padding)")]
+        let fields: [(Character, String)] = [("n", "batch"), ("c", "channels"), ("h", "height"), ("w", "width"),
+                                             ("k", "kernel size"), ("s", "stride"), ("p", "padding")]
         var values: [Int] = []
         var rest = Substring(text)
         for (letter, name) in fields {

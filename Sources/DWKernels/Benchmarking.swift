@@ -46,7 +46,7 @@ public struct ProblemBenchmark {
                 let native = inputs[plan.layout] ?? input.converted(to: plan.layout)
                 inputs[plan.layout] = native
                 let out = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
-                let timing = measure(policy) { plan.execute(input: native.pointer, output: out.pointer) }
+                let timing = Timing.measure(policy) { plan.execute(input: native.pointer, output: out.pointer) }
                 let values = out.nchwValues()
                 var error: Double?
                 if algorithm is Naive { reference = values } else if let reference { error = relativeError(values, reference) }
@@ -59,12 +59,12 @@ public struct ProblemBenchmark {
         let quick = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.02, repetitions: 3, capSeconds: policy.capSeconds)
         for layout in Layout.allCases where layout != .nchw && inputs[layout] != nil {
             let into = Tensor(n: problem.n, c: problem.c, h: problem.h, w: problem.w, layout: layout)
-            let tIn = measure(quick) {
+            let tIn = Timing.measure(quick) {
                 LayoutConversion.convert(input.pointer, from: .nchw, into.pointer, to: layout, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
             }
             let outNative = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: layout)
             let outNCHW = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: .nchw)
-            let tOut = measure(quick) {
+            let tOut = Timing.measure(quick) {
                 LayoutConversion.convert(outNative.pointer, from: layout, outNCHW.pointer, to: .nchw, n: problem.n, c: problem.c, h: problem.oh, w: problem.ow)
             }
             conversions.append(Conversion(layout: layout, input: tIn, output: tOut))

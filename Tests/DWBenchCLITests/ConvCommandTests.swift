@@ -1,0 +1,46 @@
+import DWCore
+import DWKernels
+import Foundation
+import XCTest
+
+/// `dwbench conv` against PyTorch's conv2d(groups=C), on problems no benchmark or tuner uses.
+final class ConvCommandTests: XCTestCase {
+    struct FixtureCase: Decodable {
+        let name: String
+        let stride: Int
+        let padding: Int
+        let bias: Bool
+    }
+
+    func testMatchesPyTorchForEveryAlgorithm() throws {
+        let index = try JSONDecoder().decode([FixtureCase].self,
+                                             from: Data(contentsOf: fixturesDirectory.appendingPathComponent("cases.json")))
+        XCTAssertGreaterThanOrEqual(index.count, 5)
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var runs = 0
+        for fixture in index {
+            let caseDir = fixturesDirectory.appendingPathComponent(fixture.name)
+            let expected = try NPYArray.read(path: caseDir.appendingPathComponent("expected.npy").path)
+            let problem = try Problem(parsing: fixture.name)
+            for name in ["auto"] + Registry.names {
+                if name != "auto", try Registry.algorithm(named: name).supports(problem) != nil { continue }
+                let out = dir.appendingPathComponent("\(fixture.name)-\(name).npy").path
+                var args = ["conv", "--input", caseDir.appendingPathComponent("input.npy").path,
+                            "--weight", caseDir.appendingPathComponent("weight.npy").path,
+                            "--stride", "\(fixture.stride)", "--padding", "\(fixture.padding)",
+                            "--algorithm", name, "--output", out, "--threads", "2"]
+                if fixture.bias { args += ["--bias", caseDir.appendingPathComponent("bias.npy").path] }
+                let result = try CLI.run(args)
+                XCTAssertEqual(result.status, 0, "\(fixture.name) \(name): \(result.stderr)")
+                guard result.status == 0 else { continue }
+                let got = try NPYArray.read(path: out)
+                XCTAssertEqual(got.shape, expected.shape, "\(fixture.name) \(name)")
+                let error = relativeError(got.values, expected.values)
+                XCTAssertLessThanOrEqual(error, name.hasPrefix("fft") ? 1e-4 : 1e-5, "\(fixture.name) with \(name): relative error \(error)")
+                runs += 1
+            }
+        }
+        XCTAssertGreaterThan(runs, 40)
+    }
+}
