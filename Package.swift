@@ -21,7 +21,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "DWCore", dependencies: ["CNuma"], swiftSettings: nativeCPU),
-        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], swiftSettings: nativeCPU),
+        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], exclude: ["DirectBlocks.py"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
             dependencies: ["DWCore", "DWKernels",

@@ -1,27 +1,29 @@
 import DWCore
 
 /// Direct convolution vectorised across channels: NCHW16c, one `SIMD16<Float>` = 16 channels of one
-/// pixel, register-blocked over `width` adjacent output pixels of a row.
+/// pixel, register-blocked over up to `width` adjacent output pixels of a row.
 ///
-/// Per output row the kernel keeps `width` accumulators in `zmm` registers and, for each of the K×K
-/// taps, loads the tap's 16 weights once and issues `width` FMAs whose input operand comes straight
-/// from memory (`vfmadd231ps (mem), w, acc`). Each channel block's input rows are first copied into a
+/// Per block the kernel keeps one accumulator per output pixel in `zmm` registers and, for each of the
+/// K×K taps, loads the tap's 16 weights once and issues one FMA per pixel whose input operand comes
+/// straight from memory (`vfmadd231ps (mem), w, acc`). Rows are split into equal blocks (56 → 4 × 14
+/// at width 16) because a block under 8 pixels leaves the FMA units waiting on latency. Each channel block's input rows are first copied into a
 /// per-thread zero-padded strip so the inner loops carry no bounds checks.
 ///
-/// Complexity Θ(N·⌈C/16⌉·OH·OW·K²) vector FMAs; workspace per thread: one padded strip of
+/// Complexity O(N·⌈C/16⌉·OH·OW·K²) vector FMAs (fewer where taps fall wholly in the padding); workspace per thread: one padded strip of
 /// ((band−1)·S + K) × (W + 2P) × 16 floats. Threads split (image, channel block, row band) tasks.
 public struct DirectSIMD: DepthwiseAlgorithm {
-    /// Output pixels per register block (accumulators held in registers): 4 or 8.
+    /// Widest register block (accumulators held in `zmm` registers), 1...16. Each output row is split into
+    /// ⌈OW / width⌉ blocks of nearly equal width.
     public let width: Int
 
     public init(width: Int) {
-        precondition(width == 4 || width == 8, "direct-simd register block must be 4 or 8 wide")
+        precondition((1...16).contains(width), "direct-simd register block must be 1...16 wide")
         self.width = width
     }
 
     public var name: String { "direct-simd.w\(width).nchw16c" }
     public var layout: Layout { .nchw16c }
-    public var summary: String { "direct sliding-window FMAs across 16 channels, \(width) output pixels per register block" }
+    public var summary: String { "direct sliding-window FMAs across 16 channels, output rows in register blocks of up to \(width) pixels" }
 
     public func supports(_ problem: Problem) -> String? {
         let strip = Double((DirectSIMDPlan.bandRows - 1) * problem.s + problem.k) * Double(problem.w + 2 * problem.p) * 64
@@ -93,16 +95,15 @@ final class DirectSIMDPlan: DepthwisePlan {
             let filter = wts.pointer + blk * p.k * p.k * 16
             let biasV = bs.pointer.load16(blk * 16)
             let dstPlane = out.pointer + plane * p.oh * p.ow * 16
+            let chunks = (p.ow + width - 1) / width
             for oy in oy0..<oy1 {
                 let rowIn = UnsafePointer(scratch + (oy - oy0) * p.s * wp * 16)
                 let rowOut = dstPlane + oy * p.ow * 16
-                switch (p.s, width) {
-                case (1, 8): directRow8(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: 1, rowStride: wp * 16, bias: biasV)
-                case (2, 8): directRow8(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: 2, rowStride: wp * 16, bias: biasV)
-                case (_, 8): directRow8(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: p.s, rowStride: wp * 16, bias: biasV)
-                case (1, _): directRow4(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: 1, rowStride: wp * 16, bias: biasV)
-                case (2, _): directRow4(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: 2, rowStride: wp * 16, bias: biasV)
-                default: directRow4(rowIn, filter, rowOut, ow: p.ow, k: p.k, s: p.s, rowStride: wp * 16, bias: biasV)
+                // Constant strides let the block offsets fold into the FMAs' addressing.
+                switch p.s {
+                case 1: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV)
+                case 2: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV)
+                default: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16, bias: biasV)
                 }
             }
         }
@@ -128,101 +129,27 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
     }
 }
 
-/// One output row, 8 pixels per register block, then 4, then 1.
+/// One output row, split into `chunks` register blocks of nearly equal width (the first `ow mod chunks`
+/// blocks one pixel wider), so no block is left narrow enough to be FMA-latency bound.
+///
+/// Taps that meet only zero padding are skipped: kernel rows outside the image for this output row, and
+/// kernel columns outside the image for every pixel of the block. With a large kernel on a small map
+/// (K = 27 on 14×14) that removes about half the work. `rowIn` is the padded strip row of tap row 0.
 @inline(__always)
-func directRow8(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>,
-                ow: Int, k: Int, s: Int, rowStride: Int, bias: SIMD16<Float>) {
+func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>,
+               oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int, bias: SIMD16<Float>) {
+    let ow = p.ow
+    let kyLo = max(0, p.p - oy * s), kyHi = min(p.k, p.h + p.p - oy * s)
+    let rows = max(0, kyHi - kyLo)
+    let base = ow / chunks, extra = ow % chunks
     var ox = 0
-    while ox + 8 <= ow {
-        directBlock8(rowIn + ox * s * 16, filter, rowOut + ox * 16, k: k, s: s, rowStride: rowStride, bias: bias)
-        ox += 8
+    for chunk in 0..<chunks {
+        let width = base + (chunk < extra ? 1 : 0)
+        let kxLo = max(0, p.p - (ox + width - 1) * s), kxHi = min(p.k, p.w + p.p - ox * s)
+        let cols = max(0, kxHi - kxLo)
+        directBlock(width: width, rowIn + kyLo * rowStride + (ox * s + kxLo) * 16, filter + (kyLo * p.k + kxLo) * 16,
+                    rowOut + ox * 16, rows: cols == 0 ? 0 : rows, cols: cols, s: s, rowStride: rowStride,
+                    filterStride: p.k * 16, bias: bias)
+        ox += width
     }
-    directTail(rowIn, filter, rowOut, from: ox, ow: ow, k: k, s: s, rowStride: rowStride, bias: bias)
-}
-
-/// One output row, 4 pixels per register block, then 1.
-@inline(__always)
-func directRow4(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>,
-                ow: Int, k: Int, s: Int, rowStride: Int, bias: SIMD16<Float>) {
-    var ox = 0
-    while ox + 4 <= ow {
-        directBlock4(rowIn + ox * s * 16, filter, rowOut + ox * 16, k: k, s: s, rowStride: rowStride, bias: bias)
-        ox += 4
-    }
-    directTail(rowIn, filter, rowOut, from: ox, ow: ow, k: k, s: s, rowStride: rowStride, bias: bias)
-}
-
-@inline(__always)
-func directTail(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>,
-                from start: Int, ow: Int, k: Int, s: Int, rowStride: Int, bias: SIMD16<Float>) {
-    var ox = start
-    if ox + 4 <= ow {
-        directBlock4(rowIn + ox * s * 16, filter, rowOut + ox * 16, k: k, s: s, rowStride: rowStride, bias: bias)
-        ox += 4
-    }
-    while ox < ow {
-        var a = bias
-        var row = rowIn + ox * s * 16
-        var f = filter
-        for _ in 0..<k {
-            for kx in 0..<k { a.addProduct(row.load16(kx * 16), f.load16(kx * 16)) }
-            row += rowStride
-            f += k * 16
-        }
-        rowOut.store16(a, ox * 16)
-        ox += 1
-    }
-}
-
-/// 8 output pixels × 16 channels in 8 `zmm` accumulators. Per tap: 1 weight load, 8 FMAs.
-@inline(__always)
-func directBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  k: Int, s: Int, rowStride: Int, bias: SIMD16<Float>) {
-    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias
-    let d = 16 * s
-    var row = src
-    var f = filter
-    for _ in 0..<k {
-        var x = row
-        for _ in 0..<k {
-            let wv = f.load16()
-            a0.addProduct(x.load16(0), wv)
-            a1.addProduct(x.load16(d), wv)
-            a2.addProduct(x.load16(2 * d), wv)
-            a3.addProduct(x.load16(3 * d), wv)
-            a4.addProduct(x.load16(4 * d), wv)
-            a5.addProduct(x.load16(5 * d), wv)
-            a6.addProduct(x.load16(6 * d), wv)
-            a7.addProduct(x.load16(7 * d), wv)
-            x += 16
-            f += 16
-        }
-        row += rowStride
-    }
-    dst.store16(a0, 0); dst.store16(a1, 16); dst.store16(a2, 32); dst.store16(a3, 48)
-    dst.store16(a4, 64); dst.store16(a5, 80); dst.store16(a6, 96); dst.store16(a7, 112)
-}
-
-/// 4 output pixels × 16 channels in 4 `zmm` accumulators. Per tap: 1 weight load, 4 FMAs.
-@inline(__always)
-func directBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  k: Int, s: Int, rowStride: Int, bias: SIMD16<Float>) {
-    var a0 = bias, a1 = bias, a2 = bias, a3 = bias
-    let d = 16 * s
-    var row = src
-    var f = filter
-    for _ in 0..<k {
-        var x = row
-        for _ in 0..<k {
-            let wv = f.load16()
-            a0.addProduct(x.load16(0), wv)
-            a1.addProduct(x.load16(d), wv)
-            a2.addProduct(x.load16(2 * d), wv)
-            a3.addProduct(x.load16(3 * d), wv)
-            x += 16
-            f += 16
-        }
-        row += rowStride
-    }
-    dst.store16(a0, 0); dst.store16(a1, 16); dst.store16(a2, 32); dst.store16(a3, 48)
 }

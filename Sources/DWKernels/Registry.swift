@@ -5,8 +5,9 @@ import DWCore
 /// Parameter variants are separate entries, each with its own name. The reference comes last.
 public enum Registry {
     public static let algorithms: [any DepthwiseAlgorithm] = [
+        DirectSIMD(width: 16),
+        DirectSIMD(width: 12),
         DirectSIMD(width: 8),
-        DirectSIMD(width: 4),
         FFTConvolution(maxTile: 64),
         FFTConvolution(maxTile: 128),
         ImplicitGEMM(vectors: 4),

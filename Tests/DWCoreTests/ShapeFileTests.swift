@@ -1,0 +1,47 @@
+import DWCore
+import Foundation
+import XCTest
+
+final class ShapeFileTests: XCTestCase {
+    func testParsesNamesProblemsAndCounts() throws {
+        let file = try ShapeFile(parsing: """
+            # comment
+            stem.1   n1c128h112w112k3s1p1      # trailing comment
+
+            stage3   n1c512h14w14k27s1p13  18
+            again    n1c128h112w112k3s1p1
+            """)
+        XCTAssertEqual(file.entries.map(\.name), ["stem.1", "stage3", "again"])
+        XCTAssertEqual(file.entries[1].count, 18)
+        XCTAssertEqual(file.entries[0].count, 1)
+        XCTAssertEqual(file.uniqueProblems.map(\.description), ["n1c128h112w112k3s1p1", "n1c512h14w14k27s1p13"])
+    }
+
+    func testErrorsNameTheLine() {
+        let cases: [(String, String)] = [
+            ("a n1c1h1w1k1s1p0\nb n1c1h1w1k3s0p0", "<shapes>:2: invalid problem: s (stride)"),
+            ("a n1c1h1w1k1s1p0 0", "<shapes>:1: count '0'"),
+            ("a n1c1h1w1k1s1p0\na n1c2h1w1k1s1p0", "duplicate layer name 'a'"),
+            ("justone", "expected 'name problem [count]'"),
+            ("# nothing\n", "no shapes"),
+        ]
+        for (text, fragment) in cases {
+            XCTAssertThrowsError(try ShapeFile(parsing: text)) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(error)")
+            }
+        }
+    }
+
+    /// The committed shape files parse and hold what their names promise.
+    func testCommittedShapeFiles() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes")
+        let replk = try ShapeFile.load(path: dir.appendingPathComponent("replknet31b.txt").path)
+        XCTAssertEqual(replk.entries.reduce(0) { $0 + $1.count }, 29, "2 stem + 24 large-kernel + 3 transition layers")
+        XCTAssertEqual(Set(replk.entries.filter { $0.problem.k > 3 }.map(\.problem.k)), [31, 29, 27, 13])
+        XCTAssertEqual(replk.entries.filter { $0.problem.s == 2 }.count, 4)
+        let sweep = try ShapeFile.load(path: dir.appendingPathComponent("sweep.txt").path)
+        XCTAssertEqual(sweep.entries.map(\.problem.k), Array(stride(from: 3, through: 31, by: 2)))
+        XCTAssertEqual(try ShapeFile.load(path: dir.appendingPathComponent("headline.txt").path).entries.count, 7)
+    }
+}
