@@ -39,6 +39,40 @@ for w in range(1, MAX_WIDTH + 1):
     body.append("}\n")
     out.append("\n".join(body))
 
+out.append("""// Input-stationary variants: `directInputBlockW` walks the input pixels the block's outputs can see
+// inside the image, loads each once into a register and issues W FMAs whose weight operand comes from
+// memory: pixel x meets output r through tap x − r·s, so `filter` points into a weight row padded with
+// zeros on both sides and output r reads it `r·16·s` floats to the left. Where a large kernel overhangs a
+// small map (K = 27 on 14×14) this visits only the taps that meet real input, about half of them.
+""")
+for w in range(1, MAX_WIDTH + 1):
+    body = []
+    body.append(f"@inline(__always)\nfunc directInputBlock{w}({SIGNATURE}) {{")
+    body.append("    var " + ", ".join(f"a{i} = bias" for i in range(w)))
+    if w > 1:
+        body.append("    let d = 16 * s")
+    body.append("    var row = src\n    var fRow = filter\n    for _ in 0..<rows {\n        var x = row\n        var f = fRow\n"
+                "        for _ in 0..<cols {\n            let v = x.load16()")
+    for i in range(w):
+        off = "0" if i == 0 else ("-d" if i == 1 else f"-{i} * d")
+        body.append(f"            a{i}.addProduct(v, f.load16({off}))")
+    body.append("            x += 16\n            f += 16\n        }\n        row += rowStride\n        fRow += filterStride\n    }")
+    for i in range(w):
+        body.append(f"    dst.store16(a{i}, {16 * i})")
+    body.append("}\n")
+    out.append("\n".join(body))
+
+out.append(f"""/// Dispatches to the input-stationary block of width `width` (1...{MAX_WIDTH}).
+@inline(__always)
+func directInputBlock(width: Int, {SIGNATURE.replace(chr(10) + '                  ', chr(10) + '                      ')}) {{
+    switch width {{""")
+for w in range(1, MAX_WIDTH + 1):
+    out.append(f"    case {w}: directInputBlock{w}({ARGS})")
+out.append(f"""    default: preconditionFailure("direct-simd block width \\(width) is outside 1...{MAX_WIDTH}")
+    }}
+}}
+""")
+
 out.append(f"""/// Dispatches to the block of width `width` (1...{MAX_WIDTH}).
 @inline(__always)
 func directBlock(width: Int, {SIGNATURE.replace(chr(10) + '                  ', chr(10) + '                 ')}) {{

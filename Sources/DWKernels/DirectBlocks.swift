@@ -600,6 +600,628 @@ func directBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
     dst.store16(a15, 240)
 }
 
+// Input-stationary variants: `directInputBlockW` walks the input pixels the block's outputs can see
+// inside the image, loads each once into a register and issues W FMAs whose weight operand comes from
+// memory: pixel x meets output r through tap x − r·s, so `filter` points into a weight row padded with
+// zeros on both sides and output r reads it `r·16·s` floats to the left. Where a large kernel overhangs a
+// small map (K = 27 on 14×14) this visits only the taps that meet real input, about half of them.
+
+@inline(__always)
+func directInputBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+}
+
+@inline(__always)
+func directInputBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+}
+
+@inline(__always)
+func directInputBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+}
+
+@inline(__always)
+func directInputBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+}
+
+@inline(__always)
+func directInputBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+}
+
+@inline(__always)
+func directInputBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+}
+
+@inline(__always)
+func directInputBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+}
+
+@inline(__always)
+func directInputBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+}
+
+@inline(__always)
+func directInputBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+}
+
+@inline(__always)
+func directInputBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+}
+
+@inline(__always)
+func directInputBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+}
+
+@inline(__always)
+func directInputBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            a11.addProduct(v, f.load16(-11 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+    dst.store16(a11, 176)
+}
+
+@inline(__always)
+func directInputBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            a11.addProduct(v, f.load16(-11 * d))
+            a12.addProduct(v, f.load16(-12 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+    dst.store16(a11, 176)
+    dst.store16(a12, 192)
+}
+
+@inline(__always)
+func directInputBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            a11.addProduct(v, f.load16(-11 * d))
+            a12.addProduct(v, f.load16(-12 * d))
+            a13.addProduct(v, f.load16(-13 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+    dst.store16(a11, 176)
+    dst.store16(a12, 192)
+    dst.store16(a13, 208)
+}
+
+@inline(__always)
+func directInputBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            a11.addProduct(v, f.load16(-11 * d))
+            a12.addProduct(v, f.load16(-12 * d))
+            a13.addProduct(v, f.load16(-13 * d))
+            a14.addProduct(v, f.load16(-14 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+    dst.store16(a11, 176)
+    dst.store16(a12, 192)
+    dst.store16(a13, 208)
+    dst.store16(a14, 224)
+}
+
+@inline(__always)
+func directInputBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias, a15 = bias
+    let d = 16 * s
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let v = x.load16()
+            a0.addProduct(v, f.load16(0))
+            a1.addProduct(v, f.load16(-d))
+            a2.addProduct(v, f.load16(-2 * d))
+            a3.addProduct(v, f.load16(-3 * d))
+            a4.addProduct(v, f.load16(-4 * d))
+            a5.addProduct(v, f.load16(-5 * d))
+            a6.addProduct(v, f.load16(-6 * d))
+            a7.addProduct(v, f.load16(-7 * d))
+            a8.addProduct(v, f.load16(-8 * d))
+            a9.addProduct(v, f.load16(-9 * d))
+            a10.addProduct(v, f.load16(-10 * d))
+            a11.addProduct(v, f.load16(-11 * d))
+            a12.addProduct(v, f.load16(-12 * d))
+            a13.addProduct(v, f.load16(-13 * d))
+            a14.addProduct(v, f.load16(-14 * d))
+            a15.addProduct(v, f.load16(-15 * d))
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0, 0)
+    dst.store16(a1, 16)
+    dst.store16(a2, 32)
+    dst.store16(a3, 48)
+    dst.store16(a4, 64)
+    dst.store16(a5, 80)
+    dst.store16(a6, 96)
+    dst.store16(a7, 112)
+    dst.store16(a8, 128)
+    dst.store16(a9, 144)
+    dst.store16(a10, 160)
+    dst.store16(a11, 176)
+    dst.store16(a12, 192)
+    dst.store16(a13, 208)
+    dst.store16(a14, 224)
+    dst.store16(a15, 240)
+}
+
+/// Dispatches to the input-stationary block of width `width` (1...16).
+@inline(__always)
+func directInputBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                      rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    switch width {
+    case 1: directInputBlock1(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 2: directInputBlock2(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 3: directInputBlock3(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 4: directInputBlock4(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 5: directInputBlock5(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 6: directInputBlock6(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 7: directInputBlock7(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 8: directInputBlock8(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 9: directInputBlock9(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 10: directInputBlock10(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 11: directInputBlock11(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 12: directInputBlock12(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 13: directInputBlock13(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 14: directInputBlock14(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 15: directInputBlock15(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 16: directInputBlock16(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    default: preconditionFailure("direct-simd block width \(width) is outside 1...16")
+    }
+}
+
 /// Dispatches to the block of width `width` (1...16).
 @inline(__always)
 func directBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,

@@ -44,6 +44,9 @@ final class DirectSIMDPlan: DepthwisePlan {
     let pool: ThreadPool
     /// Weights as [block][ky][kx][16], zero for channels past C.
     let weights: AlignedBuffer
+    /// Weights as [block][ky][pad + K + pad][16] with `weightPad` zero taps each side, for the
+    /// input-stationary blocks.
+    let inputWeights: AlignedBuffer
     /// Bias as [block][16].
     let bias: AlignedBuffer
     let workspace: AlignedBuffer
@@ -53,6 +56,8 @@ final class DirectSIMDPlan: DepthwisePlan {
 
     /// Output rows per task (upper bound); bands are what lets small-C problems use every thread.
     static let bandRows = 8
+    /// Zero taps on each side of an input-stationary weight row: (widest block − 1) × largest stride.
+    static let weightPad = 15 * 2
 
     init(problem p: Problem, weights w: DepthwiseWeights, width: Int, threads: Int) {
         problem = p
@@ -62,9 +67,15 @@ final class DirectSIMDPlan: DepthwisePlan {
         let k2 = p.k * p.k
         weights = AlignedBuffer(count: blocks * k2 * 16)
         bias = AlignedBuffer(count: blocks * 16)
+        let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
+        inputWeights = AlignedBuffer(count: blocks * p.k * paddedRow * 16)
         for ch in 0..<p.c {
             let (blk, lane) = (ch / 16, ch % 16)
-            for t in 0..<k2 { weights.pointer[(blk * k2 + t) * 16 + lane] = w.weight[ch * k2 + t] }
+            for t in 0..<k2 {
+                weights.pointer[(blk * k2 + t) * 16 + lane] = w.weight[ch * k2 + t]
+                let (ky, kx) = (t / p.k, t % p.k)
+                inputWeights.pointer[((blk * p.k + ky) * paddedRow + DirectSIMDPlan.weightPad + kx) * 16 + lane] = w.weight[ch * k2 + t]
+            }
             bias.pointer[blk * 16 + lane] = w.biasValue(ch)
         }
         // Enough bands that every thread gets work even when N·blocks is small.
@@ -81,6 +92,7 @@ final class DirectSIMDPlan: DepthwisePlan {
         let blocks = Layout.blocks(p.c)
         let inp = SendablePointer(input), out = SendableMutablePointer(output)
         let wts = SendablePointer(UnsafePointer(weights.pointer)), bs = SendablePointer(UnsafePointer(bias.pointer))
+        let iwts = SendablePointer(UnsafePointer(inputWeights.pointer))
         let ws = SendableMutablePointer(workspace.pointer)
         let (bands, rows, strip, width) = (bandsPerPlane, rowsPerBand, stripFloats, self.width)
         pool.parallelFor(count: p.n * blocks * bands) { task, worker in
@@ -93,6 +105,7 @@ final class DirectSIMDPlan: DepthwisePlan {
             let stripRows = (oy1 - oy0 - 1) * p.s + p.k
             padRows(src: src, h: p.h, w: p.w, pad: p.p, firstPaddedRow: oy0 * p.s, rows: stripRows, into: scratch)
             let filter = wts.pointer + blk * p.k * p.k * 16
+            let inputFilter = iwts.pointer + blk * p.k * (p.k + 2 * DirectSIMDPlan.weightPad) * 16
             let biasV = bs.pointer.load16(blk * 16)
             let dstPlane = out.pointer + plane * p.oh * p.ow * 16
             let chunks = (p.ow + width - 1) / width
@@ -101,9 +114,9 @@ final class DirectSIMDPlan: DepthwisePlan {
                 let rowOut = dstPlane + oy * p.ow * 16
                 // Constant strides let the block offsets fold into the FMAs' addressing.
                 switch p.s {
-                case 1: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV)
-                case 2: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV)
-                default: directRow(rowIn, filter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16, bias: biasV)
+                case 1: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV)
+                case 2: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV)
+                default: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16, bias: biasV)
                 }
             }
         }
@@ -133,23 +146,36 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
 /// blocks one pixel wider), so no block is left narrow enough to be FMA-latency bound.
 ///
 /// Taps that meet only zero padding are skipped: kernel rows outside the image for this output row, and
-/// kernel columns outside the image for every pixel of the block. With a large kernel on a small map
-/// (K = 27 on 14×14) that removes about half the work. `rowIn` is the padded strip row of tap row 0.
+/// per block whichever is cheaper of (a) tap-stationary over the kernel columns that meet the image for
+/// some pixel of the block, or (b) input-stationary over the image pixels the block sees (`inputFilter`,
+/// zero-padded weight rows; strides 1 and 2). With a large kernel on a small map (K = 27 on 14×14) that
+/// visits only the useful taps. `rowIn` is the padded strip row of tap row 0.
 @inline(__always)
-func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>,
-               oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int, bias: SIMD16<Float>) {
+func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
+               _ rowOut: UnsafeMutablePointer<Float>, oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int,
+               bias: SIMD16<Float>) {
     let ow = p.ow
     let kyLo = max(0, p.p - oy * s), kyHi = min(p.k, p.h + p.p - oy * s)
     let rows = max(0, kyHi - kyLo)
     let base = ow / chunks, extra = ow % chunks
+    let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
     var ox = 0
     for chunk in 0..<chunks {
         let width = base + (chunk < extra ? 1 : 0)
         let kxLo = max(0, p.p - (ox + width - 1) * s), kxHi = min(p.k, p.w + p.p - ox * s)
         let cols = max(0, kxHi - kxLo)
-        directBlock(width: width, rowIn + kyLo * rowStride + (ox * s + kxLo) * 16, filter + (kyLo * p.k + kxLo) * 16,
-                    rowOut + ox * 16, rows: cols == 0 ? 0 : rows, cols: cols, s: s, rowStride: rowStride,
-                    filterStride: p.k * 16, bias: bias)
+        let xLo = max(0, ox * s - p.p), xHi = min(p.w, (ox + width - 1) * s - p.p + p.k)
+        let inputCols = max(0, xHi - xLo)
+        if s <= 2 && inputCols < cols {
+            directInputBlock(width: width, rowIn + kyLo * rowStride + (xLo + p.p) * 16,
+                             inputFilter + (kyLo * paddedRow + xLo - ox * s + p.p + DirectSIMDPlan.weightPad) * 16,
+                             rowOut + ox * 16, rows: rows, cols: inputCols, s: s, rowStride: rowStride,
+                             filterStride: paddedRow * 16, bias: bias)
+        } else {
+            directBlock(width: width, rowIn + kyLo * rowStride + (ox * s + kxLo) * 16, filter + (kyLo * p.k + kxLo) * 16,
+                        rowOut + ox * 16, rows: cols == 0 ? 0 : rows, cols: cols, s: s, rowStride: rowStride,
+                        filterStride: p.k * 16, bias: bias)
+        }
         ox += width
     }
 }

@@ -9,9 +9,10 @@ import DWCore
 /// G₁ = (Hₐ + H_b)/2, G₂ = (Hₐ − H_b)/2 (precomputed at preparation, with the 1/(T_h·T_w) scale
 /// folded in); IFFT(V) is then (a ⋆ wₐ) + i·(b ⋆ w_b) exactly, both real.
 ///
-/// Tiles: the map is covered by T_h × T_w input tiles overlapping by K − 1 (overlap-save), each giving
-/// (T − K + 1)² valid outputs. T is the smallest even 2·3·5-smooth size that covers the whole padded
-/// map, capped at `maxTile`. Stride s > 1 is computed at stride 1 and subsampled.
+/// Tiles: a map that fits takes one tile of the smallest even 2·3·5-smooth size that avoids aliasing
+/// (see `FFTGeometry`; the zero padding need not fit); a larger map is covered by `maxTile`-sized tiles
+/// overlapping by K − 1 (overlap-save), each giving (T − K + 1)² outputs. Stride s > 1 is computed at
+/// stride 1 and subsampled.
 ///
 /// Complexity per tile Θ(T² log T) complex vector operations per pair of blocks; filter spectra take
 /// ⌈C/32⌉·2·T_h·T_w·128 bytes. Threads split (image, block pair, tile) tasks.
@@ -54,6 +55,14 @@ public struct FFTConvolution: DepthwiseAlgorithm {
 
 /// Tile geometry of an FFT convolution. Stride-1 output coordinates equal padded-input coordinates
 /// of a tile's origin.
+///
+/// Single tile: the circular convolution need not hold the zero padding. With the real input rows at
+/// padded positions q ∈ [q₀, q₁] and outputs y ∈ [0, E), output y collects input q through kernel tap
+/// (q − y) mod T, which is the right tap exactly when T > q₁ and T ≥ K + E − 1 − q₀ (no wanted
+/// difference aliases into the kernel's support). So T = the smallest even 2·3·5-smooth size
+/// ≥ max(q₁ + 1, K + E − 1 − q₀, E, K) (K so that taps land in distinct bins), e.g. 30 instead of 40 for
+/// K = 27 on a 14×14 map with same padding.
+/// Larger maps: overlap-save tiles of `maxTile`, each giving T − K + 1 outputs.
 struct FFTGeometry {
     /// Transform sizes.
     let th: Int, tw: Int
@@ -63,15 +72,20 @@ struct FFTGeometry {
     let eh: Int, ew: Int
     let tilesY: Int, tilesX: Int
 
+    /// (T, L, tiles) for one dimension of `extent` stride-1 outputs over an input of `size` with `pad`.
+    static func dimension(extent e: Int, size: Int, pad: Int, k: Int, maxTile: Int) -> (Int, Int, Int) {
+        let q0 = pad, q1 = min(pad + size - 1, e + k - 2)
+        let single = SmoothSize.atLeast(max(q1 + 1, k + e - 1 - q0, e, k))
+        if single <= maxTile { return (single, e, 1) }
+        let l = max(0, maxTile - k + 1)
+        return (maxTile, l, l > 0 ? (e + l - 1) / l : 0)
+    }
+
     init(_ p: Problem, maxTile: Int) {
         eh = (p.oh - 1) * p.s + 1
         ew = (p.ow - 1) * p.s + 1
-        th = min(maxTile, SmoothSize.atLeast(eh + p.k - 1))
-        tw = min(maxTile, SmoothSize.atLeast(ew + p.k - 1))
-        lh = max(0, th - p.k + 1)
-        lw = max(0, tw - p.k + 1)
-        tilesY = lh > 0 ? (eh + lh - 1) / lh : 0
-        tilesX = lw > 0 ? (ew + lw - 1) / lw : 0
+        (th, lh, tilesY) = FFTGeometry.dimension(extent: eh, size: p.h, pad: p.p, k: p.k, maxTile: maxTile)
+        (tw, lw, tilesX) = FFTGeometry.dimension(extent: ew, size: p.w, pad: p.p, k: p.k, maxTile: maxTile)
     }
 }
 
