@@ -18,9 +18,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CNuma", path: "Sources/CNuma"),
+        .systemLibrary(name: "CSpin", path: "Sources/CSpin"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "DWCore", dependencies: ["CNuma"], swiftSettings: nativeCPU),
+        .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], exclude: ["DirectBlocks.py"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
