@@ -11,6 +11,7 @@ let package = Package(
     name: "dwbench",
     products: [
         .executable(name: "dwbench", targets: ["dwbench"]),
+        .executable(name: "dwbench-gbench", targets: ["dwbench-gbench"]),
         .library(name: "DWKernels", targets: ["DWKernels"]),
     ],
     dependencies: [
@@ -28,8 +29,16 @@ let package = Package(
             dependencies: ["DWCore", "DWKernels",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: nativeCPU),
+        // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
+        // calling the Swift kernels through the bridge's C entry points.
+        .target(name: "DWBenchBridge", dependencies: ["DWCore", "DWKernels"], path: "Benchmarks/Bridge",
+                swiftSettings: nativeCPU),
+        .executableTarget(
+            name: "dwbench-gbench", dependencies: ["DWBenchBridge"], path: "Benchmarks/GBench",
+            linkerSettings: [.linkedLibrary("benchmark"), .linkedLibrary("pthread")]),
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
         .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "dwbench"], exclude: ["Fixtures"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )
