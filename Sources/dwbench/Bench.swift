@@ -25,6 +25,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("shape"), help: "An exact problem such as n1c128h56w56k31s1p15 (repeatable; replaces --sizes).")
     var shapes: [String] = []
 
+    @Option(name: .customLong("shapes"), help: "A shape file, 'replknet31b', or comma-separated problems (replaces --sizes).")
+    var shapeSet: String?
+
     @Option(name: .customLong("algorithms"), help: "Only these registry names, comma separated (default: all).")
     var algorithmFilter: String?
 
@@ -48,6 +51,9 @@ struct Bench: ParsableCommand {
     }
 
     func problems() throws -> [Problem] {
+        if let shapeSet {
+            do { return try ShapeFile.resolve(shapeSet).uniqueProblems } catch { throw CLIError("\(error)") }
+        }
         if !shapes.isEmpty { return try shapes.map(parseProblem) }
         var result: [Problem] = []
         for item in sizes.split(separator: ",", omittingEmptySubsequences: false) {

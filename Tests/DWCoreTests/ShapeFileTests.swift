@@ -45,3 +45,18 @@ final class ShapeFileTests: XCTestCase {
         XCTAssertEqual(try ShapeFile.load(path: dir.appendingPathComponent("headline.txt").path).entries.count, 7)
     }
 }
+
+final class BuiltinShapeTests: XCTestCase {
+    func testBuiltinMatchesTheCommittedFile() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes/replknet31b.txt").path
+        XCTAssertEqual(try ShapeFile.resolve("replknet31b"), try ShapeFile.load(path: path))
+        XCTAssertEqual(try ShapeFile.resolve(path), try ShapeFile.load(path: path))
+    }
+
+    func testResolveListsAndErrors() throws {
+        XCTAssertEqual(try ShapeFile.resolve("n1c8h8w8k3s1p1,n1c8h8w8k5s1p2").entries.map(\.problem.k), [3, 5])
+        XCTAssertThrowsError(try ShapeFile.resolve("missing/file.txt")) { XCTAssertTrue("\($0)".contains("no such shape file")) }
+        XCTAssertThrowsError(try ShapeFile.resolve("n1c8h8w8k3s0p1")) { XCTAssertTrue("\($0)".contains("s (stride)")) }
+    }
+}
