@@ -15,7 +15,7 @@ import DWCore
 /// stride 1 and subsampled.
 ///
 /// Complexity per tile Θ(T² log T) complex vector operations per pair of blocks; filter spectra take
-/// ⌈C/32⌉·2·T_h·T_w·128 bytes. Threads split (image, block pair, tile) tasks.
+/// ⌈C/32⌉·2·T_h·(T_w/2 + 1)·128 bytes. Threads split (image, block pair, tile) tasks.
 public struct FFTConvolution: DepthwiseAlgorithm {
     /// Largest transform size per dimension.
     public let maxTile: Int
@@ -40,7 +40,7 @@ public struct FFTConvolution: DepthwiseAlgorithm {
         for (t, l, tiled) in [(g.th, g.lh, g.tilesY > 1), (g.tw, g.lw, g.tilesX > 1)] where tiled && 4 * l < t {
             return "a \(t)-point tile leaves only \(l) valid outputs per tile for kernel \(problem.k) (under 25%)"
         }
-        let bytes = Double(Layout.blocks(problem.c) + 1) / 2 * 2 * Double(g.th * g.tw) * 128
+        let bytes = Double(Layout.blocks(problem.c) + 1) / 2 * 2 * Double(g.th * (g.tw / 2 + 1)) * 128
         if bytes > Double(FFTConvolution.spectrumCap) {
             return "filter spectra would need \(Int(bytes / 1_048_576)) MiB"
         }
@@ -98,11 +98,14 @@ final class FFTConvolutionPlan: DepthwisePlan {
     let pool: ThreadPool
     let blocks: Int
     let pairs: Int
-    /// Per pair: T_h·T_w bins of (G₁, G₂).
+    /// Per pair: T_h × (T_w/2 + 1) bins of (G₁, G₂). Both are Hermitian (the filters are real), so the
+    /// other half is their conjugate and is never stored.
     let spectra: UnsafeMutablePointer<ComplexVector>
+    /// Stored spectrum columns: T_w/2 + 1.
+    let halfWidth: Int
     /// Bias as [block][16].
     let bias: AlignedBuffer
-    /// Per thread: tile A, tile B, column work (T_h·T_w each), row work (T_w).
+    /// Per thread: tile A, tile B (T_h·T_w each), column-strip work (T_h·columnStrip), row work (T_w).
     let workspace: UnsafeMutablePointer<ComplexVector>
     let perThread: Int
     let threads: Int
@@ -118,13 +121,31 @@ final class FFTConvolutionPlan: DepthwisePlan {
         blocks = Layout.blocks(p.c)
         pairs = (blocks + 1) / 2
         let bins = th * tw
-        perThread = 3 * bins + tw
+        perThread = 2 * bins + th * FFTConvolutionPlan.columnStrip + tw
         workspace = .allocate(capacity: perThread * threads)
         workspace.initialize(repeating: .zero, count: perThread * threads)
-        spectra = .allocate(capacity: pairs * 2 * bins)
+        halfWidth = tw / 2 + 1
+        spectra = .allocate(capacity: pairs * 2 * th * halfWidth)
         bias = AlignedBuffer(count: blocks * 16)
         for ch in 0..<p.c { bias.pointer[ch] = w.biasValue(ch) }
         computeSpectra(w)
+    }
+
+    /// Columns transformed together in a column pass: the strip (T_h × 4 × 128 bytes) and its work
+    /// buffer stay in L1 while the stages ping-pong, instead of three whole tiles in L2. Measured
+    /// against whole-tile passes: 0.68 vs 0.83 ms for K = 31 on 128×56×56 (T = 72), no change at T = 40.
+    static let columnStrip = 4
+
+    /// Column transforms of a T_h × T_w tile, strip by strip.
+    private func columnPass(_ input: UnsafePointer<ComplexVector>, _ output: UnsafeMutablePointer<ComplexVector>,
+                            work: UnsafeMutablePointer<ComplexVector>, inverse: Bool) {
+        let tw = geometry.tw
+        var c0 = 0
+        while c0 < tw {
+            let width = min(FFTConvolutionPlan.columnStrip, tw - c0)
+            colFFT.transform(input + c0, output + c0, work: work, batch: width, inverse: inverse, stride: tw, workStride: width)
+            c0 += width
+        }
     }
 
     deinit {
@@ -138,7 +159,8 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let (th, tw) = (geometry.th, geometry.tw)
         let bins = th * tw
         let scale = SIMD16<Float>(repeating: 0.5 / Float(bins))
-        let tileA = workspace, tileB = workspace + bins, colWork = workspace + 2 * bins, rowWork = workspace + 3 * bins
+        let tileA = workspace, tileB = workspace + bins, colWork = workspace + 2 * bins
+        let rowWork = colWork + th * FFTConvolutionPlan.columnStrip
         for pair in 0..<pairs {
             tileA.update(repeating: .zero, count: bins)
             // Cross-correlation: tap (ky, kx) goes to ((−ky) mod T_h, (−kx) mod T_w).
@@ -154,16 +176,16 @@ final class FFTConvolutionPlan: DepthwisePlan {
                 }
             }
             for r in 0..<th { rowFFT.transform(tileA + r * tw, tileB + r * tw, work: rowWork, batch: 1, inverse: false) }
-            colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: false)
-            let g = spectra + pair * 2 * bins
+            columnPass(tileB, tileA, work: colWork, inverse: false)
+            let g = spectra + pair * 2 * th * halfWidth
             for k1 in 0..<th {
-                for k2 in 0..<tw {
+                for k2 in 0..<halfWidth {
                     let y = tileA[k1 * tw + k2]
                     let yc = tileA[((th - k1) % th) * tw + (tw - k2) % tw].conjugate
                     let ha = (y + yc)                  // 2·Hₐ
                     let hb = (y - yc).rotated(-1)      // 2·H_b = −i·(Y − conj Y[−k])
-                    g[2 * (k1 * tw + k2)] = (ha + hb) * (scale * 0.5)
-                    g[2 * (k1 * tw + k2) + 1] = (ha - hb) * (scale * 0.5)
+                    g[2 * (k1 * halfWidth + k2)] = (ha + hb) * (scale * 0.5)
+                    g[2 * (k1 * halfWidth + k2) + 1] = (ha - hb) * (scale * 0.5)
                 }
             }
         }
@@ -194,7 +216,8 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let (th, tw) = (g.th, g.tw)
         let bins = th * tw
         let ws = workspace + worker * perThread
-        let tileA = ws, tileB = ws + bins, colWork = ws + 2 * bins, rowWork = ws + 3 * bins
+        let tileA = ws, tileB = ws + bins, colWork = ws + 2 * bins
+        let rowWork = colWork + th * FFTConvolutionPlan.columnStrip
         let blockA = pair * 2, blockB = pair * 2 + 1
         let hasB = blockB < blocks
         let plane = p.h * p.w * 16
@@ -222,20 +245,25 @@ final class FFTConvolutionPlan: DepthwisePlan {
             }
             rowFFT.transform(row, rowOut, work: rowWork, batch: 1, inverse: false)
         }
-        colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: false)
+        columnPass(tileB, tileA, work: colWork, inverse: false)
 
-        // V[k] = Y[k]·G₁[k] + conj(Y[−k])·G₂[k]
-        let spec = spectra + pair * 2 * bins
+        // V[k] = Y[k]·G₁[k] + conj(Y[−k])·G₂[k], and with G(−k) = conj G(k) the partner bin
+        // V[−k] = Y[−k]·conj G₁[k] + conj(Y[k])·conj G₂[k] from the same two loads of G.
+        let spec = spectra + pair * 2 * th * halfWidth
         for k1 in 0..<th {
             let n1 = (th - k1) % th
-            for k2 in 0..<tw {
-                let bin = k1 * tw + k2
-                let y = tileA[bin]
-                let yc = tileA[n1 * tw + (tw - k2) % tw].conjugate
-                tileB[bin] = y * spec[2 * bin] + yc * spec[2 * bin + 1]
+            for k2 in 0..<halfWidth {
+                let n2 = (tw - k2) % tw
+                // Columns 0 and T_w/2 pair with themselves: visit each (k, −k) pair once.
+                if n2 == k2 && n1 < k1 { continue }
+                let bin = k1 * tw + k2, partner = n1 * tw + n2
+                let g1 = spec[2 * (k1 * halfWidth + k2)], g2 = spec[2 * (k1 * halfWidth + k2) + 1]
+                let y = tileA[bin], yn = tileA[partner]
+                tileB[bin] = y * g1 + yn.conjugate * g2
+                if partner != bin { tileB[partner] = yn * g1.conjugate + y.conjugate * g2.conjugate }
             }
         }
-        colFFT.transform(tileB, tileA, work: colWork, batch: tw, inverse: true)
+        columnPass(tileB, tileA, work: colWork, inverse: true)
 
         // Inverse rows that hold kept outputs, then scatter (subsampled for stride > 1).
         let biasA = bias.pointer.load16(blockA * 16)

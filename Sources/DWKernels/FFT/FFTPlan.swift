@@ -66,28 +66,38 @@ final class FFTPlan: Sendable {
     /// Transforms `input` (n points × batch) into `output`. `work` holds n·batch elements. `input` is
     /// read only by the first pass, so it may be `work` only if there is a single stage; `output` must
     /// differ from both. Passes alternate between `output` and `work` so the last one lands in `output`.
+    ///
+    /// `stride` (default `batch`) is the distance in elements between consecutive points of `input` and
+    /// `output`, `workStride` (default `batch`) that of `work`: with stride = row length and batch < row
+    /// length, a 2-D column pass runs on a strip of columns with a strip-sized work buffer that stays in cache.
     func transform(_ input: UnsafePointer<ComplexVector>, _ output: UnsafeMutablePointer<ComplexVector>,
-                   work: UnsafeMutablePointer<ComplexVector>, batch: Int, inverse: Bool) {
+                   work: UnsafeMutablePointer<ComplexVector>, batch: Int, inverse: Bool,
+                   stride: Int? = nil, workStride: Int? = nil) {
         let sign: Float = inverse ? 1 : -1
+        let ioStride = stride ?? batch, wStride = workStride ?? batch
         if stages.isEmpty {
-            output.update(from: input, count: n * batch)
+            for j in 0..<n { (output + j * ioStride).update(from: input + j * ioStride, count: batch) }
             return
         }
         var src = input
+        var ss = ioStride
         for (i, stage) in stages.enumerated() {
-            let dst = (stages.count - 1 - i) % 2 == 0 ? output : work
+            let toOutput = (stages.count - 1 - i) % 2 == 0
+            let dst = toOutput ? output : work
+            let ds = toOutput ? ioStride : wStride
             stage.cos.withUnsafeBufferPointer { c in
                 stage.sin.withUnsafeBufferPointer { s in
                     let tw = Twiddles(cos: c.baseAddress!, sin: s.baseAddress!, sign: sign)
                     switch stage.radix {
-                    case 4: radix4(src, dst, n: n, ns: stage.ns, batch: batch, tw: tw, sign: sign)
-                    case 2: radix2(src, dst, n: n, ns: stage.ns, batch: batch, tw: tw)
-                    case 3: radix3(src, dst, n: n, ns: stage.ns, batch: batch, tw: tw, sign: sign)
-                    default: radix5(src, dst, n: n, ns: stage.ns, batch: batch, tw: tw, sign: sign)
+                    case 4: radix4(src, dst, n: n, ns: stage.ns, batch: batch, ss: ss, ds: ds, tw: tw, sign: sign)
+                    case 2: radix2(src, dst, n: n, ns: stage.ns, batch: batch, ss: ss, ds: ds, tw: tw)
+                    case 3: radix3(src, dst, n: n, ns: stage.ns, batch: batch, ss: ss, ds: ds, tw: tw, sign: sign)
+                    default: radix5(src, dst, n: n, ns: stage.ns, batch: batch, ss: ss, ds: ds, tw: tw, sign: sign)
                     }
                 }
             }
             src = UnsafePointer(dst)
+            ss = ds
         }
     }
 }
@@ -105,13 +115,13 @@ struct Twiddles {
 
 @inline(__always)
 private func radix2(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePointer<ComplexVector>,
-                    n: Int, ns: Int, batch: Int, tw: Twiddles) {
+                    n: Int, ns: Int, batch: Int, ss: Int, ds: Int, tw: Twiddles) {
     let m = n / 2
     for j in 0..<m {
         let k = j % ns
         let base = (j / ns) * ns * 2 + k
-        let i0 = src + j * batch, i1 = src + (j + m) * batch
-        let o0 = dst + base * batch, o1 = dst + (base + ns) * batch
+        let i0 = src + j * ss, i1 = src + (j + m) * ss
+        let o0 = dst + base * ds, o1 = dst + (base + ns) * ds
         for b in 0..<batch {
             let v0 = i0[b]
             var v1 = i1[b]
@@ -124,14 +134,14 @@ private func radix2(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePoi
 
 @inline(__always)
 private func radix4(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePointer<ComplexVector>,
-                    n: Int, ns: Int, batch: Int, tw: Twiddles, sign: Float) {
+                    n: Int, ns: Int, batch: Int, ss: Int, ds: Int, tw: Twiddles, sign: Float) {
     let m = n / 4
     for j in 0..<m {
         let k = j % ns
         let base = (j / ns) * ns * 4 + k
-        let i0 = src + j * batch, i1 = src + (j + m) * batch, i2 = src + (j + 2 * m) * batch, i3 = src + (j + 3 * m) * batch
-        let o0 = dst + base * batch, o1 = dst + (base + ns) * batch
-        let o2 = dst + (base + 2 * ns) * batch, o3 = dst + (base + 3 * ns) * batch
+        let i0 = src + j * ss, i1 = src + (j + m) * ss, i2 = src + (j + 2 * m) * ss, i3 = src + (j + 3 * m) * ss
+        let o0 = dst + base * ds, o1 = dst + (base + ns) * ds
+        let o2 = dst + (base + 2 * ns) * ds, o3 = dst + (base + 3 * ns) * ds
         for b in 0..<batch {
             let v0 = i0[b]
             var v1 = i1[b], v2 = i2[b], v3 = i3[b]
@@ -152,15 +162,15 @@ private func radix4(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePoi
 
 @inline(__always)
 private func radix3(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePointer<ComplexVector>,
-                    n: Int, ns: Int, batch: Int, tw: Twiddles, sign: Float) {
+                    n: Int, ns: Int, batch: Int, ss: Int, ds: Int, tw: Twiddles, sign: Float) {
     let m = n / 3
     let half = SIMD16<Float>(repeating: 0.5)
     let s60 = SIMD16<Float>(repeating: Float(3.0.squareRoot() / 2))
     for j in 0..<m {
         let k = j % ns
         let base = (j / ns) * ns * 3 + k
-        let i0 = src + j * batch, i1 = src + (j + m) * batch, i2 = src + (j + 2 * m) * batch
-        let o0 = dst + base * batch, o1 = dst + (base + ns) * batch, o2 = dst + (base + 2 * ns) * batch
+        let i0 = src + j * ss, i1 = src + (j + m) * ss, i2 = src + (j + 2 * m) * ss
+        let o0 = dst + base * ds, o1 = dst + (base + ns) * ds, o2 = dst + (base + 2 * ns) * ds
         for b in 0..<batch {
             let v0 = i0[b]
             var v1 = i1[b], v2 = i2[b]
@@ -180,18 +190,18 @@ private func radix3(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePoi
 
 @inline(__always)
 private func radix5(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePointer<ComplexVector>,
-                    n: Int, ns: Int, batch: Int, tw: Twiddles, sign: Float) {
+                    n: Int, ns: Int, batch: Int, ss: Int, ds: Int, tw: Twiddles, sign: Float) {
     let m = n / 5
     let c1 = SIMD16<Float>(repeating: Float(cos(2 * Double.pi / 5))), c2 = SIMD16<Float>(repeating: Float(cos(4 * Double.pi / 5)))
     let s1 = SIMD16<Float>(repeating: Float(sin(2 * Double.pi / 5))), s2 = SIMD16<Float>(repeating: Float(sin(4 * Double.pi / 5)))
     for j in 0..<m {
         let k = j % ns
         let base = (j / ns) * ns * 5 + k
-        let i0 = src + j * batch
-        let o0 = dst + base * batch
+        let i0 = src + j * ss
+        let o0 = dst + base * ds
         for b in 0..<batch {
             let v0 = i0[b]
-            var v1 = i0[m * batch + b], v2 = i0[2 * m * batch + b], v3 = i0[3 * m * batch + b], v4 = i0[4 * m * batch + b]
+            var v1 = i0[m * ss + b], v2 = i0[2 * m * ss + b], v3 = i0[3 * m * ss + b], v4 = i0[4 * m * ss + b]
             if k != 0 {
                 v1 = tw.apply(v1, k: k, r: 1, radix: 5)
                 v2 = tw.apply(v2, k: k, r: 2, radix: 5)
@@ -204,10 +214,10 @@ private func radix5(_ src: UnsafePointer<ComplexVector>, _ dst: UnsafeMutablePoi
             let r1 = (d1 * s1 + d2 * s2).rotated(sign)
             let r2 = (d1 * s2 - d2 * s1).rotated(sign)
             o0[b] = v0 + t1 + t2
-            o0[ns * batch + b] = m1 + r1
-            o0[2 * ns * batch + b] = m2 + r2
-            o0[3 * ns * batch + b] = m2 - r2
-            o0[4 * ns * batch + b] = m1 - r1
+            o0[ns * ds + b] = m1 + r1
+            o0[2 * ns * ds + b] = m2 + r2
+            o0[3 * ns * ds + b] = m2 - r2
+            o0[4 * ns * ds + b] = m1 - r1
         }
     }
 }
