@@ -120,6 +120,16 @@ public struct Problem: Hashable, Sendable, Codable, CustomStringConvertible {
     /// "direct-equivalent GFLOP/s" divides this by its time, whatever it actually computed.
     public var flops: Double { 2.0 * Double(n) * Double(c) * Double(oh) * Double(ow) * Double(k) * Double(k) }
 
+    /// FLOPs of the taps that meet real input (not zero padding): 2·N·C·(Σ_oy valid rows)·(Σ_ox valid
+    /// columns). The least work any direct method can do; with a large kernel on a small map it is far
+    /// below `flops` (27% of it for K = 27 on 14×14), so efficiency claims use this count.
+    public var usefulFlops: Double {
+        func valid(_ o: Int, _ size: Int) -> Int { max(0, min(size, o * s - p + k) - max(0, o * s - p)) }
+        let rows = (0..<oh).reduce(0) { $0 + valid($1, h) }
+        let cols = (0..<ow).reduce(0) { $0 + valid($1, w) }
+        return 2.0 * Double(n) * Double(c) * Double(rows) * Double(cols)
+    }
+
     /// Compulsory bytes moved (fp32): read input and weights once, write output once.
     public var bytes: Double { 4.0 * Double(inputCount + weightCount + outputCount) }
 

@@ -75,7 +75,7 @@ final class ImplicitGEMMPlan: DepthwisePlan {
         rowsPerBand = max(1, min(ImplicitGEMMPlan.bandRows, (p.oh + wanted - 1) / wanted))
         bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
         let tile = 16 * vectors
-        let outRow = (p.ow + tile - 1) / tile * tile
+        let outRow = 2 * ((p.ow + tile - 1) / tile * tile)
         // Round each thread's share to a cache line so threads never share one.
         perThread = (ImplicitGEMMPlan.panelFloats(p, vectors: vectors, rows: rowsPerBand) + outRow + 15) / 16 * 16
         workspace = AlignedBuffer(count: perThread * threads)
@@ -89,6 +89,7 @@ final class ImplicitGEMMPlan: DepthwisePlan {
         let (bands, rows, perThread, vectors) = (bandsPerPlane, rowsPerBand, self.perThread, self.vectors)
         let cols = ImplicitGEMMPlan.phaseColumns(p, vectors: vectors)
         let tile = 16 * vectors
+        let outRow = (p.ow + tile - 1) / tile * tile
         let bias = self.bias
         pool.parallelFor(count: p.n * p.c * bands) { task, worker in
             let plane = task / bands, band = task % bands
@@ -102,18 +103,26 @@ final class ImplicitGEMMPlan: DepthwisePlan {
             let filter = wts.pointer + ch * p.k * p.k
             let b = SIMD16<Float>(repeating: bias[ch])
             let dst = out.pointer + plane * p.oh * p.ow
-            for oy in oy0..<oy1 {
-                let rowIn = UnsafePointer(panel + (oy - oy0) * p.s * p.s * cols)
+            // Two output rows per register tile (2 × vectors accumulators, enough independent FMA
+            // chains to cover the FMA latency); a lone last row uses the one-row tile.
+            let rowFloats = p.s * p.s * cols
+            var oy = oy0
+            while oy < oy1 {
+                let rowIn = UnsafePointer(panel + (oy - oy0) * rowFloats)
+                let pair = oy + 1 < oy1
                 var ox = 0
                 while ox < p.ow {
-                    if vectors == 4 {
-                        gemmTile4(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
-                    } else {
-                        gemmTile2(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
+                    switch (vectors, pair) {
+                    case (4, true): gemmTile4x2(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, rowFloats: rowFloats, outRow: outRow, bias: b)
+                    case (4, false): gemmTile4(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
+                    case (_, true): gemmTile2x2(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, rowFloats: rowFloats, outRow: outRow, bias: b)
+                    default: gemmTile2(rowIn + ox, filter, rowOut + ox, k: p.k, s: p.s, cols: cols, bias: b)
                     }
                     ox += tile
                 }
                 (dst + oy * p.ow).update(from: rowOut, count: p.ow)
+                if pair { (dst + (oy + 1) * p.ow).update(from: rowOut + outRow, count: p.ow) }
+                oy += pair ? 2 : 1
             }
         }
     }
@@ -186,4 +195,51 @@ func gemmTile2(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ 
         f += k
     }
     dst.store16(a0, 0); dst.store16(a1, 16)
+}
+
+/// 64 output pixels of two adjacent output rows (8 accumulators): each broadcast weight feeds 8 FMAs.
+/// `rowFloats` is the panel distance between the two rows' inputs, `outRow` that of their outputs.
+@inline(__always)
+func gemmTile4x2(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                 k: Int, s: Int, cols: Int, rowFloats: Int, outRow: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, a2 = bias, a3 = bias, b0 = bias, b1 = bias, b2 = bias, b3 = bias
+    var f = filter
+    for ky in 0..<k {
+        let row = rowIn + ky * s * cols
+        for kx in 0..<k {
+            let x = row + (kx % s) * cols + kx / s
+            let y = x + rowFloats
+            let wv = SIMD16<Float>(repeating: f[kx])
+            a0.addProduct(x.load16(0), wv); a1.addProduct(x.load16(16), wv)
+            a2.addProduct(x.load16(32), wv); a3.addProduct(x.load16(48), wv)
+            b0.addProduct(y.load16(0), wv); b1.addProduct(y.load16(16), wv)
+            b2.addProduct(y.load16(32), wv); b3.addProduct(y.load16(48), wv)
+        }
+        f += k
+    }
+    dst.store16(a0, 0); dst.store16(a1, 16); dst.store16(a2, 32); dst.store16(a3, 48)
+    let d2 = dst + outRow
+    d2.store16(b0, 0); d2.store16(b1, 16); d2.store16(b2, 32); d2.store16(b3, 48)
+}
+
+/// 32 output pixels of two adjacent output rows (4 accumulators).
+@inline(__always)
+func gemmTile2x2(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                 k: Int, s: Int, cols: Int, rowFloats: Int, outRow: Int, bias: SIMD16<Float>) {
+    var a0 = bias, a1 = bias, b0 = bias, b1 = bias
+    var f = filter
+    for ky in 0..<k {
+        let row = rowIn + ky * s * cols
+        for kx in 0..<k {
+            let x = row + (kx % s) * cols + kx / s
+            let y = x + rowFloats
+            let wv = SIMD16<Float>(repeating: f[kx])
+            a0.addProduct(x.load16(0), wv); a1.addProduct(x.load16(16), wv)
+            b0.addProduct(y.load16(0), wv); b1.addProduct(y.load16(16), wv)
+        }
+        f += k
+    }
+    dst.store16(a0, 0); dst.store16(a1, 16)
+    let d2 = dst + outRow
+    d2.store16(b0, 0); d2.store16(b1, 16)
 }

@@ -126,7 +126,7 @@ struct ReportWriter {
                 }
                 out.append(("headline-vs-peers-\(t)t.svg", SVGChart.barChart(
                     title: "dwbench vs peers, direct-equivalent GFLOP/s, \(t) thread\(t == 1 ? "" : "s")",
-                    yLabel: "GFLOP/s", categories: headline.1.entries.map { "\($0.name) \($0.problem)" }, series: series)))
+                    yLabel: "GFLOP/s", categories: headline.1.entries.map(\.name), series: series)))
             }
         }
         return out
@@ -166,6 +166,29 @@ struct ReportWriter {
                         return "\(fmt(m, 3)) / \(fmt(r.gflops!, 0))" + (r.relative_error.map { " / " + String(format: "%.0e", $0) } ?? "") + (r.status == "capped" ? " (1 run)" : "")
                     }
                     md.append("| `\(e.problem)` | " + cells.joined(separator: " | ") + " |")
+                }
+                md.append("\nDirect SIMD efficiency on one thread counts only the taps that meet real input (`Problem.usefulFlops`; the kernel skips the rest), against the measured single-core FMA peak of \(fmt(speed.peakGflopsOneCore, 0)) GFLOP/s:\n")
+                md.append("| problem | useful / direct-equivalent FLOPs | fastest direct-simd | ms | useful GFLOP/s | % of peak |")
+                md.append("|---|---|---|---|---|---|")
+                for e in headline.1.entries {
+                    guard t == 1, let d = best(records("headline", 1), problem: "\(e.problem)", prefix: "direct-simd") else { continue }
+                    let useful = e.problem.usefulFlops / d.median_ms! / 1e6
+                    md.append("| `\(e.problem)` | \(fmt(100 * e.problem.usefulFlops / e.problem.flops, 0))% | \(d.algorithm) | \(ms(d)) | \(fmt(useful, 0)) | \(fmt(100 * useful / speed.peakGflopsOneCore, 0))% |")
+                }
+                if threads.count > 1 {
+                    let (t1, t2) = (threads[0], threads[1])
+                    md.append("\nThread scaling \(t1) → \(t2) (time at \(t1) / time at \(t2); the second core is shared, so this is a floor):\n")
+                    md.append("| problem | fastest | direct-simd | fft |")
+                    md.append("|---|---|---|---|")
+                    for e in headline.1.entries {
+                        let p = "\(e.problem)"
+                        func ratio(_ prefix: String) -> String {
+                            guard let a = best(records("headline", t1), problem: p, prefix: prefix)?.median_ms,
+                                  let b = best(records("headline", t2), problem: p, prefix: prefix)?.median_ms else { return "—" }
+                            return fmt(a / b, 2) + "×"
+                        }
+                        md.append("| `\(p)` | \(ratio("")) | \(ratio("direct-simd")) | \(ratio("fft")) |")
+                    }
                 }
                 md.append("\nLayout conversion (NCHW ↔ NCHW16c, timed separately, not included above; the model pass keeps activations in NCHW16c end to end):\n")
                 md.append("| problem | NCHW→NCHW16c input ms | NCHW16c→NCHW output ms |")

@@ -20,6 +20,12 @@ final class ProblemTests: XCTestCase {
         XCTAssertEqual(s2.ow, 56)
         let big = try Problem(parsing: "n1c16h5w5k31s1p15") // kernel larger than the map
         XCTAssertEqual(big.oh, 5)
+        // Every output of a 5×5 map sees all 25 inputs: 25 useful taps of 961.
+        XCTAssertEqual(big.usefulFlops, 2.0 * 16 * 25 * 25)
+        XCTAssertEqual(try Problem(parsing: "n1c8h9w9k3s1p0").usefulFlops, try Problem(parsing: "n1c8h9w9k3s1p0").flops)
+        // 3×3, pad 1 on 4×4: per dimension 2+3+3+2 = 10 valid taps of 12.
+        XCTAssertEqual(try Problem(parsing: "n2c3h4w4k3s1p1").usefulFlops, 2.0 * 2 * 3 * 10 * 10)
+        XCTAssertEqual(try Problem(parsing: "n1c512h14w14k27s1p13").usefulFlops / (try Problem(parsing: "n1c512h14w14k27s1p13").flops), 196.0 / 729.0, accuracy: 1e-12)
     }
 
     func testSyntaxErrorsNameTheField() {
