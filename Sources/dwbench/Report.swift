@@ -218,15 +218,16 @@ struct ReportWriter {
         }
         if let replk = sets.first(where: { $0.0 == "replknet31b" }) {
             md.append("## RepLKNet-31B depthwise layers (224², batch 1)\n")
-            md.append("| layer | problem | count | " + threads.map { "fastest @\($0)T | ms" }.joined(separator: " | ") + " |")
-            md.append("|---|---|---|" + String(repeating: "---|---|", count: threads.count))
+            md.append("GB/s is compulsory traffic (input + weights + output once) over time: the 3×3 layers, stride 2 included, are bound by memory (compare the measured bandwidth above), the large kernels by arithmetic.\n")
+            md.append("| layer | problem | count | " + threads.map { "fastest @\($0)T | ms | GB/s" }.joined(separator: " | ") + " |")
+            md.append("|---|---|---|" + String(repeating: "---|---|---|", count: threads.count))
             var totals = [Double](repeating: 0, count: threads.count)
             for e in replk.1.entries {
                 var cells: [String] = []
                 for (i, t) in threads.enumerated() {
                     let b = best(records("replknet31b", t), problem: "\(e.problem)")
                     totals[i] += (b?.median_ms ?? 0) * Double(e.count)
-                    cells.append("\(b?.algorithm ?? "—") | \(ms(b))")
+                    cells.append("\(b?.algorithm ?? "—") | \(ms(b)) | \(b.map { fmt(e.problem.bytes / $0.median_ms! / 1e6, 1) } ?? "—")")
                 }
                 md.append("| \(e.name) | `\(e.problem)` | \(e.count) | " + cells.joined(separator: " | ") + " |")
             }

@@ -56,3 +56,46 @@ final class ReportingCommandTests: XCTestCase {
         XCTAssertNotNil(fp["cpuModel"] as? String)
     }
 }
+
+final class ReportCommandTests: XCTestCase {
+    /// `dwbench report` on tiny sets writes the JSON records, the plots and a README that uses them.
+    func testReportWritesResults() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sets = dir.appendingPathComponent("sweep.txt")
+        try "k3 n1c20h10w10k3s1p1\nk5 n1c20h10w10k5s1p2\n".write(to: sets, atomically: true, encoding: .utf8)
+        let headline = dir.appendingPathComponent("headline.txt")
+        try "tiny n1c20h10w10k5s1p2\n".write(to: headline, atomically: true, encoding: .utf8)
+        let peer = dir.appendingPathComponent("peer.json")
+        try """
+        [{"problem": "n1c20h10w10k5s1p2", "algorithm": "someengine-1.0", "layout": "nchw", "threads": 1, "status": "ok",
+          "median_ms": 1000.0, "min_ms": 1000.0, "max_ms": 1000.0, "gflops": 0.001, "fastest": false}]
+        """.write(to: peer, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("Results").path
+        let result = try CLI.run(["report", "--output", out, "--threads", "1", "--sets", "\(headline.path),\(sets.path)",
+                                  "--peers", peer.path, "--min-time", "0.001", "--repetitions", "1", "--allow-debug"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: out))
+        for f in ["README.md", "machine.json", "bench-sweep-1t.json", "bench-headline-1t.json", "sweep-gflops-1t.svg", "headline-vs-peers-1t.svg"] {
+            XCTAssertTrue(files.contains(f), "missing \(f) in \(files)")
+        }
+        let md = try String(contentsOfFile: "\(out)/README.md", encoding: .utf8)
+        XCTAssertTrue(md.contains("someengine-1.0"), "the peer is compared")
+        XCTAssertTrue(md.contains("| met (≥ 1.5×) |"), "a 1000 ms peer is beaten (K < 13 needs 1.5×): \(md)")
+        XCTAssertTrue(md.contains("First K where the FFT beats direct SIMD"))
+        let svg = try String(contentsOfFile: "\(out)/sweep-gflops-1t.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("direct-simd.w16.nchw16c"))
+        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/bench-sweep-1t.json"))) as? [[String: Any]])
+        XCTAssertEqual(records.count, 2 * (try CLI.run(["algorithms"]).stdout.split(separator: "\n").count))
+    }
+
+    func testBenchShapesBuiltin() throws {
+        let result = try CLI.run(["bench", "--shapes", "replknet31b", "--algorithms", "direct-simd.w16.nchw16c", "--format", "csv",
+                                  "--min-time", "0.001", "--repetitions", "1", "--threads", "1", "--allow-debug"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1 + 9, "header + the 9 unique RepLKNet-31B depthwise problems")
+        let bad = try CLI.run(["bench", "--shapes", "nope/none.txt", "--allow-debug"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("no such shape file"), bad.stderr)
+    }
+}
