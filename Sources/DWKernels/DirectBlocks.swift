@@ -600,6 +600,31 @@ func directBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
     dst.store16(a15, 240)
 }
 
+/// Dispatches to the block of width `width` (1...16).
+@inline(__always)
+func directBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                 rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    switch width {
+    case 1: directBlock1(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 2: directBlock2(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 3: directBlock3(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 4: directBlock4(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 5: directBlock5(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 6: directBlock6(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 7: directBlock7(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 8: directBlock8(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 9: directBlock9(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 10: directBlock10(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 11: directBlock11(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 12: directBlock12(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 13: directBlock13(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 14: directBlock14(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 15: directBlock15(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 16: directBlock16(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    default: preconditionFailure("direct-simd block width \(width) is outside 1...16")
+    }
+}
+
 // Input-stationary variants: `directInputBlockW` walks the input pixels the block's outputs can see
 // inside the image, loads each once into a register and issues W FMAs whose weight operand comes from
 // memory: pixel x meets output r through tap x − r·s, so `filter` points into a weight row padded with
@@ -1222,27 +1247,373 @@ func directInputBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafeP
     }
 }
 
-/// Dispatches to the block of width `width` (1...16).
+// Multi-row variants (stride 1): `directBlockR{R}W` computes W pixels of output rows oy … oy + R − 1 in
+// R·W accumulators. It walks the strip rows j the rows read; each loaded input vector feeds every row,
+// row oy + r through kernel row j − r of a kernel padded with R − 1 zero rows above and below (`filter`
+// points at row oy's tap; row oy + r's is r·`filterStride` before it). Per tap: R weight loads and W
+// input loads for R·W FMAs, against 1 + W for W.
+
 @inline(__always)
-func directBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                 rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
-    switch width {
-    case 1: directBlock1(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 2: directBlock2(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 3: directBlock3(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 4: directBlock4(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 5: directBlock5(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 6: directBlock6(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 7: directBlock7(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 8: directBlock8(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 9: directBlock9(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 10: directBlock10(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 11: directBlock11(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 12: directBlock12(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 13: directBlock13(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 14: directBlock14(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 15: directBlock15(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 16: directBlock16(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    default: preconditionFailure("direct-simd block width \(width) is outside 1...16")
+func directBlockR2W1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias
+    var a1_0 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a1_0, 1 * outStride + 0)
+}
+
+@inline(__always)
+func directBlockR2W2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias
+    var a1_0 = bias, a1_1 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+}
+
+@inline(__always)
+func directBlockR2W3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+}
+
+@inline(__always)
+func directBlockR2W4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias, a0_3 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias, a1_3 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            let x3 = x.load16(48)
+            a0_3.addProduct(x3, w0)
+            a1_3.addProduct(x3, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a0_3, 48)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+    dst.store16(a1_3, 1 * outStride + 48)
+}
+
+@inline(__always)
+func directBlockR2W5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias, a0_3 = bias, a0_4 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias, a1_3 = bias, a1_4 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            let x3 = x.load16(48)
+            a0_3.addProduct(x3, w0)
+            a1_3.addProduct(x3, w1)
+            let x4 = x.load16(64)
+            a0_4.addProduct(x4, w0)
+            a1_4.addProduct(x4, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a0_3, 48)
+    dst.store16(a0_4, 64)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+    dst.store16(a1_3, 1 * outStride + 48)
+    dst.store16(a1_4, 1 * outStride + 64)
+}
+
+@inline(__always)
+func directBlockR2W6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias, a0_3 = bias, a0_4 = bias, a0_5 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias, a1_3 = bias, a1_4 = bias, a1_5 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            let x3 = x.load16(48)
+            a0_3.addProduct(x3, w0)
+            a1_3.addProduct(x3, w1)
+            let x4 = x.load16(64)
+            a0_4.addProduct(x4, w0)
+            a1_4.addProduct(x4, w1)
+            let x5 = x.load16(80)
+            a0_5.addProduct(x5, w0)
+            a1_5.addProduct(x5, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a0_3, 48)
+    dst.store16(a0_4, 64)
+    dst.store16(a0_5, 80)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+    dst.store16(a1_3, 1 * outStride + 48)
+    dst.store16(a1_4, 1 * outStride + 64)
+    dst.store16(a1_5, 1 * outStride + 80)
+}
+
+@inline(__always)
+func directBlockR2W7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias, a0_3 = bias, a0_4 = bias, a0_5 = bias, a0_6 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias, a1_3 = bias, a1_4 = bias, a1_5 = bias, a1_6 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            let x3 = x.load16(48)
+            a0_3.addProduct(x3, w0)
+            a1_3.addProduct(x3, w1)
+            let x4 = x.load16(64)
+            a0_4.addProduct(x4, w0)
+            a1_4.addProduct(x4, w1)
+            let x5 = x.load16(80)
+            a0_5.addProduct(x5, w0)
+            a1_5.addProduct(x5, w1)
+            let x6 = x.load16(96)
+            a0_6.addProduct(x6, w0)
+            a1_6.addProduct(x6, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a0_3, 48)
+    dst.store16(a0_4, 64)
+    dst.store16(a0_5, 80)
+    dst.store16(a0_6, 96)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+    dst.store16(a1_3, 1 * outStride + 48)
+    dst.store16(a1_4, 1 * outStride + 64)
+    dst.store16(a1_5, 1 * outStride + 80)
+    dst.store16(a1_6, 1 * outStride + 96)
+}
+
+@inline(__always)
+func directBlockR2W8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                  outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    var a0_0 = bias, a0_1 = bias, a0_2 = bias, a0_3 = bias, a0_4 = bias, a0_5 = bias, a0_6 = bias, a0_7 = bias
+    var a1_0 = bias, a1_1 = bias, a1_2 = bias, a1_3 = bias, a1_4 = bias, a1_5 = bias, a1_6 = bias, a1_7 = bias
+    var row = src
+    var fRow = filter
+    for _ in 0..<rows {
+        var x = row
+        var f = fRow
+        for _ in 0..<cols {
+            let w0 = f.load16(0)
+            let w1 = f.load16(-1 * filterStride)
+            let x0 = x.load16(0)
+            a0_0.addProduct(x0, w0)
+            a1_0.addProduct(x0, w1)
+            let x1 = x.load16(16)
+            a0_1.addProduct(x1, w0)
+            a1_1.addProduct(x1, w1)
+            let x2 = x.load16(32)
+            a0_2.addProduct(x2, w0)
+            a1_2.addProduct(x2, w1)
+            let x3 = x.load16(48)
+            a0_3.addProduct(x3, w0)
+            a1_3.addProduct(x3, w1)
+            let x4 = x.load16(64)
+            a0_4.addProduct(x4, w0)
+            a1_4.addProduct(x4, w1)
+            let x5 = x.load16(80)
+            a0_5.addProduct(x5, w0)
+            a1_5.addProduct(x5, w1)
+            let x6 = x.load16(96)
+            a0_6.addProduct(x6, w0)
+            a1_6.addProduct(x6, w1)
+            let x7 = x.load16(112)
+            a0_7.addProduct(x7, w0)
+            a1_7.addProduct(x7, w1)
+            x += 16
+            f += 16
+        }
+        row += rowStride
+        fRow += filterStride
+    }
+    dst.store16(a0_0, 0)
+    dst.store16(a0_1, 16)
+    dst.store16(a0_2, 32)
+    dst.store16(a0_3, 48)
+    dst.store16(a0_4, 64)
+    dst.store16(a0_5, 80)
+    dst.store16(a0_6, 96)
+    dst.store16(a0_7, 112)
+    dst.store16(a1_0, 1 * outStride + 0)
+    dst.store16(a1_1, 1 * outStride + 16)
+    dst.store16(a1_2, 1 * outStride + 32)
+    dst.store16(a1_3, 1 * outStride + 48)
+    dst.store16(a1_4, 1 * outStride + 64)
+    dst.store16(a1_5, 1 * outStride + 80)
+    dst.store16(a1_6, 1 * outStride + 96)
+    dst.store16(a1_7, 1 * outStride + 112)
+}
+
+/// Dispatches to the `rows`-row block of width `width` (rows [2], width 1...8).
+@inline(__always)
+func directBlockMultiRow(rows blockRows: Int, width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                          outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+    switch (blockRows, width) {
+    case (2, 1): directBlockR2W1(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 2): directBlockR2W2(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 3): directBlockR2W3(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 4): directBlockR2W4(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 5): directBlockR2W5(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 6): directBlockR2W6(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 7): directBlockR2W7(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case (2, 8): directBlockR2W8(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    default: preconditionFailure("direct-simd block of \(blockRows) rows × \(width) is not generated")
     }
 }

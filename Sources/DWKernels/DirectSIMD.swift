@@ -15,15 +15,23 @@ public struct DirectSIMD: DepthwiseAlgorithm {
     /// Widest register block (accumulators held in `zmm` registers), 1...16. Each output row is split into
     /// ⌈OW / width⌉ blocks of nearly equal width.
     public let width: Int
+    /// Output rows per register block: 1 or 2 (2: stride 1 only, width ≤ 8, so at most 16 accumulators):
+    /// each loaded input vector then feeds both rows, cutting loads per FMA from (1 + W)/W to (2 + W)/2W.
+    /// Three rows were measured no faster (register pressure), so they are not generated.
+    public let rows: Int
 
-    public init(width: Int) {
+    public init(width: Int, rows: Int = 1) {
         precondition((1...16).contains(width), "direct-simd register block must be 1...16 wide")
+        precondition(rows == 1 || (rows == 2 && width <= 8), "direct-simd two-row blocks are at most 8 wide")
         self.width = width
+        self.rows = rows
     }
 
-    public var name: String { "direct-simd.w\(width).nchw16c" }
+    public var name: String { "direct-simd.w\(width)\(rows > 1 ? "r\(rows)" : "").nchw16c" }
     public var layout: Layout { .nchw16c }
-    public var summary: String { "direct sliding-window FMAs across 16 channels, output rows in register blocks of up to \(width) pixels" }
+    public var summary: String {
+        "direct sliding-window FMAs across 16 channels, register blocks of \(rows > 1 ? "\(rows) rows × " : "")up to \(width) pixels"
+    }
 
     public func supports(_ problem: Problem) -> String? {
         let strip = Double((DirectSIMDPlan.bandRows - 1) * problem.s + problem.k) * Double(problem.w + 2 * problem.p) * 64
@@ -33,7 +41,7 @@ public struct DirectSIMD: DepthwiseAlgorithm {
 
     public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return DirectSIMDPlan(problem: problem, weights: weights, width: width, threads: threads)
+        return DirectSIMDPlan(problem: problem, weights: weights, width: width, rows: rows, threads: threads)
     }
 }
 
@@ -41,12 +49,16 @@ final class DirectSIMDPlan: DepthwisePlan {
     let problem: Problem
     var layout: Layout { .nchw16c }
     let width: Int
+    /// Output rows per register block (1 unless stride 1 and `rows > 1`).
+    let groupRows: Int
     let pool: ThreadPool
     /// Weights as [block][ky][kx][16], zero for channels past C.
     let weights: AlignedBuffer
     /// Weights as [block][ky][pad + K + pad][16] with `weightPad` zero taps each side, for the
     /// input-stationary blocks.
     let inputWeights: AlignedBuffer
+    /// Weights as [block][R − 1 + K + R − 1][kx][16]: R − 1 zero kernel rows above and below, for R-row blocks.
+    let groupWeights: AlignedBuffer
     /// Bias as [block][16].
     let bias: AlignedBuffer
     let workspace: AlignedBuffer
@@ -59,9 +71,10 @@ final class DirectSIMDPlan: DepthwisePlan {
     /// Zero taps on each side of an input-stationary weight row: (widest block − 1) × largest stride.
     static let weightPad = 15 * 2
 
-    init(problem p: Problem, weights w: DepthwiseWeights, width: Int, threads: Int) {
+    init(problem p: Problem, weights w: DepthwiseWeights, width: Int, rows: Int, threads: Int) {
         problem = p
         self.width = width
+        groupRows = p.s == 1 ? rows : 1
         pool = ThreadPool.shared(threads: threads)
         let blocks = Layout.blocks(p.c)
         let k2 = p.k * p.k
@@ -69,19 +82,27 @@ final class DirectSIMDPlan: DepthwisePlan {
         bias = AlignedBuffer(count: blocks * 16)
         let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
         inputWeights = AlignedBuffer(count: blocks * p.k * paddedRow * 16)
+        let groupKernelRows = p.k + 2 * (groupRows - 1)
+        groupWeights = AlignedBuffer(count: groupRows > 1 ? blocks * groupKernelRows * p.k * 16 : 0)
         for ch in 0..<p.c {
             let (blk, lane) = (ch / 16, ch % 16)
             for t in 0..<k2 {
                 weights.pointer[(blk * k2 + t) * 16 + lane] = w.weight[ch * k2 + t]
                 let (ky, kx) = (t / p.k, t % p.k)
                 inputWeights.pointer[((blk * p.k + ky) * paddedRow + DirectSIMDPlan.weightPad + kx) * 16 + lane] = w.weight[ch * k2 + t]
+                if groupRows > 1 {
+                    groupWeights.pointer[((blk * groupKernelRows + ky + groupRows - 1) * p.k + kx) * 16 + lane] = w.weight[ch * k2 + t]
+                }
             }
             bias.pointer[blk * 16 + lane] = w.biasValue(ch)
         }
         // Enough bands that every thread gets work even when N·blocks is small.
         let planes = p.n * blocks
         let wanted = max(1, (4 * threads + planes - 1) / planes)
-        rowsPerBand = max(1, min(DirectSIMDPlan.bandRows, (p.oh + wanted - 1) / wanted))
+        let band = max(1, min(DirectSIMDPlan.bandRows, (p.oh + wanted - 1) / wanted))
+        // Row groups start at multiples of R in every band, so the grouping (and the bits) never depend
+        // on the thread count.
+        rowsPerBand = (band + groupRows - 1) / groupRows * groupRows
         bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
         stripFloats = ((rowsPerBand - 1) * p.s + p.k) * (p.w + 2 * p.p) * 16
         workspace = AlignedBuffer(count: stripFloats * threads)
@@ -93,6 +114,8 @@ final class DirectSIMDPlan: DepthwisePlan {
         let inp = SendablePointer(input), out = SendableMutablePointer(output)
         let wts = SendablePointer(UnsafePointer(weights.pointer)), bs = SendablePointer(UnsafePointer(bias.pointer))
         let iwts = SendablePointer(UnsafePointer(inputWeights.pointer))
+        let gwts = SendablePointer(UnsafePointer(groupWeights.pointer))
+        let groupRows = self.groupRows
         let ws = SendableMutablePointer(workspace.pointer)
         let (bands, rows, strip, width) = (bandsPerPlane, rowsPerBand, stripFloats, self.width)
         pool.parallelFor(count: p.n * blocks * bands) { task, worker in
@@ -109,9 +132,17 @@ final class DirectSIMDPlan: DepthwisePlan {
             let biasV = bs.pointer.load16(blk * 16)
             let dstPlane = out.pointer + plane * p.oh * p.ow * 16
             let chunks = (p.ow + width - 1) / width
-            for oy in oy0..<oy1 {
+            var oy = oy0
+            while oy < oy1 {
                 let rowIn = UnsafePointer(scratch + (oy - oy0) * p.s * wp * 16)
                 let rowOut = dstPlane + oy * p.ow * 16
+                if groupRows > 1 && oy + groupRows <= oy1 {
+                    directRowGroup(rowIn, filter, inputFilter, gwts.pointer + blk * (p.k + 2 * groupRows - 2) * p.k * 16, rowOut,
+                                   rows: groupRows, oy: oy, chunks: chunks, p: p, rowStride: wp * 16, bias: biasV)
+                    oy += groupRows
+                    continue
+                }
+                defer { oy += 1 }
                 // Constant strides let the block offsets fold into the FMAs' addressing.
                 switch p.s {
                 case 1: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV)
@@ -144,37 +175,88 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
 
 /// One output row, split into `chunks` register blocks of nearly equal width (the first `ow mod chunks`
 /// blocks one pixel wider), so no block is left narrow enough to be FMA-latency bound.
-///
-/// Taps that meet only zero padding are skipped: kernel rows outside the image for this output row, and
-/// per block whichever is cheaper of (a) tap-stationary over the kernel columns that meet the image for
-/// some pixel of the block, or (b) input-stationary over the image pixels the block sees (`inputFilter`,
-/// zero-padded weight rows; strides 1 and 2). With a large kernel on a small map (K = 27 on 14×14) that
-/// visits only the useful taps. `rowIn` is the padded strip row of tap row 0.
 @inline(__always)
 func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                _ rowOut: UnsafeMutablePointer<Float>, oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int,
                bias: SIMD16<Float>) {
-    let ow = p.ow
-    let kyLo = max(0, p.p - oy * s), kyHi = min(p.k, p.h + p.p - oy * s)
-    let rows = max(0, kyHi - kyLo)
-    let base = ow / chunks, extra = ow % chunks
-    let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
+    let base = p.ow / chunks, extra = p.ow % chunks
     var ox = 0
     for chunk in 0..<chunks {
         let width = base + (chunk < extra ? 1 : 0)
-        let kxLo = max(0, p.p - (ox + width - 1) * s), kxHi = min(p.k, p.w + p.p - ox * s)
-        let cols = max(0, kxHi - kxLo)
-        let xLo = max(0, ox * s - p.p), xHi = min(p.w, (ox + width - 1) * s - p.p + p.k)
-        let inputCols = max(0, xHi - xLo)
-        if s <= 2 && inputCols < cols {
-            directInputBlock(width: width, rowIn + kyLo * rowStride + (xLo + p.p) * 16,
-                             inputFilter + (kyLo * paddedRow + xLo - ox * s + p.p + DirectSIMDPlan.weightPad) * 16,
-                             rowOut + ox * 16, rows: rows, cols: inputCols, s: s, rowStride: rowStride,
-                             filterStride: paddedRow * 16, bias: bias)
+        directRowBlock(rowIn, filter, inputFilter, rowOut, oy: oy, ox: ox, width: width, p: p, s: s, rowStride: rowStride, bias: bias)
+        ox += width
+    }
+}
+
+/// The taps of one block: kernel rows that meet the image for output row `oy`, and kernel columns
+/// that meet it for some pixel of the block (`kx`), or the image columns the block sees (`x`).
+struct BlockTaps {
+    let kyLo: Int, rows: Int
+    let kxLo: Int, cols: Int
+    let xLo: Int, inputCols: Int
+
+    @inline(__always)
+    init(oy: Int, ox: Int, width: Int, p: Problem, s: Int) {
+        kyLo = max(0, p.p - oy * s)
+        rows = max(0, min(p.k, p.h + p.p - oy * s) - kyLo)
+        kxLo = max(0, p.p - (ox + width - 1) * s)
+        cols = max(0, min(p.k, p.w + p.p - ox * s) - kxLo)
+        xLo = max(0, ox * s - p.p)
+        inputCols = max(0, min(p.w, (ox + width - 1) * s - p.p + p.k) - xLo)
+    }
+
+    /// Input-stationary visits fewer taps (strides 1 and 2 only).
+    @inline(__always) func inputStationary(_ s: Int) -> Bool { s <= 2 && inputCols < cols }
+}
+
+/// One register block of one output row. Taps that meet only zero padding are skipped: kernel rows
+/// outside the image for this output row, and per block whichever is cheaper of (a) tap-stationary over
+/// the kernel columns that meet the image for some pixel of the block, or (b) input-stationary over the
+/// image pixels the block sees (`inputFilter`, zero-padded weight rows). With a large kernel on a small
+/// map (K = 27 on 14×14) that visits only the useful taps. `rowIn` is the padded strip row of tap row 0.
+@inline(__always)
+func directRowBlock(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
+                    _ rowOut: UnsafeMutablePointer<Float>, oy: Int, ox: Int, width: Int, p: Problem, s: Int,
+                    rowStride: Int, bias: SIMD16<Float>) {
+    let t = BlockTaps(oy: oy, ox: ox, width: width, p: p, s: s)
+    let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
+    if t.inputStationary(s) {
+        directInputBlock(width: width, rowIn + t.kyLo * rowStride + (t.xLo + p.p) * 16,
+                         inputFilter + (t.kyLo * paddedRow + t.xLo - ox * s + p.p + DirectSIMDPlan.weightPad) * 16,
+                         rowOut + ox * 16, rows: t.rows, cols: t.inputCols, s: s, rowStride: rowStride,
+                         filterStride: paddedRow * 16, bias: bias)
+    } else {
+        directBlock(width: width, rowIn + t.kyLo * rowStride + (ox * s + t.kxLo) * 16, filter + (t.kyLo * p.k + t.kxLo) * 16,
+                    rowOut + ox * 16, rows: t.cols == 0 ? 0 : t.rows, cols: t.cols, s: s, rowStride: rowStride,
+                    filterStride: p.k * 16, bias: bias)
+    }
+}
+
+/// Output rows `oy` … `oy + rows − 1` (stride 1) in multi-row register blocks. A block where
+/// input-stationary is cheaper for any of the rows runs as one-row blocks instead.
+@inline(__always)
+func directRowGroup(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
+                    _ groupFilter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>, rows groupRows: Int, oy: Int,
+                    chunks: Int, p: Problem, rowStride: Int, bias: SIMD16<Float>) {
+    let base = p.ow / chunks, extra = p.ow % chunks
+    let outStride = p.ow * 16
+    // Strip rows j the group reads: row oy + r uses kernel row j − r.
+    let jLo = max(0, p.p - oy), jHi = min(p.k + groupRows - 1, p.h + p.p - oy)
+    var ox = 0
+    for chunk in 0..<chunks {
+        let width = base + (chunk < extra ? 1 : 0)
+        let t0 = BlockTaps(oy: oy, ox: ox, width: width, p: p, s: 1)
+        let single = (0..<groupRows).contains { BlockTaps(oy: oy + $0, ox: ox, width: width, p: p, s: 1).inputStationary(1) }
+        if single || jHi <= jLo || t0.cols == 0 {
+            for r in 0..<groupRows {
+                directRowBlock(rowIn + r * rowStride, filter, inputFilter, rowOut + r * outStride, oy: oy + r, ox: ox,
+                               width: width, p: p, s: 1, rowStride: rowStride, bias: bias)
+            }
         } else {
-            directBlock(width: width, rowIn + kyLo * rowStride + (ox * s + kxLo) * 16, filter + (kyLo * p.k + kxLo) * 16,
-                        rowOut + ox * 16, rows: cols == 0 ? 0 : rows, cols: cols, s: s, rowStride: rowStride,
-                        filterStride: p.k * 16, bias: bias)
+            directBlockMultiRow(rows: groupRows, width: width, rowIn + jLo * rowStride + (ox + t0.kxLo) * 16,
+                                groupFilter + ((jLo + groupRows - 1) * p.k + t0.kxLo) * 16, rowOut + ox * 16,
+                                outStride: outStride, rows: jHi - jLo, cols: t0.cols, rowStride: rowStride,
+                                filterStride: p.k * 16, bias: bias)
         }
         ox += width
     }

@@ -8,6 +8,7 @@ public enum Registry {
         DirectSIMD(width: 16),
         DirectSIMD(width: 12),
         DirectSIMD(width: 8),
+        DirectSIMD(width: 8, rows: 2),
         FFTConvolution(maxTile: 64),
         FFTConvolution(maxTile: 128),
         ImplicitGEMM(vectors: 4),
