@@ -15,13 +15,15 @@ public enum DepthwiseConvolution {
         return out.converted(to: .nchw)
     }
 
-    /// A simple rule until the tuner lands: the channel-blocked direct kernel, except large kernels
-    /// on maps where the FFT's lower operation count wins (measured crossover, see README).
+    /// A simple rule until the tuner lands, read off Results/README.md: the FFT for stride-1 kernels of
+    /// 13 and up on maps of at least 20×20 outputs (its work does not grow with K²); otherwise the direct
+    /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16).
     public static func automaticChoice(for problem: Problem) -> any DepthwiseAlgorithm {
         let fft = FFTConvolution(maxTile: 128)
-        if problem.k >= 27, problem.s == 1, fft.supports(problem) == nil {
+        if problem.s == 1, problem.k >= 13, problem.oh * problem.ow >= 400, fft.supports(problem) == nil {
             return fft
         }
-        return DirectSIMD(width: 8)
+        if problem.s == 1 && problem.ow >= 16 { return DirectSIMD(width: 8, rows: 2) }
+        return DirectSIMD(width: 16)
     }
 }
