@@ -24,9 +24,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], exclude: ["DirectBlocks.py"], swiftSettings: nativeCPU),
+        .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
-            dependencies: ["DWCore", "DWKernels",
+            dependencies: ["DWCore", "DWKernels", "DWTune",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: nativeCPU),
         // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
@@ -38,7 +39,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("benchmark"), .linkedLibrary("pthread")]),
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
-        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "dwbench"], exclude: ["Fixtures"]),
+        .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "dwbench"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

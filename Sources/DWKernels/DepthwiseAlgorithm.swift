@@ -22,6 +22,17 @@ public protocol DepthwiseAlgorithm: Sendable {
     /// Builds an executable plan. Precondition: `supports(problem) == nil` (otherwise throws
     /// `AlgorithmError.unsupported`), `weights` matches the problem, `threads ≥ 1`.
     func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan
+    /// The work the algorithm actually does on a problem — arithmetic FLOPs and bytes moved to or from
+    /// memory — for the roofline cost model of the tuner's estimate mode. Defaults to the direct
+    /// method's FLOPs and the compulsory bytes.
+    func workEstimate(_ problem: Problem) -> WorkEstimate
+}
+
+/// Arithmetic and memory traffic of one execution (see `DepthwiseAlgorithm.workEstimate`).
+public struct WorkEstimate: Sendable, Equatable {
+    public var flops: Double
+    public var bytes: Double
+    public init(flops: Double, bytes: Double) { self.flops = flops; self.bytes = bytes }
 }
 
 /// A prepared, executable depthwise convolution.
@@ -90,6 +101,8 @@ public enum AlgorithmError: Error, CustomStringConvertible {
 }
 
 extension DepthwiseAlgorithm {
+    public func workEstimate(_ problem: Problem) -> WorkEstimate { WorkEstimate(flops: problem.flops, bytes: problem.bytes) }
+
     /// Throws `AlgorithmError.unsupported` unless the problem is supported; checks the weights.
     func validate(_ problem: Problem, _ weights: DepthwiseWeights) throws {
         if let reason = supports(problem) {

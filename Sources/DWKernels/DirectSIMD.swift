@@ -39,6 +39,11 @@ public struct DirectSIMD: DepthwiseAlgorithm {
         return nil
     }
 
+    /// Only taps that meet the image are computed; the strip copy re-reads the input.
+    public func workEstimate(_ problem: Problem) -> WorkEstimate {
+        WorkEstimate(flops: problem.usefulFlops, bytes: problem.bytes + 8.0 * Double(problem.inputCount))
+    }
+
     public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
         try validate(problem, weights)
         return DirectSIMDPlan(problem: problem, weights: weights, width: width, rows: rows, threads: threads)

@@ -1,4 +1,5 @@
 import DWCore
+import Foundation
 
 /// FFT convolution, per channel, tiled by overlap-save, on the channel-blocked layout.
 ///
@@ -45,6 +46,18 @@ public struct FFTConvolution: DepthwiseAlgorithm {
             return "filter spectra would need \(Int(bytes / 1_048_576)) MiB"
         }
         return nil
+    }
+
+    /// Per tile and block pair: forward and inverse complex 2-D transforms (5·n·log₂n real FLOPs each,
+    /// 16 lanes) and the spectral product (two complex multiply–adds per bin); the filter spectra are
+    /// read once per tile.
+    public func workEstimate(_ problem: Problem) -> WorkEstimate {
+        let g = FFTGeometry(problem, maxTile: maxTile)
+        let bins = Double(g.th * g.tw)
+        let tiles = Double(problem.n * (Layout.blocks(problem.c) + 1) / 2 * g.tilesY * g.tilesX)
+        let perTile = 16.0 * (2 * 5 * bins * log2(max(bins, 2)) + 16 * bins)
+        let spectra = Double(g.th * (g.tw / 2 + 1)) * 256
+        return WorkEstimate(flops: tiles * perTile, bytes: problem.bytes + tiles * spectra)
     }
 
     public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {

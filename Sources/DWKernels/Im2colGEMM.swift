@@ -28,6 +28,11 @@ public struct Im2colGEMM: DepthwiseAlgorithm {
         return nil
     }
 
+    /// The patch matrix (K² floats per output) is written once and read once.
+    public func workEstimate(_ problem: Problem) -> WorkEstimate {
+        WorkEstimate(flops: problem.flops, bytes: problem.bytes + 8.0 * Double(problem.k * problem.k) * Double(problem.outputCount))
+    }
+
     public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
         try validate(problem, weights)
         return Im2colGEMMPlan(problem: problem, weights: weights, threads: threads)

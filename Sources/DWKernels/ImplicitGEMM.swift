@@ -32,6 +32,12 @@ public struct ImplicitGEMM: DepthwiseAlgorithm {
         return nil
     }
 
+    /// Every tap of every 16-pixel vector, padding lanes included.
+    public func workEstimate(_ problem: Problem) -> WorkEstimate {
+        let lanes = Double((problem.ow + 15) / 16 * 16)
+        return WorkEstimate(flops: problem.flops * lanes / Double(problem.ow), bytes: problem.bytes)
+    }
+
     public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
         try validate(problem, weights)
         return ImplicitGEMMPlan(problem: problem, weights: weights, vectors: vectors, threads: threads)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DWCore
 import DWKernels
+import DWTune
 import Foundation
 
 struct Bench: ParsableCommand {
@@ -41,6 +42,10 @@ struct Bench: ParsableCommand {
     @Option(help: "A case whose single run exceeds this many seconds is timed once and marked capped.")
     var capSeconds: Double = 1.0
 
+    @Option(help: "A tuning plan: its choice for each problem is marked P in the table (planned: true in JSON).")
+    var plan: String?
+    @Flag(help: "With --plan: fail instead of falling back when the plan is foreign or lacks a problem.") var planOnly = false
+
     @Flag(help: "Time even in a debug build (the figures will be meaningless).")
     var allowDebug = false
 
@@ -48,6 +53,7 @@ struct Bench: ParsableCommand {
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         guard minTime > 0, minTime <= 60 else { throw ValidationError("--min-time must be in (0, 60] seconds") }
         guard capSeconds > 0 else { throw ValidationError("--cap-seconds must be positive") }
+        if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
     }
 
     func problems() throws -> [Problem] {
@@ -81,12 +87,25 @@ struct Bench: ParsableCommand {
         let threads = threadOptions.threads
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: minTime, repetitions: repetitions, capSeconds: capSeconds)
         let peak = MachineSpeed.peakGflops(threads: threads)
+        var chooser: PlanChooser?
+        if let plan {
+            do { chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) } catch { throw CLIError("\(error)") }
+            if let warning = chooser?.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        }
         var all: [BenchRecord] = []
         for problem in problems {
-            let result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak)
+            var result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak)
+            var planned: String?
+            if let chooser {
+                let choice: (algorithm: any DepthwiseAlgorithm, source: String)
+                do { choice = try chooser.choose(problem) } catch { throw CLIError("\(error)") }
+                planned = "\(choice.algorithm.name) (\(choice.source))"
+                for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.algorithm.name }
+            }
             all += result.records
             if format == .table {
                 print(renderTable(problem, result, threads: threads, peak: peak))
+                if let planned { print("P = plan's choice: \(planned)") }
                 print()
             }
         }

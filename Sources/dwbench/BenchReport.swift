@@ -20,6 +20,8 @@ struct BenchRecord: Codable {
     var iterations: Int?
     var repetitions: Int?
     var fastest: Bool
+    /// With --plan: whether this is the plan's choice.
+    var planned: Bool?
 }
 
 /// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
@@ -60,7 +62,7 @@ func renderTable(_ problem: Problem, _ result: (records: [BenchRecord], raw: Pro
             rows.append(["", r.algorithm, r.layout, "refused: \(r.reason ?? "")", "", "", "", "", ""])
             continue
         }
-        rows.append([r.fastest ? "*" : "", r.algorithm, r.layout,
+        rows.append([(r.fastest ? "*" : "") + (r.planned == true ? "P" : ""), r.algorithm, r.layout,
                      fmt(r.median_ms!, 3) + (r.status == "capped" ? " (1 run, capped)" : ""),
                      "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
                      fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DWCore
 import DWKernels
+import DWTune
 import Foundation
 
 struct Conv: ParsableCommand {
@@ -19,9 +20,13 @@ struct Conv: ParsableCommand {
     @Option(help: "Zero padding on every side (PyTorch's default is 0; K/2 keeps the size).") var padding: Int = 0
     @Option(help: "A registry name (see 'dwbench algorithms') or 'auto'.") var algorithm: String = "auto"
     @Option(help: "Where to write the output .npy.") var output: String
+    @Option(help: "A tuning plan (dwbench tune) consulted by --algorithm auto.") var plan: String?
+    @Flag(help: "With --plan: fail instead of falling back when the plan is foreign or lacks the problem.") var planOnly = false
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
+        if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
+        if plan != nil && algorithm != "auto" { throw ValidationError("--plan applies to --algorithm auto only") }
         guard stride >= 1 else { throw ValidationError("--stride must be at least 1, got \(stride)") }
         guard padding >= 0 else { throw ValidationError("--padding must not be negative, got \(padding)") }
     }
@@ -47,8 +52,14 @@ struct Conv: ParsableCommand {
             problem = try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding)
         } catch { throw CLIError("\(error)") }
         let chosen: any DepthwiseAlgorithm
+        var source = "named"
         if algorithm == "auto" {
-            chosen = DepthwiseConvolution.automaticChoice(for: problem)
+            do {
+                let chooser = try plan.map { try PlanChooser.open(path: $0, threads: threadOptions.threads, planOnly: planOnly) }
+                    ?? PlanChooser(plan: nil, warning: nil, planOnly: false)
+                if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+                (chosen, source) = try chooser.choose(problem)
+            } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
         } else {
             do { chosen = try Registry.algorithm(named: algorithm) } catch { throw CLIError("\(error)") }
         }
@@ -60,7 +71,7 @@ struct Conv: ParsableCommand {
         let out = try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, threads: threadOptions.threads)
         let result = NPYArray(shape: [problem.n, problem.c, problem.oh, problem.ow], values: out.nchwValues())
         do { try result.write(path: output) } catch { throw CLIError("\(error)") }
-        FileHandle.standardError.write(Data("\(problem) with \(chosen.name): wrote \(output)\n".utf8))
+        FileHandle.standardError.write(Data("\(problem) with \(chosen.name) (\(source)): wrote \(output)\n".utf8))
     }
 }
 

@@ -9,6 +9,6 @@ struct DWBench: ParsableCommand {
         Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P}, e.g. n1c128h56w56k31s1p15.
         Start with: dwbench --sizes 3,13,31
         """,
-        subcommands: [Bench.self, Conv.self, Algorithms.self, Machine.self, Report.self],
+        subcommands: [Bench.self, Conv.self, Tune.self, PlanCommand.self, Algorithms.self, Machine.self, Report.self],
         defaultSubcommand: Bench.self)
 }

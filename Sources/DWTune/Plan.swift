@@ -1,0 +1,187 @@
+import DWCore
+import Foundation
+
+/// A tuning plan: which algorithm to run for each problem on one machine, build and thread count, with
+/// the evidence (every candidate's timing) and the calibration the estimate mode uses. Serialised as
+/// JSON (`plan.schema.json`, `schema_version` 1); other tools read it (Benchmarks/plan/dwplan.py).
+public struct Plan: Codable, Sendable, Equatable {
+    public static let schemaVersion = 1
+
+    public var schema_version: Int
+    /// The tool that wrote it, e.g. "dwbench 0.2.0".
+    public var generator: String
+    /// ISO 8601 UTC time of writing.
+    public var created: String
+    public var machine: MachineFingerprint
+    public var build: BuildSignature
+    public var threads: Int
+    /// Calibration of the cost model: measured peak, bandwidth and per-family efficiency factors.
+    public var calibration: Calibration
+    /// One entry per problem, keyed by the problem's text form.
+    public var entries: [String: Entry]
+
+    public struct Entry: Codable, Sendable, Equatable {
+        /// The problem's text form (equal to the key).
+        public var problem: String
+        /// The chosen registry name (parameters included).
+        public var algorithm: String
+        /// "measure", "exhaustive" or "estimate".
+        public var mode: String
+        public var threads: Int
+        /// Runner-up time / chosen time − 1 (0 when there is no runner-up).
+        public var margin: Double
+        /// False when the top two are within the measurement noise (their spreads overlap the margin).
+        public var confident: Bool
+        public var candidates: [Candidate]
+    }
+
+    public struct Candidate: Codable, Sendable, Equatable {
+        public var algorithm: String
+        /// Measured (or, in estimate mode, predicted) median time.
+        public var median_ms: Double?
+        /// (max − min) / median of the repetitions.
+        public var spread: Double?
+        /// "measured", "dropped" (slower than the early-stop factor after the quick round), "estimated",
+        /// "refused".
+        public var status: String
+        public var reason: String?
+    }
+
+    public struct Calibration: Codable, Sendable, Equatable {
+        public var peak_gflops: Double
+        public var bandwidth_gbs: Double
+        /// Per algorithm family (registry name up to the first '.'): fraction of the roofline time bound
+        /// the family reaches, the median over the measured problems.
+        public var efficiency: [String: Double]
+    }
+
+    public init(generator: String, created: String, machine: MachineFingerprint, build: BuildSignature, threads: Int,
+                calibration: Calibration, entries: [String: Entry]) {
+        schema_version = Plan.schemaVersion
+        self.generator = generator
+        self.created = created
+        self.machine = machine
+        self.build = build
+        self.threads = threads
+        self.calibration = calibration
+        self.entries = entries
+    }
+}
+
+/// What built the binary that tuned: a plan tuned by another build may pick names that no longer
+/// exist or whose code changed, so it is not trusted silently.
+public struct BuildSignature: Codable, Sendable, Equatable {
+    public var package_version: String
+    /// FNV-1a of the registry's names (which carry every parameter), in order.
+    public var registry_hash: String
+    public var compiler: String
+    public var flags: String
+
+    public static let packageVersion = "0.2.0"
+
+    public static func current(registryNames: [String]) -> BuildSignature {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in registryNames.joined(separator: "\n").utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return BuildSignature(package_version: packageVersion, registry_hash: String(hash, radix: 16),
+                              compiler: compilerVersion, flags: "-c release, -target-cpu native")
+    }
+
+    static var compilerVersion: String {
+        #if compiler(>=6.4)
+        return "Swift 6.4 or later"
+        #elseif compiler(>=6.3)
+        return "Swift 6.3"
+        #elseif compiler(>=6.2)
+        return "Swift 6.2"
+        #else
+        return "Swift 6.0–6.1"
+        #endif
+    }
+}
+
+/// Why a plan cannot be used as it is.
+public enum PlanError: Error, CustomStringConvertible {
+    case malformed(String, String)
+    case schemaVersion(String, Int)
+    case unknownAlgorithm(String, String, String)
+    case inconsistent(String, String)
+
+    public var description: String {
+        switch self {
+        case let .malformed(path, why): return "\(path): not a valid plan: \(why)"
+        case let .schemaVersion(path, v): return "\(path): unknown plan schema_version \(v) (this dwbench reads \(Plan.schemaVersion))"
+        case let .unknownAlgorithm(path, key, name): return "\(path): entry \(key) names unknown algorithm '\(name)'"
+        case let .inconsistent(path, why): return "\(path): \(why)"
+        }
+    }
+}
+
+extension Plan {
+    /// Reads and validates a plan file: JSON syntax, schema version, required fields, keys that parse
+    /// and match their entry, and algorithm names in `registry`.
+    public static func load(path: String, registry: [String]) throws -> Plan {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw PlanError.malformed(path, "cannot read file")
+        }
+        return try decode(data, path: path, registry: registry)
+    }
+
+    public static func decode(_ data: Data, path: String, registry: [String]) throws -> Plan {
+        guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
+            throw PlanError.malformed(path, "not a JSON object")
+        }
+        guard let version = dict["schema_version"] as? Int else { throw PlanError.malformed(path, "missing schema_version") }
+        guard version == schemaVersion else { throw PlanError.schemaVersion(path, version) }
+        let plan: Plan
+        do { plan = try JSONDecoder().decode(Plan.self, from: data) } catch let error as DecodingError {
+            throw PlanError.malformed(path, describe(error))
+        }
+        for (key, entry) in plan.entries {
+            guard let problem = try? Problem(parsing: key), problem.description == entry.problem else {
+                throw PlanError.inconsistent(path, "entry key '\(key)' is not the text form of its problem '\(entry.problem)'")
+            }
+            guard registry.contains(entry.algorithm) else { throw PlanError.unknownAlgorithm(path, key, entry.algorithm) }
+        }
+        return plan
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case let .keyNotFound(key, ctx): return "missing '\(key.stringValue)' at \(pathText(ctx.codingPath))"
+        case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):
+            return "\(ctx.debugDescription) at \(pathText(ctx.codingPath))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    static func pathText(_ path: [CodingKey]) -> String {
+        path.isEmpty ? "top level" : path.map(\.stringValue).joined(separator: ".")
+    }
+
+    /// The plan as JSON, keys sorted so that diffs of committed plans stay readable.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Writes atomically: an interrupted write leaves the previous file intact.
+    public func write(path: String) throws { try AtomicFile.write(try encoded(), to: path) }
+
+    /// Why this plan does not describe this machine and build, or nil when it does.
+    public func mismatch(machine: MachineFingerprint, build: BuildSignature, threads: Int? = nil) -> String? {
+        if self.machine != machine {
+            return "it was tuned on another machine (\(self.machine.cpuModel), \(self.machine.cores) cores, features \(self.machine.features.joined(separator: " ")))"
+        }
+        if self.build != build {
+            return "it was tuned by another build (dwbench \(self.build.package_version), registry \(self.build.registry_hash), \(self.build.compiler); this is \(build.package_version), registry \(build.registry_hash), \(build.compiler))"
+        }
+        if let threads, threads != self.threads {
+            return "it was tuned for \(self.threads) thread\(self.threads == 1 ? "" : "s"), not \(threads)"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,168 @@
+import DWCore
+import DWKernels
+import Foundation
+
+/// Picks the fastest registered algorithm (its parameters are in its name) for each problem on this
+/// machine at one thread count, and records the evidence in a `Plan`.
+///
+/// - measure: all candidates are timed interleaved (one repetition of each in turn, so drifts in machine
+///   speed hit all alike) in a quick round; those slower than `slowdownFactor` × the best are dropped;
+///   the finalists are re-measured interleaved with longer repetitions. The margin over the runner-up
+///   and whether the top two's ranges overlap (not confident) are recorded.
+/// - exhaustive: the same without dropping anyone.
+/// - estimate: no timing; the roofline `CostModel` with the calibration's efficiencies.
+/// The naive reference is never a candidate. A time budget, when given, turns the remaining problems
+/// to estimate mode once it is spent (each entry records its mode).
+public struct Tuner {
+    public enum Mode: String, CaseIterable, Sendable { case estimate, measure, exhaustive }
+
+    public var threads: Int
+    public var mode: Mode
+    public var budgetSeconds: Double?
+    public var slowdownFactor = 1.5
+    public var quick = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.004, repetitions: 3, capSeconds: 0.5)
+    public var final = TimingPolicy(warmup: 0, minRepetitionSeconds: 0.015, repetitions: 5, capSeconds: 0.5)
+    public var model: CostModel
+    public var algorithms: [any DepthwiseAlgorithm] = Registry.algorithms
+
+    public init(threads: Int, mode: Mode, model: CostModel, budgetSeconds: Double? = nil) {
+        self.threads = threads
+        self.mode = mode
+        self.model = model
+        self.budgetSeconds = budgetSeconds
+    }
+
+    /// Tunes every problem; `progress(done, total, problem)` is called before each.
+    public func tune(_ problems: [Problem], progress: (Int, Int, Problem) -> Void = { _, _, _ in }) -> Plan {
+        let start = monotonicSeconds()
+        var entries: [String: Plan.Entry] = [:]
+        var ratios: [String: [Double]] = [:]
+        for (i, problem) in problems.enumerated() {
+            progress(i, problems.count, problem)
+            let overBudget = budgetSeconds.map { monotonicSeconds() - start > $0 } ?? false
+            let entry: Plan.Entry
+            if mode == .estimate || overBudget {
+                entry = estimate(problem)
+            } else {
+                entry = measure(problem)
+                for c in entry.candidates where c.status == "measured" {
+                    if let a = algorithms.first(where: { $0.name == c.algorithm }), let ms = c.median_ms {
+                        ratios[c.algorithm, default: []].append(model.bound(a, problem) / (ms / 1e3))
+                    }
+                }
+            }
+            entries["\(problem)"] = entry
+        }
+        var efficiency = model.efficiency
+        for (name, r) in ratios { efficiency[name] = r.sorted()[r.count / 2] }
+        let formatter = ISO8601DateFormatter()
+        return Plan(generator: "dwbench \(BuildSignature.packageVersion)", created: formatter.string(from: Date()),
+                    machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names),
+                    threads: threads,
+                    calibration: Plan.Calibration(peak_gflops: model.peakGflops, bandwidth_gbs: model.bandwidthGBs,
+                                                  efficiency: efficiency),
+                    entries: entries)
+    }
+
+    /// Candidates and refusals for a problem.
+    func split(_ problem: Problem) -> ([any DepthwiseAlgorithm], [Plan.Candidate]) {
+        var yes: [any DepthwiseAlgorithm] = []
+        var no: [Plan.Candidate] = []
+        for a in algorithms {
+            if a is Naive {
+                no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "the reference implementation is not a tuning candidate"))
+            } else if let why = a.supports(problem) {
+                no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: why))
+            } else {
+                yes.append(a)
+            }
+        }
+        return (yes, no)
+    }
+
+    func estimate(_ problem: Problem) -> Plan.Entry {
+        let (candidates, refused) = split(problem)
+        let predicted = candidates.map { a in
+            Plan.Candidate(algorithm: a.name, median_ms: model.predict(a, problem) * 1e3, spread: nil, status: "estimated")
+        }.sorted { $0.median_ms! < $1.median_ms! }
+        return entry(problem, predicted, refused, mode: "estimate", confident: false)
+    }
+
+    func measure(_ problem: Problem) -> Plan.Entry {
+        let (candidates, refused) = split(problem)
+        var rng = SeededGenerator(seed: 11)
+        let input = Tensor(nchw: rng.signedArray(problem.inputCount), n: problem.n, c: problem.c, h: problem.h, w: problem.w)
+        let weights = DepthwiseWeights.random(for: problem, seed: 12)
+        var inputs: [Layout: Tensor] = [:]
+        var runs: [(name: String, run: () -> Void)] = []
+        var failed: [Plan.Candidate] = []
+        for a in candidates {
+            do {
+                let plan = try a.prepare(problem, weights: weights, threads: threads)
+                let x = inputs[plan.layout] ?? input.converted(to: plan.layout)
+                inputs[plan.layout] = x
+                let y = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
+                runs.append((a.name, { plan.execute(input: x.pointer, output: y.pointer) }))
+            } catch {
+                failed.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "\(error)"))
+            }
+        }
+        let first = InterleavedTimer.run(runs.map(\.run), policy: quick)
+        var dropped: [Plan.Candidate] = []
+        var finalists: [(name: String, run: () -> Void)] = []
+        let best = first.map(\.median).min() ?? 0
+        for (i, r) in runs.enumerated() {
+            if mode == .measure && first[i].median > slowdownFactor * best {
+                dropped.append(Plan.Candidate(algorithm: r.name, median_ms: first[i].median * 1e3, spread: first[i].spread,
+                                              status: "dropped", reason: "slower than \(slowdownFactor)× the best in the quick round"))
+            } else {
+                finalists.append(r)
+            }
+        }
+        let ranked = zip(finalists.map(\.name), InterleavedTimer.run(finalists.map(\.run), policy: final))
+            .sorted { $0.1.median < $1.1.median }
+        let measured = ranked.map { name, t in
+            Plan.Candidate(algorithm: name, median_ms: t.median * 1e3, spread: t.spread, status: "measured")
+        }
+        // Confident when the runner-up's fastest repetition is slower than the winner's slowest.
+        let confident = ranked.count < 2 || ranked[1].1.min > ranked[0].1.max
+        return entry(problem, measured + dropped.sorted { $0.median_ms! < $1.median_ms! }, refused + failed,
+                     mode: mode.rawValue, confident: confident)
+    }
+
+    func entry(_ problem: Problem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: String, confident: Bool) -> Plan.Entry {
+        let chosen = ranked.first
+        let margin = ranked.count > 1 ? (ranked[1].median_ms! / chosen!.median_ms! - 1) : 0
+        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? "naive", mode: mode, threads: threads,
+                          margin: margin, confident: confident, candidates: ranked + refused)
+    }
+}
+
+/// Times several operations interleaved: each gets its own iteration count (grown to the policy's
+/// minimum repetition time), then repetition r of every operation runs before repetition r + 1 of any.
+public enum InterleavedTimer {
+    public static func run(_ operations: [() -> Void], policy: TimingPolicy) -> [Timing] {
+        var iterations: [Int] = []
+        for op in operations {
+            for _ in 0..<policy.warmup { op() }
+            var n = 1
+            while true {
+                let t0 = monotonicSeconds()
+                for _ in 0..<n { op() }
+                let dt = monotonicSeconds() - t0
+                if dt >= policy.minRepetitionSeconds || dt > policy.capSeconds { break }
+                n = max(n * 2, min(n * 100, Int((policy.minRepetitionSeconds / max(dt / Double(n), 1e-9)).rounded(.up))))
+            }
+            iterations.append(n)
+        }
+        var samples = [[Double]](repeating: [], count: operations.count)
+        for _ in 0..<max(1, policy.repetitions) {
+            for (i, op) in operations.enumerated() {
+                let t0 = monotonicSeconds()
+                for _ in 0..<iterations[i] { op() }
+                samples[i].append((monotonicSeconds() - t0) / Double(iterations[i]))
+            }
+        }
+        return zip(samples, iterations).map { Timing(samples: $0, iterations: $1, capped: false) }
+    }
+}

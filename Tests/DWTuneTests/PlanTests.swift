@@ -1,0 +1,136 @@
+import DWCore
+import DWKernels
+import DWTune
+import Foundation
+import XCTest
+
+final class PlanTests: XCTestCase {
+    let registry = Registry.names
+
+    func tinyPlan(mode: Tuner.Mode = .measure, problems: [String] = ["n1c20h12w12k5s1p2", "n1c17h9w9k13s1p6"]) throws -> Plan {
+        let tuner = Tuner(threads: 1, mode: mode, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
+        return tuner.tune(try problems.map(Problem.init(parsing:)))
+    }
+
+    func testMeasureModeChoosesTheFastestMeasuredCandidate() throws {
+        let plan = try tinyPlan()
+        XCTAssertEqual(plan.entries.count, 2)
+        for (key, e) in plan.entries {
+            XCTAssertEqual(e.problem, key)
+            XCTAssertEqual(e.mode, "measure")
+            let measured = e.candidates.filter { $0.status == "measured" }
+            XCTAssertFalse(measured.isEmpty)
+            XCTAssertEqual(e.algorithm, measured.min { $0.median_ms! < $1.median_ms! }!.algorithm)
+            XCTAssertTrue(e.candidates.contains { $0.algorithm == "naive" && $0.status == "refused" }, "naive is never a candidate")
+            // Every registry algorithm is accounted for.
+            XCTAssertEqual(Set(e.candidates.map(\.algorithm)), Set(registry))
+            for c in e.candidates where c.status == "dropped" {
+                XCTAssertGreaterThan(c.median_ms!, measured.map { $0.median_ms! }.min()!, "a dropped candidate was slower than the winner")
+            }
+            XCTAssertGreaterThanOrEqual(e.margin, 0)
+        }
+        // Calibration learned an efficiency for every measured algorithm.
+        XCTAssertFalse(plan.calibration.efficiency.isEmpty)
+    }
+
+    func testExhaustiveDropsNobodyAndEstimateMeasuresNothing() throws {
+        let exhaustive = try tinyPlan(mode: .exhaustive, problems: ["n1c20h12w12k5s1p2"])
+        XCTAssertFalse(exhaustive.entries.values.flatMap(\.candidates).contains { $0.status == "dropped" })
+        let estimate = try tinyPlan(mode: .estimate, problems: ["n1c384h32w32k31s1p15", "n1c384h32w32k3s1p1"])
+        for e in estimate.entries.values {
+            XCTAssertEqual(e.mode, "estimate")
+            XCTAssertTrue(e.candidates.allSatisfy { $0.status == "estimated" || $0.status == "refused" })
+        }
+        // The roofline ranks the FFT first for K = 31 and direct SIMD first for K = 3.
+        XCTAssertTrue(estimate.entries["n1c384h32w32k31s1p15"]!.algorithm.hasPrefix("fft"))
+        XCTAssertTrue(estimate.entries["n1c384h32w32k3s1p1"]!.algorithm.hasPrefix("direct-simd"))
+    }
+
+    func testRoundTripAndValidation() throws {
+        let plan = try tinyPlan(mode: .estimate)
+        let data = try plan.encoded()
+        XCTAssertEqual(try Plan.decode(data, path: "p.json", registry: registry), plan)
+
+        func mutate(_ edit: (inout [String: Any]) -> Void) throws -> Data {
+            var obj = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            edit(&obj)
+            return try JSONSerialization.data(withJSONObject: obj)
+        }
+        let cases: [(String, Data, String)] = [
+            ("garbage", Data("{not json".utf8), "not a JSON object"),
+            ("version", try mutate { $0["schema_version"] = 99 }, "unknown plan schema_version 99"),
+            ("no version", try mutate { $0["schema_version"] = nil }, "missing schema_version"),
+            ("missing field", try mutate { $0["threads"] = nil }, "missing 'threads'"),
+            ("unknown algorithm", try mutate { obj in
+                var entries = obj["entries"] as! [String: Any]
+                var e = entries["n1c20h12w12k5s1p2"] as! [String: Any]
+                e["algorithm"] = "winograd.f6"
+                entries["n1c20h12w12k5s1p2"] = e
+                obj["entries"] = entries
+            }, "unknown algorithm 'winograd.f6'"),
+            ("bad key", try mutate { obj in
+                var entries = obj["entries"] as! [String: Any]
+                entries["n1c20"] = entries.removeValue(forKey: "n1c20h12w12k5s1p2")
+                obj["entries"] = entries
+            }, "entry key 'n1c20'"),
+        ]
+        for (label, bytes, fragment) in cases {
+            XCTAssertThrowsError(try Plan.decode(bytes, path: "p.json", registry: registry), label) { error in
+                XCTAssertTrue("\(error)".contains(fragment), "\(label): \(error)")
+                XCTAssertFalse("\(error)".contains("\n"), "\(label): one line")
+            }
+        }
+    }
+
+    func testImportRules() throws {
+        var plan = try tinyPlan(mode: .estimate)
+        let here = MachineFingerprint.current(), build = BuildSignature.current(registryNames: registry)
+        XCTAssertNil(plan.mismatch(machine: here, build: build, threads: 1))
+        XCTAssertNotNil(plan.mismatch(machine: here, build: build, threads: 2))
+        var other = plan
+        other.machine.cpuModel = "Some Other CPU"
+        XCTAssertTrue(other.mismatch(machine: here, build: build)!.contains("another machine"))
+        other = plan
+        other.build.registry_hash = "0"
+        XCTAssertTrue(other.mismatch(machine: here, build: build)!.contains("another build"))
+
+        let chooser = PlanChooser(plan: plan, warning: nil, planOnly: false)
+        XCTAssertEqual(try chooser.choose(try Problem(parsing: "n1c20h12w12k5s1p2")).algorithm.name, plan.entries["n1c20h12w12k5s1p2"]!.algorithm)
+        XCTAssertTrue(try chooser.choose(try Problem(parsing: "n1c8h8w8k3s1p1")).source.contains("not in the plan"))
+        let strict = PlanChooser(plan: plan, warning: nil, planOnly: true)
+        XCTAssertThrowsError(try strict.choose(try Problem(parsing: "n1c8h8w8k3s1p1")))
+
+        // A plan file from another machine: warning and heuristic, or an error with planOnly.
+        plan.machine.cpuModel = "Some Other CPU"
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("foreign-\(UUID()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try plan.write(path: path)
+        let lenient = try PlanChooser.open(path: path, threads: 1, planOnly: false)
+        XCTAssertNil(lenient.plan)
+        XCTAssertTrue(lenient.warning!.contains("another machine"))
+        XCTAssertEqual(try lenient.choose(try Problem(parsing: "n1c20h12w12k5s1p2")).source, "heuristic")
+        XCTAssertThrowsError(try PlanChooser.open(path: path, threads: 1, planOnly: true)) { error in
+            XCTAssertTrue("\(error)".contains("--plan-only"), "\(error)")
+        }
+    }
+
+    func testInterleavedTimerRunsEachOperation() {
+        var counts = [0, 0]
+        let timings = InterleavedTimer.run([{ counts[0] += 1 }, { counts[1] += 1; usleep(200) }],
+                                           policy: TimingPolicy(warmup: 1, minRepetitionSeconds: 0.002, repetitions: 3, capSeconds: 1))
+        XCTAssertEqual(timings.count, 2)
+        XCTAssertTrue(timings.allSatisfy { $0.samples.count == 3 })
+        XCTAssertGreaterThan(timings[1].median, timings[0].median)
+        XCTAssertGreaterThanOrEqual(counts[1], 1 + 3 * timings[1].iterations)
+    }
+
+    func testCostModelUsesEachAlgorithmsWork() throws {
+        let p = try Problem(parsing: "n1c512h14w14k27s1p13")
+        let model = CostModel(peakGflops: 100, bandwidthGBs: 1000)
+        // Direct SIMD computes only the useful taps, 27% of the direct FLOPs here.
+        XCTAssertEqual(model.bound(DirectSIMD(width: 16), p), p.usefulFlops / 100e9, accuracy: 1e-12)
+        XCTAssertEqual(model.bound(Im2colGEMM(), p), max(p.flops / 100e9, Im2colGEMM().workEstimate(p).bytes / 1000e9), accuracy: 1e-12)
+        let calibrated = CostModel(peakGflops: 100, bandwidthGBs: 1000, efficiency: ["direct-simd.w16.nchw16c": 0.5])
+        XCTAssertEqual(calibrated.predict(DirectSIMD(width: 16), p), 2 * model.bound(DirectSIMD(width: 16), p), accuracy: 1e-12)
+    }
+}
