@@ -35,6 +35,11 @@ public struct FFTConvolution: DepthwiseAlgorithm {
 
     public func supports(_ problem: Problem) -> String? {
         let g = FFTGeometry(problem, maxTile: maxTile)
+        // A larger cap that changes nothing is the same computation under another name: refusing it keeps
+        // the tuner from "choosing" between identical kernels on noise.
+        if maxTile / 2 >= 64 && g == FFTGeometry(problem, maxTile: maxTile / 2) {
+            return "same transform tiles as fft.t\(maxTile / 2) for this problem"
+        }
         if g.th < problem.k || g.tw < problem.k {
             return "kernel \(problem.k) does not fit in a \(maxTile)-point transform tile"
         }
@@ -76,7 +81,7 @@ public struct FFTConvolution: DepthwiseAlgorithm {
 /// ≥ max(q₁ + 1, K + E − 1 − q₀, E, K) (K so that taps land in distinct bins), e.g. 30 instead of 40 for
 /// K = 27 on a 14×14 map with same padding.
 /// Larger maps: overlap-save tiles of `maxTile`, each giving T − K + 1 outputs.
-struct FFTGeometry {
+struct FFTGeometry: Equatable {
     /// Transform sizes.
     let th: Int, tw: Int
     /// Valid stride-1 outputs per tile.

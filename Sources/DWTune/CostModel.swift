@@ -2,13 +2,16 @@ import DWCore
 import DWKernels
 
 /// The estimate mode's roofline: an algorithm's time on a problem is
-/// max(its FLOPs / peak, its bytes / bandwidth) divided by the algorithm's efficiency, a factor measured
-/// by a previous measure-mode run (stored in the plan's calibration) or, without one, a default per family.
+/// max(FLOPs / (peak · e_c), bytes / (bandwidth · e_m)), with its compute efficiency e_c and memory
+/// efficiency e_m measured by a previous measure-mode run (stored in the plan's calibration) or, without
+/// one, defaults per family. e_m can exceed 1: small layers stay in cache, faster than streaming bandwidth.
 public struct CostModel: Sendable {
     public var peakGflops: Double
     public var bandwidthGBs: Double
-    /// Efficiency per registry name; names missing here use `defaultEfficiency` of their family.
+    /// Compute efficiency per registry name; names missing here use `defaultEfficiency` of their family.
     public var efficiency: [String: Double]
+    /// Memory efficiency per registry name; missing names use `defaultMemoryEfficiency` of their family.
+    public var memoryEfficiency: [String: Double]
 
     /// Rough efficiencies per family (registry name up to the first '.') from the committed Results,
     /// used only when no calibration is given.
@@ -16,18 +19,32 @@ public struct CostModel: Sendable {
         "direct-simd": 0.65, "fft": 0.3, "implicit-gemm": 0.25, "im2col-gemm": 0.5, "naive": 0.02,
     ]
 
-    public init(peakGflops: Double, bandwidthGBs: Double, efficiency: [String: Double] = [:]) {
+    /// Rough memory efficiencies per family from a committed calibration (Results/plan-replknet31b-1t.json),
+    /// used only when no calibration is given.
+    public static let defaultMemoryEfficiency: [String: Double] = [
+        "direct-simd": 3.0, "fft": 0.3, "implicit-gemm": 1.0, "im2col-gemm": 1.0, "naive": 0.05,
+    ]
+
+    public init(peakGflops: Double, bandwidthGBs: Double, efficiency: [String: Double] = [:],
+                memoryEfficiency: [String: Double] = [:]) {
         self.peakGflops = peakGflops
         self.bandwidthGBs = bandwidthGBs
         self.efficiency = efficiency
+        self.memoryEfficiency = memoryEfficiency
+    }
+
+    /// Seconds of arithmetic and of memory traffic at 100% efficiency.
+    public func bounds(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> (compute: Double, memory: Double) {
+        let w = algorithm.workEstimate(problem)
+        return (w.flops / (peakGflops * 1e9), w.bytes / (bandwidthGBs * 1e9))
     }
 
     public static func family(_ name: String) -> String { String(name.prefix { $0 != "." }) }
 
     /// Seconds at 100% efficiency: the roofline bound.
     public func bound(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> Double {
-        let w = algorithm.workEstimate(problem)
-        return max(w.flops / (peakGflops * 1e9), w.bytes / (bandwidthGBs * 1e9))
+        let b = bounds(algorithm, problem)
+        return max(b.compute, b.memory)
     }
 
     public func efficiency(of name: String) -> Double {
@@ -36,6 +53,8 @@ public struct CostModel: Sendable {
 
     /// Predicted seconds.
     public func predict(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> Double {
-        bound(algorithm, problem) / efficiency(of: algorithm.name)
+        let b = bounds(algorithm, problem)
+        let memory = memoryEfficiency[algorithm.name] ?? CostModel.defaultMemoryEfficiency[CostModel.family(algorithm.name)] ?? 1
+        return max(b.compute / efficiency(of: algorithm.name), b.memory / memory)
     }
 }

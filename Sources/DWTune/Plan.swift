@@ -50,9 +50,12 @@ public struct Plan: Codable, Sendable, Equatable {
     public struct Calibration: Codable, Sendable, Equatable {
         public var peak_gflops: Double
         public var bandwidth_gbs: Double
-        /// Per algorithm family (registry name up to the first '.'): fraction of the roofline time bound
-        /// the family reaches, the median over the measured problems.
+        /// Per registry name: fraction of the arithmetic bound (FLOPs / peak) reached, the median over the
+        /// measured problems where arithmetic dominates.
         public var efficiency: [String: Double]
+        /// Per registry name: the same for the memory bound (bytes / bandwidth) where memory dominates;
+        /// above 1 when the data stays in cache.
+        public var memory_efficiency: [String: Double]
     }
 
     public init(generator: String, created: String, machine: MachineFingerprint, build: BuildSignature, threads: Int,

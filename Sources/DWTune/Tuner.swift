@@ -21,7 +21,7 @@ public struct Tuner {
     public var budgetSeconds: Double?
     public var slowdownFactor = 1.5
     public var quick = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.004, repetitions: 3, capSeconds: 0.5)
-    public var final = TimingPolicy(warmup: 0, minRepetitionSeconds: 0.015, repetitions: 5, capSeconds: 0.5)
+    public var final = TimingPolicy(warmup: 0, minRepetitionSeconds: 0.03, repetitions: 7, capSeconds: 0.5)
     public var model: CostModel
     public var algorithms: [any DepthwiseAlgorithm] = Registry.algorithms
 
@@ -36,7 +36,7 @@ public struct Tuner {
     public func tune(_ problems: [Problem], progress: (Int, Int, Problem) -> Void = { _, _, _ in }) -> Plan {
         let start = monotonicSeconds()
         var entries: [String: Plan.Entry] = [:]
-        var ratios: [String: [Double]] = [:]
+        var computeRatios: [String: [Double]] = [:], memoryRatios: [String: [Double]] = [:]
         for (i, problem) in problems.enumerated() {
             progress(i, problems.count, problem)
             let overBudget = budgetSeconds.map { monotonicSeconds() - start > $0 } ?? false
@@ -45,22 +45,30 @@ public struct Tuner {
                 entry = estimate(problem)
             } else {
                 entry = measure(problem)
-                for c in entry.candidates where c.status == "measured" {
+                // Dropped candidates were timed too (the quick round): they calibrate their own slowness.
+                for c in entry.candidates where c.status == "measured" || c.status == "dropped" {
+                    // Each measurement calibrates the bound that dominates it.
                     if let a = algorithms.first(where: { $0.name == c.algorithm }), let ms = c.median_ms {
-                        ratios[c.algorithm, default: []].append(model.bound(a, problem) / (ms / 1e3))
+                        let b = model.bounds(a, problem)
+                        if b.compute >= b.memory {
+                            computeRatios[c.algorithm, default: []].append(b.compute / (ms / 1e3))
+                        } else {
+                            memoryRatios[c.algorithm, default: []].append(b.memory / (ms / 1e3))
+                        }
                     }
                 }
             }
             entries["\(problem)"] = entry
         }
-        var efficiency = model.efficiency
-        for (name, r) in ratios { efficiency[name] = r.sorted()[r.count / 2] }
+        var efficiency = model.efficiency, memoryEfficiency = model.memoryEfficiency
+        for (name, r) in computeRatios { efficiency[name] = r.sorted()[r.count / 2] }
+        for (name, r) in memoryRatios { memoryEfficiency[name] = r.sorted()[r.count / 2] }
         let formatter = ISO8601DateFormatter()
         return Plan(generator: "dwbench \(BuildSignature.packageVersion)", created: formatter.string(from: Date()),
                     machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names),
                     threads: threads,
                     calibration: Plan.Calibration(peak_gflops: model.peakGflops, bandwidth_gbs: model.bandwidthGBs,
-                                                  efficiency: efficiency),
+                                                  efficiency: efficiency, memory_efficiency: memoryEfficiency),
                     entries: entries)
     }
 

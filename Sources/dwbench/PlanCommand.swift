@@ -8,7 +8,7 @@ struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Inspect, explain, merge and check tuning plans.",
-        subcommands: [Show.self, Explain.self, Merge.self, Check.self])
+        subcommands: [Show.self, Explain.self, Merge.self, Check.self, Verify.self])
 
     static func load(_ path: String) throws -> Plan {
         do { return try Plan.load(path: path, registry: Registry.names) } catch { throw CLIError("\(error)") }
@@ -44,7 +44,7 @@ struct PlanCommand: ParsableCommand {
             guard let e = plan.entries["\(problem)"] else {
                 throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(DepthwiseConvolution.automaticChoice(for: problem).name))")
             }
-            print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(e.threads) thread\(e.threads == 1 ? "" : "s"), margin \(fmt(e.margin * 100, 1))% over the runner-up\(e.confident ? "" : " (within noise: not confident)")")
+            print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(e.threads) thread\(e.threads == 1 ? "" : "s"), margin \(fmt(e.margin * 100, 1))% over the runner-up\(e.mode == "estimate" ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)")")
             let best = e.candidates.compactMap(\.median_ms).min() ?? 0
             var rows = [["candidate", "status", "median ms", "spread", "vs chosen", "note"]]
             for c in e.candidates {

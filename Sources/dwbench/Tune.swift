@@ -45,7 +45,7 @@ struct Tune: ParsableCommand {
             let source: Plan
             do { source = try Plan.load(path: calibration, registry: Registry.names) } catch { throw CLIError("\(error)") }
             model = CostModel(peakGflops: source.calibration.peak_gflops, bandwidthGBs: source.calibration.bandwidth_gbs,
-                              efficiency: source.calibration.efficiency)
+                              efficiency: source.calibration.efficiency, memoryEfficiency: source.calibration.memory_efficiency)
         } else {
             let speed = MachineSpeed.measure(threads: threads)
             model = CostModel(peakGflops: threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores,

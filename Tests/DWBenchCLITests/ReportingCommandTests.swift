@@ -24,6 +24,10 @@ final class ReportingCommandTests: XCTestCase {
         XCTAssertEqual(records.map { $0["algorithm"] as? String }, names, "one record per registry entry, in order")
         for r in records {
             XCTAssertEqual(r["problem"] as? String, "n1c20h12w12k5s1p2")
+            if r["status"] as? String == "refused" {
+                XCTAssertFalse((r["reason"] as? String ?? "").isEmpty, "a refusal carries its reason")
+                continue
+            }
             for key in ["median_ms", "min_ms", "max_ms", "gflops"] {
                 let v = try XCTUnwrap(r[key] as? Double, "\(r["algorithm"]!) lacks \(key)")
                 XCTAssertGreaterThan(v, 0)
