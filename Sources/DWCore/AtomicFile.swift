@@ -8,13 +8,20 @@ import Glibc
 /// is flushed with `fsync`, and is then `rename`d over the destination (atomic on POSIX file systems).
 /// On any failure the temporary file is removed and the destination is untouched.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
+    /// Throws unless the directory `path` would be written into exists, so that long jobs can check
+    /// their output before doing the work.
+    public static func requireDirectory(of path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw AtomicFileError(path: path, reason: "directory '\(directory)' does not exist")
         }
+    }
+
+    public static func write(_ data: Data, to path: String) throws {
+        try requireDirectory(of: path)
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
         var template = Array("\(directory)/.\(url.lastPathComponent).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {

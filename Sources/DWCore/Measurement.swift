@@ -70,16 +70,7 @@ public static func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -
         if i == 0 { first = dt }
         if dt > policy.capSeconds { return Timing(samples: [dt], iterations: 1, capped: true) }
     }
-    var iterations = 1
-    var estimate = Swift.max(first, 1e-9)
-    while Double(iterations) * estimate < policy.minRepetitionSeconds {
-        let want = Int((policy.minRepetitionSeconds / estimate).rounded(.up))
-        iterations = Swift.max(iterations * 2, Swift.min(want, iterations * 100))
-        let t0 = monotonicSeconds()
-        for _ in 0..<iterations { body() }
-        estimate = (monotonicSeconds() - t0) / Double(iterations)
-        if Double(iterations) * estimate >= policy.minRepetitionSeconds { break }
-    }
+    let iterations = iterationCount(policy, firstRunSeconds: first, body)
     var samples: [Double] = []
     for _ in 0..<Swift.max(1, policy.repetitions) {
         let t0 = monotonicSeconds()
@@ -87,6 +78,21 @@ public static func measure(_ policy: TimingPolicy = TimingPolicy(), _ body: () -
         samples.append((monotonicSeconds() - t0) / Double(iterations))
     }
     return Timing(samples: samples, iterations: iterations, capped: false)
+}
+
+/// Iterations per repetition: grown from one run of `firstRunSeconds` (×2 at least, ×100 at most per
+/// step, re-timing each step) until a repetition lasts `policy.minRepetitionSeconds`.
+public static func iterationCount(_ policy: TimingPolicy, firstRunSeconds: Double, _ body: () -> Void) -> Int {
+    var iterations = 1
+    var estimate = Swift.max(firstRunSeconds, 1e-9)
+    while Double(iterations) * estimate < policy.minRepetitionSeconds {
+        let want = Int((policy.minRepetitionSeconds / estimate).rounded(.up))
+        iterations = Swift.max(iterations * 2, Swift.min(want, iterations * 100))
+        let t0 = monotonicSeconds()
+        for _ in 0..<iterations { body() }
+        estimate = (monotonicSeconds() - t0) / Double(iterations)
+    }
+    return iterations
 }
 }
 

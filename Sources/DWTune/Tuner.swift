@@ -146,22 +146,16 @@ public struct Tuner {
     }
 }
 
-/// Times several operations interleaved: each gets its own iteration count (grown to the policy's
-/// minimum repetition time), then repetition r of every operation runs before repetition r + 1 of any.
+/// Times several operations interleaved: each gets its own iteration count (`Timing.iterationCount`,
+/// grown to the policy's minimum repetition time), then repetition r of every operation runs before repetition r + 1 of any.
 public enum InterleavedTimer {
     public static func run(_ operations: [() -> Void], policy: TimingPolicy) -> [Timing] {
         var iterations: [Int] = []
         for op in operations {
             for _ in 0..<policy.warmup { op() }
-            var n = 1
-            while true {
-                let t0 = monotonicSeconds()
-                for _ in 0..<n { op() }
-                let dt = monotonicSeconds() - t0
-                if dt >= policy.minRepetitionSeconds || dt > policy.capSeconds { break }
-                n = max(n * 2, min(n * 100, Int((policy.minRepetitionSeconds / max(dt / Double(n), 1e-9)).rounded(.up))))
-            }
-            iterations.append(n)
+            let t0 = monotonicSeconds()
+            op()
+            iterations.append(Timing.iterationCount(policy, firstRunSeconds: monotonicSeconds() - t0, op))
         }
         var samples = [[Double]](repeating: [], count: operations.count)
         for _ in 0..<max(1, policy.repetitions) {

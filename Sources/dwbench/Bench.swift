@@ -94,12 +94,12 @@ struct Bench: ParsableCommand {
         }
         var all: [BenchRecord] = []
         for problem in problems {
+            // Consult the plan before timing, so --plan-only fails without doing the work.
+            let choice: (algorithm: any DepthwiseAlgorithm, source: String)?
+            do { choice = try chooser?.choose(problem) } catch { throw CLIError("\(error)") }
             var result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak)
-            var planned: String?
-            if let chooser {
-                let choice: (algorithm: any DepthwiseAlgorithm, source: String)
-                do { choice = try chooser.choose(problem) } catch { throw CLIError("\(error)") }
-                planned = "\(choice.algorithm.name) (\(choice.source))"
+            let planned = choice.map { "\($0.algorithm.name) (\($0.source))" }
+            if let choice {
                 for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.algorithm.name }
             }
             all += result.records

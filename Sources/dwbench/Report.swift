@@ -50,7 +50,8 @@ struct Report: ParsableCommand {
         var results: [Int: [String: [BenchRecord]]] = [:]
         var conversions: [String: ProblemBenchmark.Conversion] = [:]
         for t in threadCounts {
-            let peak = t == 1 ? speed.peakGflopsOneCore : MachineSpeed.peakGflops(threads: t)
+            let peak = t == 1 ? speed.peakGflopsOneCore
+                : t == ThreadPool.defaultThreads ? speed.peakGflopsAllCores : MachineSpeed.peakGflops(threads: t)
             for (name, set) in shapeSets {
                 var all: [BenchRecord] = []
                 for problem in set.uniqueProblems {

@@ -37,11 +37,7 @@ struct Tune: ParsableCommand {
     func run() throws {
         let tuneMode = Tuner.Mode(rawValue: mode)!
         // Fail before a long tune, not after it.
-        let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CLIError("\(output): directory '\(directory)' does not exist")
-        }
+        do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") }
         if tuneMode != .estimate { try refuseDebugBuild(allowDebug) }
         let problems: [Problem]
         do { problems = try ShapeFile.resolve(shapes).uniqueProblems } catch { throw CLIError("\(error)") }
