@@ -22,8 +22,10 @@ let package = Package(
         .systemLibrary(name: "CSpin", path: "Sources/CSpin"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
-        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS"], exclude: ["DirectBlocks.py"], swiftSettings: nativeCPU),
+        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL"],
+                exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",

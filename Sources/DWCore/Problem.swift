@@ -72,31 +72,9 @@ public struct Problem: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Parses the exact text form. Every field must be present, in order, as a decimal number.
     public init(parsing text: String) throws {
-        let fields: [(Character, String)] = [("n", "batch"), ("c", "channels"), ("h", "height"), ("w", "width"),
-                                             ("k", "kernel size"), ("s", "stride"), ("p", "padding")]
-        var values: [Int] = []
-        var rest = Substring(text)
-        for (letter, name) in fields {
-            guard let first = rest.first else {
-                throw ProblemError.syntax(text, "missing field '\(letter)' (\(name)); expected n{N}c{C}h{H}w{W}k{K}s{S}p{P}")
-            }
-            guard first == letter else {
-                throw ProblemError.syntax(text, "expected '\(letter)' (\(name)) but found '\(first)'; expected n{N}c{C}h{H}w{W}k{K}s{S}p{P}")
-            }
-            rest = rest.dropFirst()
-            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number")
-            }
-            guard digits.count <= 12, let v = Int(digits) else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
-            }
-            values.append(v)
-            rest = rest.dropFirst(digits.count)
-        }
-        guard rest.isEmpty else {
-            throw ProblemError.syntax(text, "unexpected trailing text '\(rest)'")
-        }
+        let values = try ProblemText.fields(text, [("n", "batch"), ("c", "channels"), ("h", "height"), ("w", "width"),
+                                                   ("k", "kernel size"), ("s", "stride"), ("p", "padding")],
+                                            grammar: "n{N}c{C}h{H}w{W}k{K}s{S}p{P}")
         try self.init(n: values[0], c: values[1], h: values[2], w: values[3], k: values[4], s: values[5], p: values[6])
     }
 

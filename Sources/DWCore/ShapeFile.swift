@@ -2,15 +2,15 @@ import Foundation
 
 /// A named list of problems ("shapes as data", like XNNPACK's bench/models and benchdnn's shape files).
 ///
-/// Text format, one layer per line: `name problem [count]`, where `problem` is the text form
-/// (`n1c128h56w56k31s1p15`) and `count` (default 1) says how many layers of a model share it. `#` starts a
+/// Text format, one layer per line: `name problem [count]`, where `problem` is a text form, depthwise
+/// (`n1c128h56w56k31s1p15`) or pointwise (`n1c128h56w56o512`), and `count` (default 1) says how many layers of a model share it. `#` starts a
 /// comment; blank lines are ignored. Names are unique within a file.
 public struct ShapeFile: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var name: String
-        public var problem: Problem
+        public var problem: ConvProblem
         public var count: Int
-        public init(name: String, problem: Problem, count: Int = 1) {
+        public init(name: String, problem: ConvProblem, count: Int = 1) {
             self.name = name; self.problem = problem; self.count = count
         }
     }
@@ -19,9 +19,12 @@ public struct ShapeFile: Sendable, Equatable {
 
     public init(entries: [Entry]) { self.entries = entries }
 
+    /// The depthwise problems, in file order, each once.
+    public var depthwiseProblems: [Problem] { uniqueProblems.compactMap(\.depthwise) }
+
     /// Problems in file order, each once.
-    public var uniqueProblems: [Problem] {
-        var seen = Set<Problem>()
+    public var uniqueProblems: [ConvProblem] {
+        var seen = Set<ConvProblem>()
         return entries.map(\.problem).filter { seen.insert($0).inserted }
     }
 
@@ -39,8 +42,8 @@ public struct ShapeFile: Sendable, Equatable {
             }
             let name = String(fields[0])
             guard names.insert(name).inserted else { throw ShapeFileError("\(at): duplicate layer name '\(name)'") }
-            let problem: Problem
-            do { problem = try Problem(parsing: String(fields[1])) } catch { throw ShapeFileError("\(at): \(error)") }
+            let problem: ConvProblem
+            do { problem = try ConvProblem(parsing: String(fields[1])) } catch { throw ShapeFileError("\(at): \(error)") }
             var count = 1
             if fields.count == 3 {
                 guard let c = Int(fields[2]), c >= 1 else { throw ShapeFileError("\(at): count '\(fields[2])' is not a positive integer") }

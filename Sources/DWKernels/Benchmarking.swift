@@ -1,7 +1,7 @@
 import DWCore
 
 /// Times algorithms on one problem with shared, seeded data, and checks each output against the
-/// naive reference when it is among them. Used by `dwbench bench` (and later by the tuner).
+/// reference of the problem's kind when it is among them. Used by `dwbench bench` (and later by the tuner).
 public struct ProblemBenchmark {
     public struct Case {
         public let algorithm: String
@@ -21,51 +21,48 @@ public struct ProblemBenchmark {
         public let output: Timing
     }
 
-    public let problem: Problem
+    public let problem: ConvProblem
     public let cases: [Case]
     public let conversions: [Conversion]
 
-    /// Runs every algorithm in `algorithms` on `problem` (random input and weights from `seed`).
-    /// The naive reference, if present, runs first so every other case can be checked against it.
-    public static func run(_ problem: Problem, algorithms: [any DepthwiseAlgorithm], threads: Int,
-                           policy: TimingPolicy, seed: UInt64 = 1) -> ProblemBenchmark {
-        var rng = SeededGenerator(seed: seed)
-        let input = Tensor(nchw: rng.signedArray(problem.inputCount), n: problem.n, c: problem.c, h: problem.h, w: problem.w)
-        let weights = DepthwiseWeights.random(for: problem, seed: seed &+ 1)
-        let ordered = algorithms.sorted { ($0 is Naive ? 0 : 1) < ($1 is Naive ? 0 : 1) }
+    /// Runs every algorithm in `algorithms` on `problem` (random input and weights from `seed`; pointwise
+    /// problems apply `epilogue`). The reference of the problem's kind, if present, runs first so every
+    /// other case can be checked against it.
+    public static func run(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
+                           policy: TimingPolicy, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) -> ProblemBenchmark {
+        let data = TrialData(problem, seed: seed, epilogue: epilogue)
+        let ordered = algorithms.sorted { ($0.isReference ? 0 : 1) < ($1.isReference ? 0 : 1) }
         var reference: [Float]?
         var cases: [String: Case] = [:]
-        var inputs: [Layout: Tensor] = [.nchw: input]
         for algorithm in ordered {
             if let why = algorithm.supports(problem) {
                 cases[algorithm.name] = Case(algorithm: algorithm.name, layout: algorithm.layout, timing: nil, refusal: why, relativeError: nil)
                 continue
             }
             do {
-                let plan = try algorithm.prepare(problem, weights: weights, threads: threads)
-                let native = inputs[plan.layout] ?? input.converted(to: plan.layout)
-                inputs[plan.layout] = native
-                let out = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
-                let timing = Timing.measure(policy) { plan.execute(input: native.pointer, output: out.pointer) }
-                let values = out.nchwValues()
+                let trial = try algorithm.trial(data, threads: threads)
+                let timing = Timing.measure(policy, trial.run)
+                let values = trial.output()
                 var error: Double?
-                if algorithm is Naive { reference = values } else if let reference { error = relativeError(values, reference) }
-                cases[algorithm.name] = Case(algorithm: algorithm.name, layout: plan.layout, timing: timing, refusal: nil, relativeError: error)
+                if algorithm.isReference { reference = values } else if let reference { error = relativeError(values, reference) }
+                cases[algorithm.name] = Case(algorithm: algorithm.name, layout: trial.layout, timing: timing, refusal: nil, relativeError: error)
             } catch {
                 cases[algorithm.name] = Case(algorithm: algorithm.name, layout: algorithm.layout, timing: nil, refusal: "\(error)", relativeError: nil)
             }
         }
         var conversions: [Conversion] = []
         let quick = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.02, repetitions: 3, capSeconds: policy.capSeconds)
-        for layout in Layout.allCases where layout != .nchw && inputs[layout] != nil {
-            let into = Tensor(n: problem.n, c: problem.c, h: problem.h, w: problem.w, layout: layout)
+        let i = problem.inputShape, o = problem.outputShape
+        let input = data.input(in: .nchw)
+        for layout in data.convertedLayouts where layout != .nchw {
+            let into = Tensor(n: i.n, c: i.c, h: i.h, w: i.w, layout: layout)
             let tIn = Timing.measure(quick) {
-                LayoutConversion.convert(input.pointer, from: .nchw, into.pointer, to: layout, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
+                LayoutConversion.convert(input.pointer, from: .nchw, into.pointer, to: layout, n: i.n, c: i.c, h: i.h, w: i.w)
             }
-            let outNative = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: layout)
-            let outNCHW = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: .nchw)
+            let outNative = Tensor(n: o.n, c: o.c, h: o.h, w: o.w, layout: layout)
+            let outNCHW = Tensor(n: o.n, c: o.c, h: o.h, w: o.w, layout: .nchw)
             let tOut = Timing.measure(quick) {
-                LayoutConversion.convert(outNative.pointer, from: layout, outNCHW.pointer, to: .nchw, n: problem.n, c: problem.c, h: problem.oh, w: problem.ow)
+                LayoutConversion.convert(outNative.pointer, from: layout, outNCHW.pointer, to: .nchw, n: o.n, c: o.c, h: o.h, w: o.w)
             }
             conversions.append(Conversion(layout: layout, input: tIn, output: tOut))
         }

@@ -10,7 +10,7 @@ import DWCore
 ///
 /// Every algorithm works in one native `layout`; callers convert explicitly (`LayoutConversion`) and
 /// that cost is measured separately.
-public protocol DepthwiseAlgorithm: Sendable {
+public protocol DepthwiseAlgorithm: ConvolutionAlgorithm {
     /// Registry name, parameters included (e.g. `direct-simd.w8.nchw16c`, `fft.t64`). Unique.
     var name: String { get }
     /// The activation layout `execute` reads and writes.
@@ -87,7 +87,7 @@ public struct DepthwiseWeights: Sendable {
 }
 
 public enum AlgorithmError: Error, CustomStringConvertible {
-    case unsupported(algorithm: String, problem: Problem, reason: String)
+    case unsupported(algorithm: String, problem: ConvProblem, reason: String)
     case unknownAlgorithm(String)
     case badWeights(String)
 
@@ -106,7 +106,7 @@ extension DepthwiseAlgorithm {
     /// Throws `AlgorithmError.unsupported` unless the problem is supported; checks the weights.
     func validate(_ problem: Problem, _ weights: DepthwiseWeights) throws {
         if let reason = supports(problem) {
-            throw AlgorithmError.unsupported(algorithm: name, problem: problem, reason: reason)
+            throw AlgorithmError.unsupported(algorithm: name, problem: .depthwise(problem), reason: reason)
         }
         try weights.check(against: problem)
     }

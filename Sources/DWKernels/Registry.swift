@@ -2,8 +2,9 @@ import DWCore
 
 /// The one list of algorithms (XNNPACK's .inc list, oneDNN's implementation list). Tests, the CLI,
 /// benchmarks and the tuner enumerate it; adding an algorithm is one file plus one line here.
-/// Parameter variants are separate entries, each with its own name. The reference comes last.
+/// Parameter variants are separate entries, each with its own name. Each kind's reference comes last.
 public enum Registry {
+    /// Depthwise algorithms.
     public static let algorithms: [any DepthwiseAlgorithm] = [
         DirectSIMD(width: 16),
         DirectSIMD(width: 12),
@@ -17,16 +18,51 @@ public enum Registry {
         Naive(),
     ]
 
-    /// The algorithm registered under `name`.
+    /// Pointwise (1×1) algorithms.
+    public static let pointwise: [any PointwiseAlgorithm] = [
+        PointwiseGEMM(vectors: 3, pixels: 8),
+        PointwiseGEMM(vectors: 3, pixels: 8, kc: 256),
+        PointwiseGEMM(vectors: 3, pixels: 8, kc: 1024),
+        PointwiseGEMM(vectors: 3, pixels: 9),
+        PointwiseGEMM(vectors: 3, pixels: 7),
+        PointwiseGEMM(vectors: 4, pixels: 6),
+        PointwiseGEMM(vectors: 2, pixels: 14),
+        PointwiseBLAS(.openblas),
+        PointwiseBLAS(.onednn),
+        PointwiseNaive(),
+    ]
+
+    /// Every algorithm of every kind, depthwise first.
+    public static let all: [any ConvolutionAlgorithm] = algorithms.map { $0 as any ConvolutionAlgorithm }
+        + pointwise.map { $0 as any ConvolutionAlgorithm }
+
+    /// The depthwise algorithm registered under `name`.
     public static func algorithm(named name: String) throws -> any DepthwiseAlgorithm {
         guard let a = algorithms.first(where: { $0.name == name }) else { throw AlgorithmError.unknownAlgorithm(name) }
         return a
     }
 
-    /// Registry names, in order.
-    public static var names: [String] { algorithms.map(\.name) }
+    /// The pointwise algorithm registered under `name`.
+    public static func pointwiseAlgorithm(named name: String) throws -> any PointwiseAlgorithm {
+        guard let a = pointwise.first(where: { $0.name == name }) else { throw AlgorithmError.unknownAlgorithm(name) }
+        return a
+    }
 
-    /// Algorithms that support `problem`, and the reasons of those that do not.
+    /// Any algorithm registered under `name`.
+    public static func anyAlgorithm(named name: String) throws -> any ConvolutionAlgorithm {
+        guard let a = all.first(where: { $0.name == name }) else { throw AlgorithmError.unknownAlgorithm(name) }
+        return a
+    }
+
+    /// Registry names of every kind, in order.
+    public static var names: [String] { all.map(\.name) }
+
+    /// The algorithms of a problem's kind.
+    public static func algorithms(for problem: ConvProblem) -> [any ConvolutionAlgorithm] {
+        all.filter { $0.kind == problem.kind }
+    }
+
+    /// Depthwise algorithms that support `problem`, and the reasons of those that do not.
     public static func candidates(for problem: Problem) -> (supported: [any DepthwiseAlgorithm], refused: [(String, String)]) {
         var yes: [any DepthwiseAlgorithm] = []
         var no: [(String, String)] = []

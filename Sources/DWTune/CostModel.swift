@@ -17,12 +17,14 @@ public struct CostModel: Sendable {
     /// used only when no calibration is given.
     public static let defaultEfficiency: [String: Double] = [
         "direct-simd": 0.65, "fft": 0.3, "implicit-gemm": 0.25, "im2col-gemm": 0.5, "naive": 0.02,
+        "gemm-simd": 0.85, "gemm-blas": 0.5, "pointwise-naive": 0.01,
     ]
 
     /// Rough memory efficiencies per family from a committed calibration (Results/plan-replknet31b-1t.json),
     /// used only when no calibration is given.
     public static let defaultMemoryEfficiency: [String: Double] = [
         "direct-simd": 3.0, "fft": 0.3, "implicit-gemm": 1.0, "im2col-gemm": 1.0, "naive": 0.05,
+        "gemm-simd": 2.0, "gemm-blas": 1.0, "pointwise-naive": 0.05,
     ]
 
     public init(peakGflops: Double, bandwidthGBs: Double, efficiency: [String: Double] = [:],
@@ -34,7 +36,7 @@ public struct CostModel: Sendable {
     }
 
     /// Seconds of arithmetic and of memory traffic at 100% efficiency.
-    public func bounds(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> (compute: Double, memory: Double) {
+    public func bounds(_ algorithm: any ConvolutionAlgorithm, _ problem: ConvProblem) -> (compute: Double, memory: Double) {
         let w = algorithm.workEstimate(problem)
         return (w.flops / (peakGflops * 1e9), w.bytes / (bandwidthGBs * 1e9))
     }
@@ -42,7 +44,7 @@ public struct CostModel: Sendable {
     public static func family(_ name: String) -> String { String(name.prefix { $0 != "." }) }
 
     /// Seconds at 100% efficiency: the roofline bound.
-    public func bound(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> Double {
+    public func bound(_ algorithm: any ConvolutionAlgorithm, _ problem: ConvProblem) -> Double {
         let b = bounds(algorithm, problem)
         return max(b.compute, b.memory)
     }
@@ -52,7 +54,7 @@ public struct CostModel: Sendable {
     }
 
     /// Predicted seconds.
-    public func predict(_ algorithm: any DepthwiseAlgorithm, _ problem: Problem) -> Double {
+    public func predict(_ algorithm: any ConvolutionAlgorithm, _ problem: ConvProblem) -> Double {
         let b = bounds(algorithm, problem)
         let memory = memoryEfficiency[algorithm.name] ?? CostModel.defaultMemoryEfficiency[CostModel.family(algorithm.name)] ?? 1
         return max(b.compute / efficiency(of: algorithm.name), b.memory / memory)

@@ -27,12 +27,31 @@ public struct PlanChooser {
         self.planOnly = planOnly
     }
 
-    /// The algorithm for `problem` and where the choice came from.
+    /// The depthwise algorithm for `problem` and where the choice came from.
     public func choose(_ problem: Problem) throws -> (algorithm: any DepthwiseAlgorithm, source: String) {
+        let (name, source) = try chooseName(.depthwise(problem))
+        return (try Registry.algorithm(named: name), source)
+    }
+
+    /// The pointwise algorithm for `problem` and where the choice came from.
+    public func choose(_ problem: PointwiseProblem) throws -> (algorithm: any PointwiseAlgorithm, source: String) {
+        let (name, source) = try chooseName(.pointwise(problem))
+        return (try Registry.pointwiseAlgorithm(named: name), source)
+    }
+
+    /// The registry name chosen for a problem of either kind, and where the choice came from.
+    public func chooseName(_ problem: ConvProblem) throws -> (name: String, source: String) {
         if let entry = plan?.entries["\(problem)"] {
-            return (try Registry.algorithm(named: entry.algorithm), "plan (\(entry.mode), margin \(Int((entry.margin * 100).rounded()))%)")
+            guard (try? Registry.anyAlgorithm(named: entry.algorithm))?.kind == problem.kind else {
+                throw PlanError.inconsistent("plan", "entry \(problem) names '\(entry.algorithm)', not a \(problem.kind) algorithm")
+            }
+            return (entry.algorithm, "plan (\(entry.mode), margin \(Int((entry.margin * 100).rounded()))%)")
         }
         if planOnly, plan != nil { throw PlanError.inconsistent("plan", "\(problem) is not in the plan (--plan-only)") }
-        return (DepthwiseConvolution.automaticChoice(for: problem), plan == nil ? "heuristic" : "heuristic (not in the plan)")
+        let source = plan == nil ? "heuristic" : "heuristic (not in the plan)"
+        switch problem {
+        case let .depthwise(p): return (DepthwiseConvolution.automaticChoice(for: p).name, source)
+        case let .pointwise(p): return (PointwiseConvolution.automaticChoice(for: p).name, source)
+        }
     }
 }

@@ -11,7 +11,7 @@ import Foundation
 ///   and whether the top two's ranges overlap (not confident) are recorded.
 /// - exhaustive: the same without dropping anyone.
 /// - estimate: no timing; the roofline `CostModel` with the calibration's efficiencies.
-/// The naive reference is never a candidate. A time budget, when given, turns the remaining problems
+/// Only algorithms of the problem's kind compete; the reference is never a candidate. A time budget, when given, turns the remaining problems
 /// to estimate mode once it is spent (each entry records its mode).
 public struct Tuner {
     public enum Mode: String, CaseIterable, Sendable { case estimate, measure, exhaustive }
@@ -23,7 +23,7 @@ public struct Tuner {
     public var quick = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.004, repetitions: 3, capSeconds: 0.5)
     public var final = TimingPolicy(warmup: 0, minRepetitionSeconds: 0.03, repetitions: 7, capSeconds: 0.5)
     public var model: CostModel
-    public var algorithms: [any DepthwiseAlgorithm] = Registry.algorithms
+    public var algorithms: [any ConvolutionAlgorithm] = Registry.all
 
     public init(threads: Int, mode: Mode, model: CostModel, budgetSeconds: Double? = nil) {
         self.threads = threads
@@ -33,7 +33,7 @@ public struct Tuner {
     }
 
     /// Tunes every problem; `progress(done, total, problem)` is called before each.
-    public func tune(_ problems: [Problem], progress: (Int, Int, Problem) -> Void = { _, _, _ in }) -> Plan {
+    public func tune(_ problems: [ConvProblem], progress: (Int, Int, ConvProblem) -> Void = { _, _, _ in }) -> Plan {
         let start = monotonicSeconds()
         var entries: [String: Plan.Entry] = [:]
         var computeRatios: [String: [Double]] = [:], memoryRatios: [String: [Double]] = [:]
@@ -73,11 +73,11 @@ public struct Tuner {
     }
 
     /// Candidates and refusals for a problem.
-    func split(_ problem: Problem) -> ([any DepthwiseAlgorithm], [Plan.Candidate]) {
-        var yes: [any DepthwiseAlgorithm] = []
+    func split(_ problem: ConvProblem) -> ([any ConvolutionAlgorithm], [Plan.Candidate]) {
+        var yes: [any ConvolutionAlgorithm] = []
         var no: [Plan.Candidate] = []
-        for a in algorithms {
-            if a is Naive {
+        for a in algorithms where a.kind == problem.kind {
+            if a.isReference {
                 no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "the reference implementation is not a tuning candidate"))
             } else if let why = a.supports(problem) {
                 no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: why))
@@ -88,7 +88,7 @@ public struct Tuner {
         return (yes, no)
     }
 
-    func estimate(_ problem: Problem) -> Plan.Entry {
+    func estimate(_ problem: ConvProblem) -> Plan.Entry {
         let (candidates, refused) = split(problem)
         let predicted = candidates.map { a in
             Plan.Candidate(algorithm: a.name, median_ms: model.predict(a, problem) * 1e3, spread: nil, status: "estimated")
@@ -96,21 +96,14 @@ public struct Tuner {
         return entry(problem, predicted, refused, mode: "estimate", confident: false)
     }
 
-    func measure(_ problem: Problem) -> Plan.Entry {
+    func measure(_ problem: ConvProblem) -> Plan.Entry {
         let (candidates, refused) = split(problem)
-        var rng = SeededGenerator(seed: 11)
-        let input = Tensor(nchw: rng.signedArray(problem.inputCount), n: problem.n, c: problem.c, h: problem.h, w: problem.w)
-        let weights = DepthwiseWeights.random(for: problem, seed: 12)
-        var inputs: [Layout: Tensor] = [:]
+        let data = TrialData(problem, seed: 11)
         var runs: [(name: String, run: () -> Void)] = []
         var failed: [Plan.Candidate] = []
         for a in candidates {
             do {
-                let plan = try a.prepare(problem, weights: weights, threads: threads)
-                let x = inputs[plan.layout] ?? input.converted(to: plan.layout)
-                inputs[plan.layout] = x
-                let y = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
-                runs.append((a.name, { plan.execute(input: x.pointer, output: y.pointer) }))
+                runs.append((a.name, try a.trial(data, threads: threads).run))
             } catch {
                 failed.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "\(error)"))
             }
@@ -138,10 +131,10 @@ public struct Tuner {
                      mode: mode.rawValue, confident: confident)
     }
 
-    func entry(_ problem: Problem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: String, confident: Bool) -> Plan.Entry {
+    func entry(_ problem: ConvProblem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: String, confident: Bool) -> Plan.Entry {
         let chosen = ranked.first
         let margin = ranked.count > 1 ? (ranked[1].median_ms! / chosen!.median_ms! - 1) : 0
-        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? "naive", mode: mode, threads: threads,
+        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? (problem.pointwise == nil ? "naive" : "pointwise-naive"), mode: mode, threads: threads,
                           margin: margin, confident: confident, candidates: ranked + refused)
     }
 }

@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Width W of the default shape.") var width: Int = 32
     @Option(help: "Stride of the default shape.") var stride: Int = 1
 
-    @Option(name: .customLong("shape"), help: "An exact problem such as n1c128h56w56k31s1p15 (repeatable; replaces --sizes).")
+    @Option(name: .customLong("shape"), help: "An exact problem, depthwise n1c128h56w56k31s1p15 or pointwise n1c512h14w14o2048 (repeatable; replaces --sizes).")
     var shapes: [String] = []
 
     @Option(name: .customLong("shapes"), help: "A shape file, 'replknet31b', or comma-separated problems (replaces --sizes).")
@@ -31,6 +31,9 @@ struct Bench: ParsableCommand {
 
     @Option(name: .customLong("algorithms"), help: "Only these registry names, comma separated (default: all).")
     var algorithmFilter: String?
+
+    @Option(help: "Epilogue of pointwise problems: bias (default), or bias plus relu or gelu and/or residual, joined with '+' (e.g. gelu+residual).")
+    var epilogue: String = "bias"
 
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -54,36 +57,39 @@ struct Bench: ParsableCommand {
         guard minTime > 0, minTime <= 60 else { throw ValidationError("--min-time must be in (0, 60] seconds") }
         guard capSeconds > 0 else { throw ValidationError("--cap-seconds must be positive") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
+        _ = try parseEpilogue(epilogue)
     }
 
-    func problems() throws -> [Problem] {
+    func problems() throws -> [ConvProblem] {
         if let shapeSet {
             do { return try ShapeFile.resolve(shapeSet).uniqueProblems } catch { throw CLIError("\(error)") }
         }
-        if !shapes.isEmpty { return try shapes.map(parseProblem) }
-        var result: [Problem] = []
+        if !shapes.isEmpty { return try shapes.map(parseConvProblem) }
+        var result: [ConvProblem] = []
         for item in sizes.split(separator: ",", omittingEmptySubsequences: false) {
             guard let k = Int(item.trimmingCharacters(in: .whitespaces)) else {
                 throw CLIError("--sizes: '\(item)' is not a kernel size (expected e.g. 3,13,31)")
             }
             do {
-                result.append(try Problem(n: batch, c: channels, h: height, w: width, k: k, s: stride, p: Problem.samePadding(k)))
+                result.append(.depthwise(try Problem(n: batch, c: channels, h: height, w: width, k: k, s: stride, p: Problem.samePadding(k))))
             } catch { throw CLIError("\(error)") }
         }
         return result
     }
 
-    func selectedAlgorithms() throws -> [any DepthwiseAlgorithm] {
-        guard let filter = algorithmFilter else { return Registry.algorithms }
+    /// The --algorithms filter, or every registered algorithm.
+    func selectedAlgorithms() throws -> [any ConvolutionAlgorithm] {
+        guard let filter = algorithmFilter else { return Registry.all }
         return try filter.split(separator: ",").map { name in
-            do { return try Registry.algorithm(named: String(name)) } catch { throw CLIError("\(error)") }
+            do { return try Registry.anyAlgorithm(named: String(name)) } catch { throw CLIError("\(error)") }
         }
     }
 
     func run() throws {
         try refuseDebugBuild(allowDebug)
         let problems = try problems()
-        let algorithms = try selectedAlgorithms()
+        let selected = try selectedAlgorithms()
+        let pointwiseEpilogue = try parseEpilogue(epilogue)
         let threads = threadOptions.threads
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: minTime, repetitions: repetitions, capSeconds: capSeconds)
         let peak = MachineSpeed.peakGflops(threads: threads)
@@ -95,16 +101,19 @@ struct Bench: ParsableCommand {
         var all: [BenchRecord] = []
         for problem in problems {
             // Consult the plan before timing, so --plan-only fails without doing the work.
-            let choice: (algorithm: any DepthwiseAlgorithm, source: String)?
-            do { choice = try chooser?.choose(problem) } catch { throw CLIError("\(error)") }
-            var result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak)
-            let planned = choice.map { "\($0.algorithm.name) (\($0.source))" }
+            let choice: (name: String, source: String)?
+            do { choice = try chooser?.chooseName(problem) } catch { throw CLIError("\(error)") }
+            let algorithms = selected.filter { $0.kind == problem.kind }
+            if algorithms.isEmpty { throw CLIError("--algorithms: none of them solves \(problem.kind) problems such as \(problem)") }
+            var result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak,
+                                   epilogue: pointwiseEpilogue)
+            let planned = choice.map { "\($0.name) (\($0.source))" }
             if let choice {
-                for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.algorithm.name }
+                for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.name }
             }
             all += result.records
             if format == .table {
-                print(renderTable(problem, result, threads: threads, peak: peak))
+                print(renderTable(problem, result, threads: threads, peak: peak, epilogue: pointwiseEpilogue))
                 if let planned { print("P = plan's choice: \(planned)") }
                 print()
             }
@@ -115,4 +124,21 @@ struct Bench: ParsableCommand {
         case .csv: print(renderCSV(all))
         }
     }
+}
+
+/// Parses an epilogue: "bias" (or "none"), or '+'-joined parts among relu, gelu and residual ("bias" may
+/// appear too; the bias is always applied).
+func parseEpilogue(_ text: String) throws -> PointwiseEpilogue {
+    var result = PointwiseEpilogue()
+    for part in text.split(separator: "+").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+        switch part {
+        case "bias", "none": break
+        case "relu", "gelu":
+            guard result.activation == .none else { throw CLIError("--epilogue: '\(text)' has two activations") }
+            result.activation = part == "relu" ? .relu : .gelu
+        case "residual": result.residual = true
+        default: throw CLIError("--epilogue: unknown part '\(part)' in '\(text)' (expected bias, relu, gelu, residual joined with '+')")
+        }
+    }
+    return result
 }

@@ -27,7 +27,7 @@ struct BenchRecord: Codable {
 /// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
 func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
     let p = result.problem
-    let naive = result.cases.first { $0.algorithm == "naive" }?.timing?.median
+    let naive = result.cases.first { $0.algorithm.hasSuffix("naive") }?.timing?.median
     let best = result.cases.compactMap { $0.timing?.median }.min()
     return result.cases.map { c in
         guard let t = c.timing else {
@@ -45,16 +45,23 @@ func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRe
 }
 
 extension Bench {
-    func benchmark(_ problem: Problem, algorithms: [any DepthwiseAlgorithm], threads: Int,
-                   policy: TimingPolicy, peak: Double) -> (records: [BenchRecord], raw: ProblemBenchmark) {
-        let raw = ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy)
+    func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
+                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) -> (records: [BenchRecord], raw: ProblemBenchmark) {
+        let raw = ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue)
         return (records(raw, threads: threads, peak: peak), raw)
     }
 }
 
-func renderTable(_ problem: Problem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double) -> String {
+func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double,
+                 epilogue: PointwiseEpilogue = .none) -> String {
     var lines: [String] = []
-    lines.append("\(problem)  (N\(problem.n) C\(problem.c) \(problem.h)×\(problem.w) → \(problem.oh)×\(problem.ow), K\(problem.k) stride \(problem.s) pad \(problem.p); \(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak, 1)) GFLOP/s)")
+    let suffix = "\(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak, 1)) GFLOP/s"
+    switch problem {
+    case let .depthwise(p):
+        lines.append("\(p)  (N\(p.n) C\(p.c) \(p.h)×\(p.w) → \(p.oh)×\(p.ow), K\(p.k) stride \(p.s) pad \(p.p); \(suffix))")
+    case let .pointwise(p):
+        lines.append("\(p)  (1×1: N\(p.n) C\(p.c) → O\(p.o) on \(p.h)×\(p.w), GEMM M×N×K = \(p.o)×\(p.pixels)×\(p.c) per image; epilogue \(epilogue); \(suffix))")
+    }
     let header = ["", "algorithm", "layout", "median ms", "min–max ms", "GFLOP/s", "% peak", "vs naive", "rel. error"]
     var rows: [[String]] = []
     for r in result.records {
@@ -67,7 +74,7 @@ func renderTable(_ problem: Problem, _ result: (records: [BenchRecord], raw: Pro
                      "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
                      fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1),
                      r.speedup_vs_naive.map { fmt($0, 1) + "×" } ?? "—",
-                     r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm == "naive" ? "ref" : "—")])
+                     r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm.hasSuffix("naive") ? "ref" : "—")])
     }
     lines.append(formatColumns([header] + rows, rightAligned: [3, 4, 5, 6, 7, 8]))
     for c in result.raw.conversions {

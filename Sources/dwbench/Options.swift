@@ -35,3 +35,7 @@ extension Problem: ExpressibleByArgument {
 func parseProblem(_ text: String) throws -> Problem {
     do { return try Problem(parsing: text) } catch { throw CLIError("\(error)") }
 }
+
+func parseConvProblem(_ text: String) throws -> ConvProblem {
+    do { return try ConvProblem(parsing: text) } catch { throw CLIError("\(error)") }
+}

@@ -56,7 +56,7 @@ struct Report: ParsableCommand {
                 var all: [BenchRecord] = []
                 for problem in set.uniqueProblems {
                     FileHandle.standardError.write(Data("report: \(t) thread\(t == 1 ? "" : "s"), \(name), \(problem)\n".utf8))
-                    let raw = ProblemBenchmark.run(problem, algorithms: Registry.algorithms, threads: t, policy: policy)
+                    let raw = ProblemBenchmark.run(problem, algorithms: Registry.algorithms(for: problem), threads: t, policy: policy)
                     all += records(raw, threads: t, peak: peak)
                     if t == 1, let c = raw.conversions.first { conversions["\(problem)"] = c }
                 }
@@ -150,7 +150,7 @@ struct ReportWriter {
                     let b = best(records("headline", t), problem: p)
                     let peer = bestPeer(problem: p, threads: t)
                     let speedup = (b?.median_ms).flatMap { bm in peer.map { $0.median_ms! / bm } }
-                    let need = e.problem.k >= 13 ? 2.0 : 1.5
+                    let need = (e.problem.depthwise?.k ?? 0) >= 13 ? 2.0 : 1.5
                     md.append("| \(e.name) | `\(p)` | \(b?.algorithm ?? "—") | \(ms(b)) | \(ms(best(records("headline", t), problem: p, prefix: "direct-simd"))) | \(ms(best(records("headline", t), problem: p, prefix: "fft"))) | \(peer?.algorithm ?? "—") | \(ms(peer)) | \(speedup.map { fmt($0, 2) + "×" } ?? "—") | \(speedup.map { $0 >= need ? "met (≥ \(fmt(need, 1))×)" : "**missed** (≥ \(fmt(need, 1))×)" } ?? "no peer data") |")
                 }
                 md.append("")
@@ -210,8 +210,8 @@ struct ReportWriter {
                     let recs = records("sweep", t)
                     let d = best(recs, problem: p, prefix: "direct-simd"), f = best(recs, problem: p, prefix: "fft")
                     let fftWins = (f?.median_ms ?? .infinity) < (d?.median_ms ?? .infinity)
-                    if fftWins && crossover == nil { crossover = e.problem.k }
-                    md.append("| \(e.problem.k) | \(ms(d)) | \(ms(f)) | \(ms(best(recs, problem: p, prefix: "implicit-gemm"))) | \(ms(best(recs, problem: p, prefix: "im2col"))) | \(fftWins ? "fft" : "direct") | \(f?.relative_error.map { String(format: "%.1e", $0) } ?? "—") |")
+                    if fftWins && crossover == nil { crossover = e.problem.depthwise?.k }
+                    md.append("| \(e.problem.depthwise.map { "\($0.k)" } ?? "—") | \(ms(d)) | \(ms(f)) | \(ms(best(recs, problem: p, prefix: "implicit-gemm"))) | \(ms(best(recs, problem: p, prefix: "im2col"))) | \(fftWins ? "fft" : "direct") | \(f?.relative_error.map { String(format: "%.1e", $0) } ?? "—") |")
                 }
                 md.append("\nFirst K where the FFT beats direct SIMD on this map: \(crossover.map { "K = \($0)" } ?? "none").\n")
                 md.append("![sweep](sweep-gflops-\(t)t.svg)\n")

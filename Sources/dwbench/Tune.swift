@@ -39,7 +39,7 @@ struct Tune: ParsableCommand {
         // Fail before a long tune, not after it.
         do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") }
         if tuneMode != .estimate { try refuseDebugBuild(allowDebug) }
-        let problems: [Problem]
+        let problems: [ConvProblem]
         do { problems = try ShapeFile.resolve(shapes).uniqueProblems } catch { throw CLIError("\(error)") }
         let threads = threadOptions.threads
         let model: CostModel

@@ -23,7 +23,7 @@ final class ConvCommandTests: XCTestCase {
             let caseDir = fixturesDirectory.appendingPathComponent(fixture.name)
             let expected = try NPYArray.read(path: caseDir.appendingPathComponent("expected.npy").path)
             let problem = try Problem(parsing: fixture.name)
-            for name in ["auto"] + Registry.names {
+            for name in ["auto"] + Registry.algorithms.map(\.name) {
                 if name != "auto", try Registry.algorithm(named: name).supports(problem) != nil { continue }
                 let out = dir.appendingPathComponent("\(fixture.name)-\(name).npy").path
                 var args = ["conv", "--input", caseDir.appendingPathComponent("input.npy").path,

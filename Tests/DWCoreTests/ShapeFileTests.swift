@@ -38,11 +38,22 @@ final class ShapeFileTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes")
         let replk = try ShapeFile.load(path: dir.appendingPathComponent("replknet31b.txt").path)
         XCTAssertEqual(replk.entries.reduce(0) { $0 + $1.count }, 29, "2 stem + 24 large-kernel + 3 transition layers")
-        XCTAssertEqual(Set(replk.entries.filter { $0.problem.k > 3 }.map(\.problem.k)), [31, 29, 27, 13])
-        XCTAssertEqual(replk.entries.filter { $0.problem.s == 2 }.count, 4)
+        XCTAssertEqual(Set(replk.entries.compactMap(\.problem.depthwise).filter { $0.k > 3 }.map(\.k)), [31, 29, 27, 13])
+        XCTAssertEqual(replk.entries.compactMap(\.problem.depthwise).filter { $0.s == 2 }.count, 4)
         let sweep = try ShapeFile.load(path: dir.appendingPathComponent("sweep.txt").path)
-        XCTAssertEqual(sweep.entries.map(\.problem.k), Array(stride(from: 3, through: 31, by: 2)))
+        XCTAssertEqual(sweep.entries.compactMap(\.problem.depthwise?.k), Array(stride(from: 3, through: 31, by: 2)))
         XCTAssertEqual(try ShapeFile.load(path: dir.appendingPathComponent("headline.txt").path).entries.count, 7)
+        // RepLKNet-31B's 1×1 layers at 224²: 12.9 GMAC of its 15.35 (the pointwise issue's figure).
+        let pw = try ShapeFile.load(path: dir.appendingPathComponent("replknet31b-pointwise.txt").path)
+        let macs = pw.entries.reduce(0.0) { $0 + Double($1.count) * $1.problem.flops / 2 }
+        XCTAssertEqual(macs / 1e9, 12.9, accuracy: 0.1)
+        XCTAssertTrue(pw.entries.allSatisfy { $0.problem.pointwise != nil })
+    }
+
+    func testMixedKindsParse() throws {
+        let file = try ShapeFile(parsing: "dw n1c8h8w8k3s1p1\npw n1c8h8w8o16 2\n")
+        XCTAssertEqual(file.entries.map(\.problem.kind), ["depthwise", "pointwise"])
+        XCTAssertEqual(file.depthwiseProblems.count, 1)
     }
 }
 
@@ -51,11 +62,13 @@ final class BuiltinShapeTests: XCTestCase {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes/replknet31b.txt").path
         XCTAssertEqual(try ShapeFile.resolve("replknet31b"), try ShapeFile.load(path: path))
+        let pw = path.replacingOccurrences(of: "replknet31b.txt", with: "replknet31b-pointwise.txt")
+        XCTAssertEqual(try ShapeFile.resolve("replknet31b-pointwise"), try ShapeFile.load(path: pw))
         XCTAssertEqual(try ShapeFile.resolve(path), try ShapeFile.load(path: path))
     }
 
     func testResolveListsAndErrors() throws {
-        XCTAssertEqual(try ShapeFile.resolve("n1c8h8w8k3s1p1,n1c8h8w8k5s1p2").entries.map(\.problem.k), [3, 5])
+        XCTAssertEqual(try ShapeFile.resolve("n1c8h8w8k3s1p1,n1c8h8w8k5s1p2").entries.compactMap(\.problem.depthwise?.k), [3, 5])
         XCTAssertThrowsError(try ShapeFile.resolve("missing/file.txt")) { XCTAssertTrue("\($0)".contains("no such shape file")) }
         XCTAssertThrowsError(try ShapeFile.resolve("n1c8h8w8k3s0p1")) { XCTAssertTrue("\($0)".contains("s (stride)")) }
     }

@@ -6,12 +6,18 @@ final class RegistryTests: XCTestCase {
     func testNamesAreUniqueAndCarryParameters() {
         let names = Registry.names
         XCTAssertEqual(Set(names).count, names.count, "duplicate registry names: \(names)")
-        XCTAssertEqual(names.last, "naive", "the reference comes last")
-        for family in ["naive", "im2col-gemm", "implicit-gemm", "direct-simd", "fft"] {
+        XCTAssertEqual(Registry.algorithms.last?.name, "naive", "the depthwise reference comes last")
+        XCTAssertEqual(Registry.pointwise.last?.name, "pointwise-naive", "the pointwise reference comes last")
+        XCTAssertEqual(Registry.all.filter(\.isReference).map(\.name), ["naive", "pointwise-naive"])
+        for family in ["naive", "im2col-gemm", "implicit-gemm", "direct-simd", "fft", "gemm-simd", "gemm-blas"] {
             XCTAssertTrue(names.contains { $0.hasPrefix(family) }, "no \(family) algorithm registered")
         }
         XCTAssertTrue(names.contains("direct-simd.w8.nchw16c"))
         XCTAssertTrue(names.contains("fft.t64"))
+        XCTAssertTrue(names.contains("gemm-simd.o32p14"))
+        XCTAssertTrue(names.contains("gemm-blas.openblas"))
+        XCTAssertTrue(Registry.algorithms.allSatisfy { $0.kind == "depthwise" })
+        XCTAssertTrue(Registry.pointwise.allSatisfy { $0.kind == "pointwise" })
     }
 
     func testLookupByName() throws {
@@ -19,6 +25,13 @@ final class RegistryTests: XCTestCase {
         XCTAssertThrowsError(try Registry.algorithm(named: "winograd")) { error in
             XCTAssertTrue("\(error)".contains("unknown algorithm 'winograd'"), "\(error)")
         }
+        XCTAssertEqual(try Registry.pointwiseAlgorithm(named: "gemm-simd.o48p8").name, "gemm-simd.o48p8")
+        XCTAssertThrowsError(try Registry.algorithm(named: "gemm-simd.o48p8"), "a pointwise name is not a depthwise algorithm")
+        XCTAssertEqual(try Registry.anyAlgorithm(named: "fft.t64").kind, "depthwise")
+        // Each kind refuses the other's problems with a reason.
+        let pw = ConvProblem.pointwise(try PointwiseProblem(parsing: "n1c8h8w8o8"))
+        XCTAssertEqual(Registry.algorithms.first!.supports(pw), "not a depthwise problem")
+        XCTAssertEqual(Registry.pointwise.first!.supports(.depthwise(try Problem(parsing: "n1c8h8w8k3s1p1"))), "not a pointwise problem")
     }
 
     /// A refused problem yields a reason from `supports` and an error (never a plan) from `prepare`.

@@ -9,7 +9,7 @@ final class PlanTests: XCTestCase {
 
     func tinyPlan(mode: Tuner.Mode = .measure, problems: [String] = ["n1c20h12w12k5s1p2", "n1c17h9w9k13s1p6"]) throws -> Plan {
         let tuner = Tuner(threads: 1, mode: mode, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
-        return tuner.tune(try problems.map(Problem.init(parsing:)))
+        return tuner.tune(try problems.map(ConvProblem.init(parsing:)))
     }
 
     func testMeasureModeChoosesTheFastestMeasuredCandidate() throws {
@@ -22,8 +22,8 @@ final class PlanTests: XCTestCase {
             XCTAssertFalse(measured.isEmpty)
             XCTAssertEqual(e.algorithm, measured.min { $0.median_ms! < $1.median_ms! }!.algorithm)
             XCTAssertTrue(e.candidates.contains { $0.algorithm == "naive" && $0.status == "refused" }, "naive is never a candidate")
-            // Every registry algorithm is accounted for.
-            XCTAssertEqual(Set(e.candidates.map(\.algorithm)), Set(registry))
+            // Every registry algorithm of the problem's kind is accounted for, and no other.
+            XCTAssertEqual(Set(e.candidates.map(\.algorithm)), Set(Registry.algorithms.map(\.name)))
             for c in e.candidates where c.status == "dropped" {
                 XCTAssertGreaterThan(c.median_ms!, measured.map { $0.median_ms! }.min()!, "a dropped candidate was slower than the winner")
             }
@@ -125,12 +125,26 @@ final class PlanTests: XCTestCase {
     }
 
     func testCostModelUsesEachAlgorithmsWork() throws {
-        let p = try Problem(parsing: "n1c512h14w14k27s1p13")
+        let p = ConvProblem.depthwise(try Problem(parsing: "n1c512h14w14k27s1p13"))
         let model = CostModel(peakGflops: 100, bandwidthGBs: 1000)
         // Direct SIMD computes only the useful taps, 27% of the direct FLOPs here.
         XCTAssertEqual(model.bound(DirectSIMD(width: 16), p), p.usefulFlops / 100e9, accuracy: 1e-12)
         XCTAssertEqual(model.bound(Im2colGEMM(), p), max(p.flops / 100e9, Im2colGEMM().workEstimate(p).bytes / 1000e9), accuracy: 1e-12)
         let calibrated = CostModel(peakGflops: 100, bandwidthGBs: 1000, efficiency: ["direct-simd.w16.nchw16c": 0.5])
         XCTAssertEqual(calibrated.predict(DirectSIMD(width: 16), p), 2 * model.bound(DirectSIMD(width: 16), p), accuracy: 1e-12)
+    }
+
+    func testPointwiseProblemsAreTunedAmongPointwiseAlgorithms() throws {
+        let plan = try tinyPlan(problems: ["n1c40h7w7o70", "n1c8h8w8k3s1p1"])
+        let pw = try XCTUnwrap(plan.entries["n1c40h7w7o70"])
+        XCTAssertEqual(Set(pw.candidates.map(\.algorithm)), Set(Registry.pointwise.map(\.name)))
+        XCTAssertTrue(pw.candidates.contains { $0.algorithm == "pointwise-naive" && $0.status == "refused" })
+        XCTAssertTrue(pw.algorithm.hasPrefix("gemm-"), pw.algorithm)
+        let chooser = PlanChooser(plan: plan, warning: nil, planOnly: true)
+        XCTAssertEqual(try chooser.choose(try PointwiseProblem(parsing: "n1c40h7w7o70")).algorithm.name, pw.algorithm)
+        // A depthwise entry cannot be read as a pointwise choice.
+        XCTAssertThrowsError(try chooser.choose(try PointwiseProblem(parsing: "n1c8h8w8o3")))
+        let data = try plan.encoded()
+        XCTAssertEqual(try Plan.decode(data, path: "p.json", registry: Registry.names), plan)
     }
 }

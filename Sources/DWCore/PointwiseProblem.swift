@@ -1,0 +1,182 @@
+/// A pointwise (1×1) convolution problem: batch `n`, `c` input channels, an `h`×`w` map, `o` output
+/// channels, stride 1, no padding. Per image it is the GEMM Y (O × HW) = W (O × C) · X (C × HW).
+///
+/// Its text form is exactly `n{N}c{C}h{H}w{W}o{O}` (the depthwise grammar with `o` in place of
+/// `k/s/p`), e.g. `n1c512h14w14o2048`. `PointwiseProblem(parsing:)` and `description` are the only places
+/// that read or write it.
+///
+/// Invariant: every value that exists is valid — all sizes positive and every tensor (input, weights,
+/// output) within `Problem.Limits.maxElements`, so absurd requests are refused before allocation.
+public struct PointwiseProblem: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let n: Int
+    public let c: Int
+    public let h: Int
+    public let w: Int
+    public let o: Int
+
+    /// Creates a problem, validating every field. Throws `ProblemError` naming the offending field.
+    public init(n: Int, c: Int, h: Int, w: Int, o: Int) throws {
+        for (v, field) in [(n, "n (batch)"), (c, "c (input channels)"), (h, "h (height)"), (w, "w (width)"), (o, "o (output channels)")] {
+            guard v >= 1 else { throw ProblemError.field(field, "must be at least 1, got \(v)") }
+        }
+        func product(_ factors: [Int]) -> Int? {
+            var r = 1
+            for f in factors {
+                let (m, overflow) = r.multipliedReportingOverflow(by: f)
+                if overflow || m > Problem.Limits.maxElements { return nil }
+                r = m
+            }
+            return r
+        }
+        guard product([n, c, h, w]) != nil else {
+            throw ProblemError.field("n×c×h×w", "input of \(n)×\(c)×\(h)×\(w) elements exceeds the limit of \(Problem.Limits.maxElements)")
+        }
+        guard product([n, o, h, w]) != nil else {
+            throw ProblemError.field("n×o×h×w", "output of \(n)×\(o)×\(h)×\(w) elements exceeds the limit of \(Problem.Limits.maxElements)")
+        }
+        guard product([o, c]) != nil else {
+            throw ProblemError.field("o×c", "weights of \(o)×\(c) elements exceed the limit of \(Problem.Limits.maxElements)")
+        }
+        self.n = n; self.c = c; self.h = h; self.w = w; self.o = o
+    }
+
+    /// The text form, `n{N}c{C}h{H}w{W}o{O}`.
+    public var description: String { "n\(n)c\(c)h\(h)w\(w)o\(o)" }
+
+    /// Parses the exact text form. Every field must be present, in order, as a decimal number.
+    public init(parsing text: String) throws {
+        let v = try ProblemText.fields(text, [("n", "batch"), ("c", "input channels"), ("h", "height"), ("w", "width"),
+                                              ("o", "output channels")], grammar: "n{N}c{C}h{H}w{W}o{O}")
+        try self.init(n: v[0], c: v[1], h: v[2], w: v[3], o: v[4])
+    }
+
+    public init(from decoder: Decoder) throws {
+        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Pixels per image, the GEMM's N dimension.
+    public var pixels: Int { h * w }
+    public var inputCount: Int { n * c * h * w }
+    public var weightCount: Int { o * c }
+    public var outputCount: Int { n * o * h * w }
+
+    /// 2·N·O·C·H·W: every multiply–add of the GEMM (a 1×1 convolution has no padding waste).
+    public var flops: Double { 2.0 * Double(n) * Double(o) * Double(c) * Double(pixels) }
+
+    /// Compulsory bytes (fp32): input, weights and output once each.
+    public var bytes: Double { 4.0 * Double(inputCount + weightCount + outputCount) }
+}
+
+/// Reads the `letter number letter number …` grammar shared by the problem text forms.
+enum ProblemText {
+    static func fields(_ text: String, _ fields: [(Character, String)], grammar: String) throws -> [Int] {
+        var values: [Int] = []
+        var rest = Substring(text)
+        for (letter, name) in fields {
+            guard let first = rest.first else {
+                throw ProblemError.syntax(text, "missing field '\(letter)' (\(name)); expected \(grammar)")
+            }
+            guard first == letter else {
+                throw ProblemError.syntax(text, "expected '\(letter)' (\(name)) but found '\(first)'; expected \(grammar)")
+            }
+            rest = rest.dropFirst()
+            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
+            guard !digits.isEmpty else { throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number") }
+            guard digits.count <= 12, let v = Int(digits) else {
+                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
+            }
+            values.append(v)
+            rest = rest.dropFirst(digits.count)
+        }
+        guard rest.isEmpty else { throw ProblemError.syntax(text, "unexpected trailing text '\(rest)'") }
+        return values
+    }
+}
+
+/// Any problem the suite benchmarks and tunes: the identity used by CLI arguments, plan keys, benchmark
+/// names and shape files. Parsing picks the grammar by its fifth field: `k` (depthwise) or `o` (pointwise).
+public enum ConvProblem: Hashable, Sendable, Codable, CustomStringConvertible {
+    case depthwise(Problem)
+    case pointwise(PointwiseProblem)
+
+    public init(parsing text: String) throws {
+        // n…c…h…w… then either k (depthwise) or o (pointwise).
+        let letters = text.filter { $0.isLetter }
+        if letters.hasPrefix("nchwo") {
+            self = .pointwise(try PointwiseProblem(parsing: text))
+        } else {
+            self = .depthwise(try Problem(parsing: text))
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    public var description: String {
+        switch self {
+        case let .depthwise(p): return p.description
+        case let .pointwise(p): return p.description
+        }
+    }
+
+    /// "depthwise" or "pointwise".
+    public var kind: String {
+        switch self {
+        case .depthwise: return "depthwise"
+        case .pointwise: return "pointwise"
+        }
+    }
+
+    public var depthwise: Problem? { if case let .depthwise(p) = self { return p } else { return nil } }
+    public var pointwise: PointwiseProblem? { if case let .pointwise(p) = self { return p } else { return nil } }
+
+    /// Arithmetic of the direct method (depthwise: 2·N·C·OH·OW·K²; pointwise: 2·N·O·C·H·W).
+    public var flops: Double {
+        switch self {
+        case let .depthwise(p): return p.flops
+        case let .pointwise(p): return p.flops
+        }
+    }
+
+    /// FLOPs that meet real data (depthwise: excludes taps on padding; pointwise: all of them).
+    public var usefulFlops: Double {
+        switch self {
+        case let .depthwise(p): return p.usefulFlops
+        case let .pointwise(p): return p.flops
+        }
+    }
+
+    /// Compulsory bytes.
+    public var bytes: Double {
+        switch self {
+        case let .depthwise(p): return p.bytes
+        case let .pointwise(p): return p.bytes
+        }
+    }
+
+    /// Input shape (n, c, h, w) and output shape.
+    public var inputShape: (n: Int, c: Int, h: Int, w: Int) {
+        switch self {
+        case let .depthwise(p): return (p.n, p.c, p.h, p.w)
+        case let .pointwise(p): return (p.n, p.c, p.h, p.w)
+        }
+    }
+
+    public var outputShape: (n: Int, c: Int, h: Int, w: Int) {
+        switch self {
+        case let .depthwise(p): return (p.n, p.c, p.oh, p.ow)
+        case let .pointwise(p): return (p.n, p.o, p.h, p.w)
+        }
+    }
+}

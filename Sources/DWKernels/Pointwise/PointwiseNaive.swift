@@ -1,0 +1,57 @@
+import DWCore
+
+/// The pointwise reference: NCHW, one scalar dot product per output in input-channel order, the
+/// pre-BatchNorm applied to the input as given (not folded), then bias, activation and residual. Threads
+/// split (image, output channel) rows. Θ(N·O·C·HW) scalar multiply–adds; for checking, not speed.
+public struct PointwiseNaive: PointwiseAlgorithm {
+    public init() {}
+    public var name: String { "pointwise-naive" }
+    public var layout: Layout { .nchw }
+    public var summary: String { "reference: scalar dot products on NCHW, pre-BatchNorm unfolded" }
+    public func supports(_ problem: PointwiseProblem) -> String? { nil }
+
+    public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
+                        threads: Int) throws -> any PointwisePlan {
+        try validate(problem, weights)
+        return PointwiseNaivePlan(problem: problem, weights: weights, epilogue: epilogue, threads: threads)
+    }
+}
+
+final class PointwiseNaivePlan: PointwisePlan {
+    let problem: PointwiseProblem
+    let epilogue: PointwiseEpilogue
+    var layout: Layout { .nchw }
+    let weights: PointwiseWeights
+    let pool: ThreadPool
+
+    init(problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, threads: Int) {
+        self.problem = problem
+        self.weights = weights
+        self.epilogue = epilogue
+        pool = ThreadPool.shared(threads: threads)
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
+        let p = problem, wts = weights, act = epilogue.activation
+        let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
+        pool.parallelFor(count: p.n * p.o) { task, _ in
+            let image = task / p.o, o = task % p.o
+            let hw = p.pixels
+            let src = x.pointer + image * p.c * hw
+            let dst = y.pointer + task * hw
+            let bias = wts.bias?[o] ?? 0
+            for px in 0..<hw {
+                var sum: Float = 0
+                for c in 0..<p.c {
+                    var v = src[c * hw + px]
+                    if let s = wts.inputScale, let t = wts.inputShift { v = v * s[c] + t[c] }
+                    sum += wts.weight[o * p.c + c] * v
+                }
+                var value = EpilogueMath.apply(sum + bias, act)
+                if let r { value += r.pointer[task * hw + px] }
+                dst[px] = value
+            }
+        }
+    }
+}
