@@ -24,7 +24,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
-        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL"],
+        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
                 exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
         .executableTarget(

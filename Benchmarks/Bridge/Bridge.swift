@@ -8,20 +8,14 @@ import Glibc
 // from the registry and the shape-file parser, so a new algorithm or shape file is benchmarked with no
 // change here. Declared in Benchmarks/GBench/include/dwbench_bridge.h.
 
-/// A prepared case: plan plus native-layout input and output buffers.
+/// A prepared case: the algorithm's trial (plan plus native-layout buffers) on seeded data.
 final class BridgeCase {
-    let plan: any DepthwisePlan
-    let input: Tensor
-    let output: Tensor
-    let problem: Problem
+    let trial: Trial
+    let problem: ConvProblem
 
-    init(plan: any DepthwisePlan, problem: Problem) {
-        self.plan = plan
+    init(trial: Trial, problem: ConvProblem) {
+        self.trial = trial
         self.problem = problem
-        var rng = SeededGenerator(seed: 1)
-        input = Tensor(nchw: rng.signedArray(problem.inputCount), n: problem.n, c: problem.c, h: problem.h, w: problem.w)
-            .converted(to: plan.layout)
-        output = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
     }
 }
 
@@ -34,24 +28,30 @@ func copyOut(_ text: String, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity:
 }
 
 @_cdecl("dw_algorithm_count")
-public func dwAlgorithmCount() -> Int32 { Int32(Registry.algorithms.count) }
+public func dwAlgorithmCount() -> Int32 { Int32(Registry.all.count) }
 
 @_cdecl("dw_algorithm_name")
 public func dwAlgorithmName(_ index: Int32, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int32) {
-    copyOut(Registry.algorithms[Int(index)].name, buffer, capacity)
+    copyOut(Registry.all[Int(index)].name, buffer, capacity)
 }
 
 /// Prepares algorithm `index` on `problemText`. Returns NULL and writes the reason (refusal or invalid
 /// problem) into `reason` when it cannot.
+@_cdecl("dw_algorithm_solves")
+public func dwAlgorithmSolves(_ index: Int32, _ problemText: UnsafePointer<CChar>) -> Int32 {
+    guard let problem = try? ConvProblem(parsing: String(cString: problemText)) else { return 1 }  // dw_case_create reports it
+    return Registry.all[Int(index)].kind == problem.kind ? 1 : 0
+}
+
 @_cdecl("dw_case_create")
 public func dwCaseCreate(_ index: Int32, _ problemText: UnsafePointer<CChar>, _ threads: Int32,
                          _ reason: UnsafeMutablePointer<CChar>?, _ capacity: Int32) -> UnsafeMutableRawPointer? {
     do {
-        let problem = try Problem(parsing: String(cString: problemText))
-        let algorithm = Registry.algorithms[Int(index)]
+        let problem = try ConvProblem(parsing: String(cString: problemText))
+        let algorithm = Registry.all[Int(index)]
         if let why = algorithm.supports(problem) { copyOut(why, reason, capacity); return nil }
-        let plan = try algorithm.prepare(problem, weights: DepthwiseWeights.random(for: problem), threads: Int(max(1, threads)))
-        return Unmanaged.passRetained(BridgeCase(plan: plan, problem: problem)).toOpaque()
+        let trial = try algorithm.trial(TrialData(problem), threads: Int(max(1, threads)))
+        return Unmanaged.passRetained(BridgeCase(trial: trial, problem: problem)).toOpaque()
     } catch {
         copyOut("\(error)", reason, capacity)
         return nil
@@ -60,11 +60,10 @@ public func dwCaseCreate(_ index: Int32, _ problemText: UnsafePointer<CChar>, _ 
 
 @_cdecl("dw_case_run")
 public func dwCaseRun(_ handle: UnsafeMutableRawPointer) {
-    let c = Unmanaged<BridgeCase>.fromOpaque(handle).takeUnretainedValue()
-    c.plan.execute(input: c.input.pointer, output: c.output.pointer)
+    Unmanaged<BridgeCase>.fromOpaque(handle).takeUnretainedValue().trial.run()
 }
 
-/// Direct-equivalent FLOPs of one run: 2·N·C·OH·OW·K².
+/// Direct-equivalent FLOPs of one run: 2·N·C·OH·OW·K² (depthwise), 2·N·O·C·H·W (pointwise).
 @_cdecl("dw_case_flops")
 public func dwCaseFlops(_ handle: UnsafeMutableRawPointer) -> Double {
     Unmanaged<BridgeCase>.fromOpaque(handle).takeUnretainedValue().problem.flops

@@ -107,6 +107,7 @@ int main(int argc, char **argv) {
         char algorithm[128];
         dw_algorithm_name(a, algorithm, sizeof algorithm);
         for (const auto &[layer, problem] : shapes) {
+            if (!dw_algorithm_solves(a, problem.c_str())) continue;
             std::string name = "dw/" + std::string(algorithm) + "/" + layer + "/" + problem + "/threads:" + std::to_string(threads);
             benchmark::RegisterBenchmark(name.c_str(), runCase, a, problem, threads, name)
                 ->Unit(benchmark::kMillisecond)

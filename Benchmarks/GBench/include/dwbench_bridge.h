@@ -9,6 +9,8 @@ extern "C" {
 
 int dw_algorithm_count(void);
 void dw_algorithm_name(int index, char *buffer, int capacity);
+// 1 when the algorithm's kind (depthwise or pointwise) is the problem's, so the pair is worth registering.
+int dw_algorithm_solves(int index, const char *problem);
 
 void *dw_case_create(int algorithm, const char *problem, int threads, char *reason, int capacity);
 void dw_case_run(void *handle);

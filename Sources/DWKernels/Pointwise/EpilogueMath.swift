@@ -21,7 +21,9 @@ enum EpilogueMath {
 
     @inline(__always)
     static func erf(_ a: SIMD16<Float>) -> SIMD16<Float> {
-        let x = a.clamped(lowerBound: SIMD16(repeating: -4), upperBound: SIMD16(repeating: 4))
+        // Compare-and-blend clamp (SIMD `clamped` is scalarised per lane); NaN passes through.
+        var x = a.replacing(with: -4, where: a .< -4)
+        x.replace(with: 4, where: x .> 4)
         let x2 = x * x
         var num = SIMD16<Float>(repeating: p5).addingProduct(SIMD16(repeating: p6), x2)
         num = SIMD16<Float>(repeating: p4).addingProduct(num, x2)

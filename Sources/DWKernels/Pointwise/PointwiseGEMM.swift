@@ -1,3 +1,4 @@
+import CSpin
 import DWCore
 
 /// Our pointwise GEMM: Y (O × HW) = W (O × C) · X (C × HW) per image, on NCHW16c activations (the layout
@@ -164,6 +165,12 @@ final class PointwiseGEMMPlan: PointwisePlan {
                 var px = 0
                 while px < chunk.count {
                     let bt = min(pixels, chunk.count - px)
+                    if last, let residual, px + bt < chunk.count {
+                        // The next tile's residual (one line per pixel and channel block) arrives from memory
+                        // while this tile computes; demand misses in the epilogue would stall it.
+                        let next = residual + yPanel + (px + bt) * 16
+                        for v in 0..<av { for q in 0..<min(pixels, chunk.count - px - bt) { dw_prefetch(next + v * plane + q * 16) } }
+                    }
                     pointwiseTile[av][bt]!(w, x + kb * plane + px * 16, plane, nb, output + yPanel + px * 16, plane, start)
                     if last && needsEpilogue {
                         applyEpilogue(output + yPanel + px * 16, residual.map { $0 + yPanel + px * 16 }, plane,
