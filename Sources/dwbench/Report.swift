@@ -15,7 +15,7 @@ struct Report: ParsableCommand {
     @Option(help: "Directory to write (created if missing).") var output: String = "Results"
     @Option(help: "Thread counts, comma separated.") var threads: String = "1,2"
     @Option(name: .customLong("sets"), help: "Shape sets: files or 'replknet31b', comma separated.")
-    var sets: String = "Benchmarks/shapes/headline.txt,Benchmarks/shapes/sweep.txt,replknet31b"
+    var sets: String = "Benchmarks/shapes/headline.txt,Benchmarks/shapes/sweep.txt,replknet31b,replknet31b-pointwise"
     @Option(name: .customLong("peers"), help: "Peer JSON files from run_peers.py (repeatable).") var peerFiles: [String] = []
     @Option(help: "Minimum seconds per repetition.") var minTime: Double = 0.05
     @Option(help: "Timed repetitions per case.") var repetitions: Int = 5
@@ -64,8 +64,25 @@ struct Report: ParsableCommand {
                 try write(try jsonString(all), "bench-\(name)-\(t)t.json")
             }
         }
+        var epilogues: [EpilogueRecord] = []
+        if let pw = shapeSets.first(where: { $0.0 == ReportWriter.pointwiseSet }) {
+            for t in threadCounts {
+                for e in pw.1.entries {
+                    let recs = results[t]?[pw.0] ?? []
+                    guard let best = recs.filter({ $0.problem == "\(e.problem)" && $0.algorithm.hasPrefix("gemm-simd") && $0.median_ms != nil })
+                        .min(by: { $0.median_ms! < $1.median_ms! }), let algorithm = try? Registry.anyAlgorithm(named: best.algorithm) else { continue }
+                    for epilogue in replknetEpilogues(layer: e.name) {
+                        FileHandle.standardError.write(Data("report: epilogue \(t)t \(e.name) \(epilogue)\n".utf8))
+                        do { epilogues.append(try measureEpilogue(layer: e.name, problem: e.problem, algorithm: algorithm, epilogue: epilogue,
+                                                                  threads: t, policy: policy)) } catch { throw CLIError("\(error)") }
+                    }
+                }
+            }
+            try write(try jsonString(epilogues), "bench-\(ReportWriter.pointwiseSet)-epilogues.json")
+        }
         let markdown = ReportWriter(fingerprint: fp, speed: speed, threads: threadCounts, sets: shapeSets, results: results,
-                                    peers: peers, conversions: conversions, command: CommandLine.arguments.joined(separator: " "))
+                                    peers: peers, conversions: conversions, epilogues: epilogues,
+                                    command: CommandLine.arguments.joined(separator: " "))
         for (file, svg) in markdown.plots() { try write(svg, file) }
         try write(markdown.render(), "README.md")
         print("wrote \(output)/README.md")
@@ -85,12 +102,13 @@ struct ReportWriter {
     let results: [Int: [String: [BenchRecord]]]
     let peers: [BenchRecord]
     let conversions: [String: ProblemBenchmark.Conversion]
+    let epilogues: [EpilogueRecord]
     let command: String
 
     func records(_ set: String, _ t: Int) -> [BenchRecord] { results[t]?[set] ?? [] }
 
     func best(_ recs: [BenchRecord], problem: String, prefix: String = "") -> BenchRecord? {
-        recs.filter { $0.problem == problem && $0.median_ms != nil && $0.algorithm.hasPrefix(prefix) && $0.algorithm != "naive" }
+        recs.filter { $0.problem == problem && $0.median_ms != nil && $0.algorithm.hasPrefix(prefix) && !$0.algorithm.hasSuffix("naive") }
             .min { $0.median_ms! < $1.median_ms! }
     }
 
@@ -104,7 +122,7 @@ struct ReportWriter {
         var out: [(String, String)] = []
         if let sweep = sets.first(where: { $0.0 == "sweep" }), let t = threads.first {
             let recs = records(sweep.0, t)
-            let names = Registry.names.filter { $0 != "naive" }
+            let names = Registry.algorithms.map(\.name).filter { $0 != "naive" }
             let series = names.map { name in
                 SVGChart.Series(name: name, points: recs.filter { $0.algorithm == name && $0.gflops != nil }.compactMap { r in
                     (try? Problem(parsing: r.problem)).map { (Double($0.k), r.gflops!) }
@@ -130,7 +148,7 @@ struct ReportWriter {
                     yLabel: "GFLOP/s", categories: headline.1.entries.map(\.name), series: series)))
             }
         }
-        return out
+        return out + pointwisePlots()
     }
 
     func render() -> String {
@@ -235,6 +253,7 @@ struct ReportWriter {
             md.append("\nAll depthwise layers of one forward pass (Σ count × fastest): " + zip(threads, totals).map { "\(fmt($1, 2)) ms at \($0) thread\($0 == 1 ? "" : "s")" }.joined(separator: ", ") + ".\n")
         }
         for t in threads where !peers.isEmpty && sets.contains(where: { $0.0 == "headline" }) { md.append("![headline vs peers, \(t) threads](headline-vs-peers-\(t)t.svg)\n") }
+        md += renderPointwise(epilogues: epilogues)
         md.append("""
         ## Files and commands
 

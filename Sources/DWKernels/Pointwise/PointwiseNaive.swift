@@ -1,6 +1,6 @@
 import DWCore
 
-/// The pointwise reference: NCHW, one scalar dot product per output in input-channel order, the
+/// The pointwise reference: NCHW, scalar multiply–adds summed per output in input-channel order, the
 /// pre-BatchNorm applied to the input as given (not folded), then bias, activation and residual. Threads
 /// split (image, output channel) rows. Θ(N·O·C·HW) scalar multiply–adds; for checking, not speed.
 public struct PointwiseNaive: PointwiseAlgorithm {
@@ -41,14 +41,21 @@ final class PointwiseNaivePlan: PointwisePlan {
             let src = x.pointer + image * p.c * hw
             let dst = y.pointer + task * hw
             let bias = wts.bias?[o] ?? 0
-            for px in 0..<hw {
-                var sum: Float = 0
-                for c in 0..<p.c {
-                    var v = src[c * hw + px]
-                    if let s = wts.inputScale, let t = wts.inputShift { v = v * s[c] + t[c] }
-                    sum += wts.weight[o * p.c + c] * v
+            // Accumulate in the output row, input channel by input channel (the same order per output as
+            // a dot product; rows keep the input reads contiguous).
+            for px in 0..<hw { dst[px] = 0 }
+            for c in 0..<p.c {
+                let weight = wts.weight[o * p.c + c]
+                let scale = wts.inputScale?[c] ?? 1, shift = wts.inputShift?[c] ?? 0
+                let row = src + c * hw
+                if wts.inputScale != nil {
+                    for px in 0..<hw { dst[px] += weight * (row[px] * scale + shift) }
+                } else {
+                    for px in 0..<hw { dst[px] += weight * row[px] }
                 }
-                var value = EpilogueMath.apply(sum + bias, act)
+            }
+            for px in 0..<hw {
+                var value = EpilogueMath.apply(dst[px] + bias, act)
                 if let r { value += r.pointer[task * hw + px] }
                 dst[px] = value
             }

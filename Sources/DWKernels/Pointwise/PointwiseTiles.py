@@ -43,7 +43,7 @@ def tile(a, b):
     for v in range(a):
         out.append(f"            let w{v} = wp.load16({v * 16})")
     for p in range(b):
-        out.append(f"            let s{p} = SIMD16<Float>(repeating: xp[{p * 16} + l])")
+        out.append(f"            let s{p} = SIMD16<Float>(repeating: xp[{p * 16} &+ l])")
         for v in range(a):
             out.append(f"            {acc[v][p]}.addProduct(w{v}, s{p})")
     out.append(f"            wp += {a * 16}")
