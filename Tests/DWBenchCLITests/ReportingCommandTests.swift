@@ -1,4 +1,5 @@
 import DWCore
+import DWKernels
 import Foundation
 import XCTest
 
@@ -20,8 +21,8 @@ final class ReportingCommandTests: XCTestCase {
                                   "--repetitions", "2", "--threads", "1", "--allow-debug"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
-        let names = try CLI.run(["algorithms"]).stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(records.map { $0["algorithm"] as? String }, names, "one record per registry entry, in order")
+        XCTAssertEqual(records.map { $0["algorithm"] as? String }, Registry.algorithms.map(\.name),
+                       "one record per depthwise registry entry, in order")
         for r in records {
             XCTAssertEqual(r["problem"] as? String, "n1c20h12w12k5s1p2")
             if r["status"] as? String == "refused" {
@@ -90,7 +91,27 @@ final class ReportCommandTests: XCTestCase {
         let svg = try String(contentsOfFile: "\(out)/sweep-gflops-1t.svg", encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("direct-simd.w16.nchw16c"))
         let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/bench-sweep-1t.json"))) as? [[String: Any]])
-        XCTAssertEqual(records.count, 2 * (try CLI.run(["algorithms"]).stdout.split(separator: "\n").count))
+        XCTAssertEqual(records.count, 2 * Registry.algorithms.count)
+    }
+
+    /// A pointwise problem runs through the same command: every pointwise algorithm, checked against the reference.
+    func testBenchPointwiseWithEpilogue() throws {
+        let result = try CLI.run(["bench", "--shape", "n1c40h5w6o24", "--epilogue", "gelu+residual", "--format", "json",
+                                  "--min-time", "0.001", "--repetitions", "1", "--threads", "2", "--allow-debug"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(records.map { $0["algorithm"] as? String }, Registry.pointwise.map(\.name))
+        for r in records where r["algorithm"] as? String != "pointwise-naive" {
+            XCTAssertEqual(r["status"] as? String, "ok")
+            XCTAssertLessThan(try XCTUnwrap(r["relative_error"] as? Double), 1e-5, "\(r)")
+        }
+        let table = try CLI.run(["bench", "--shape", "n1c40h5w6o24", "--min-time", "0.001", "--repetitions", "1", "--allow-debug"])
+        XCTAssertTrue(table.stdout.contains("GEMM M×N×K = 24×30×40"), table.stdout)
+        for bad in [["--epilogue", "gelu+relu"], ["--epilogue", "swish"], ["--algorithms", "fft.t64"]] {
+            let r = try CLI.run(["bench", "--shape", "n1c40h5w6o24", "--allow-debug"] + bad)
+            XCTAssertNotEqual(r.status, 0, "\(bad)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
+        }
     }
 
     func testBenchShapesBuiltin() throws {
