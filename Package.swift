@@ -27,9 +27,10 @@ let package = Package(
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
                 exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
+        .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
-            dependencies: ["DWCore", "DWKernels", "DWTune",
+            dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: nativeCPU),
         // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
@@ -42,6 +43,8 @@ let package = Package(
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
         .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"], exclude: ["Fixtures"],
+                    swiftSettings: nativeCPU),
         .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "dwbench"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17

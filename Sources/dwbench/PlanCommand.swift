@@ -36,13 +36,14 @@ struct PlanCommand: ParsableCommand {
     struct Explain: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Why the plan chose what it chose for one problem.")
         @Argument(help: "The plan file.") var file: String
-        @Argument(help: "A problem such as n1c128h56w56k31s1p15.") var descriptor: String
+        @Argument(help: "A problem such as n1c128h56w56k31s1p15 or n1c512h14w14o2048.") var descriptor: String
 
         func run() throws {
             let plan = try PlanCommand.load(file)
-            let problem = try parseProblem(descriptor)
+            let problem = try parseConvProblem(descriptor)
             guard let e = plan.entries["\(problem)"] else {
-                throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(DepthwiseConvolution.automaticChoice(for: problem).name))")
+                let heuristic = (try? PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(problem).name) ?? "?"
+                throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(heuristic))")
             }
             print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(e.threads) thread\(e.threads == 1 ? "" : "s"), margin \(fmt(e.margin * 100, 1))% over the runner-up\(e.mode == "estimate" ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)")")
             let best = e.candidates.compactMap(\.median_ms).min() ?? 0

@@ -42,18 +42,10 @@ extension PlanCommand {
             var within15 = [Int](repeating: 0, count: plans.count)
             for (n, key) in keys.enumerated() {
                 FileHandle.standardError.write(Data("verify: \(n + 1)/\(keys.count) \(key)\n".utf8))
-                let problem = try parseProblem(key)
-                let candidates = Registry.algorithms.filter { !($0 is Naive) && $0.supports(problem) == nil }
-                var rng = SeededGenerator(seed: 5)
-                let input = Tensor(nchw: rng.signedArray(problem.inputCount), n: problem.n, c: problem.c, h: problem.h, w: problem.w)
-                let weights = DepthwiseWeights.random(for: problem, seed: 6)
-                var ops: [() -> Void] = []
-                for a in candidates {
-                    let plan = try a.prepare(problem, weights: weights, threads: threads)
-                    let x = input.converted(to: plan.layout)
-                    let y = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
-                    ops.append { plan.execute(input: x.pointer, output: y.pointer) }
-                }
+                let problem = try parseConvProblem(key)
+                let candidates = Registry.all.filter { !$0.isReference && $0.kind == problem.kind && $0.supports(problem) == nil }
+                let data = TrialData(problem, seed: 5)
+                let ops = try candidates.map { try $0.trial(data, threads: threads).run }
                 let times = InterleavedTimer.run(ops, policy: policy).map(\.median)
                 let bestIndex = times.indices.min { times[$0] < times[$1] }!
                 var row = "| `\(key)` | \(candidates[bestIndex].name) | \(fmt(times[bestIndex] * 1e3, 3)) |"

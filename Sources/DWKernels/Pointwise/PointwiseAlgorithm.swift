@@ -149,10 +149,10 @@ extension PointwiseAlgorithm {
     }
 }
 
-/// The choice without a plan: our GEMM with 32-channel × 14-pixel tiles (the fastest on the RepLKNet
-/// 1×1 layers in the committed Results, within a few percent of the other tile shapes everywhere).
+/// The choice without a plan: our GEMM with 48-channel × 8-pixel tiles, kc = 512 (within a few percent
+/// of the fastest tile shape on every RepLKNet 1×1 layer in the committed Results).
 public enum PointwiseConvolution {
     public static func automaticChoice(for problem: PointwiseProblem) -> any PointwiseAlgorithm {
-        PointwiseGEMM(vectors: 2, pixels: 14)
+        PointwiseGEMM(vectors: 3, pixels: 8)
     }
 }

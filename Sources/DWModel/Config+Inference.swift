@@ -1,0 +1,126 @@
+import DWCore
+
+extension RepLKNetConfig {
+    /// Infers the architecture from a checkpoint's names and shapes: stages and blocks from the
+    /// `stages.S.blocks.B.` indices, widths from `prelkb_bn`, depthwise and FFN ratios from the `pw1` convs,
+    /// kernel sizes from `lkb_origin`/`lkb_reparam`, the small kernel from `small_conv` (nil when deployed or
+    /// absent), input channels from `stem.0`, classes from `head.weight`. Then checks that the checkpoint
+    /// holds exactly the tensors that architecture needs, with their shapes; any difference is an error
+    /// naming the tensor.
+    public static func infer(from checkpoint: Checkpoint) throws -> RepLKNetConfig {
+        let t = checkpoint.tensors
+        func shape(_ name: String) throws -> [Int] {
+            guard let s = t[name]?.shape else { throw ModelError("checkpoint: missing tensor '\(name)'") }
+            return s
+        }
+        var blockCounts: [Int: Int] = [:]
+        for key in t.keys where key.hasPrefix("stages.") {
+            let parts = key.split(separator: ".")
+            guard parts.count > 4, let s = Int(parts[1]), parts[2] == "blocks", let b = Int(parts[3]) else {
+                throw ModelError("checkpoint: unexpected tensor '\(key)'")
+            }
+            blockCounts[s] = max(blockCounts[s] ?? 0, b + 1)
+        }
+        let stages = blockCounts.count
+        guard stages >= 1, blockCounts.keys.sorted() == Array(0..<stages) else {
+            throw ModelError("checkpoint: stages \(blockCounts.keys.sorted()) are not numbered 0…n−1")
+        }
+        var kernels: [Int] = [], blocks: [Int] = [], channels: [Int] = []
+        var small: Int?? = .none
+        var dwRatio: Double?, ffnRatio: Int?
+        for s in 0..<stages {
+            guard blockCounts[s]! % 2 == 0 else {
+                throw ModelError("checkpoint: stage \(s) has \(blockCounts[s]!) blocks; RepLK and ConvFFN blocks come in pairs")
+            }
+            blocks.append(blockCounts[s]! / 2)
+            let c = try shape("stages.\(s).blocks.0.prelkb_bn.weight")
+            guard c.count == 1 else { throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.prelkb_bn.weight' is not a vector") }
+            channels.append(c[0])
+            let pw1 = try shape("stages.\(s).blocks.0.pw1.conv.weight")
+            guard pw1.count == 4, pw1[1] == c[0] else {
+                throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.pw1.conv.weight' has shape \(pw1), expected (D, \(c[0]), 1, 1)")
+            }
+            let ratio = Double(pw1[0]) / Double(c[0])
+            if let dwRatio, dwRatio != ratio { throw ModelError("checkpoint: stage \(s) has depthwise ratio \(ratio), stage 0 has \(dwRatio)") }
+            dwRatio = ratio
+            let lkName = checkpoint.isDeployed ? "stages.\(s).blocks.0.large_kernel.lkb_reparam.weight"
+                                               : "stages.\(s).blocks.0.large_kernel.lkb_origin.conv.weight"
+            let lk = try shape(lkName)
+            guard lk.count == 4, lk[1] == 1, lk[2] == lk[3] else { throw ModelError("checkpoint: tensor '\(lkName)' has shape \(lk), expected (D, 1, K, K)") }
+            kernels.append(lk[2])
+            let smallName = "stages.\(s).blocks.0.large_kernel.small_conv.conv.weight"
+            let thisSmall: Int? = t[smallName].map { $0.shape.count == 4 ? $0.shape[2] : -1 }
+            if case let .some(previous) = small, previous != thisSmall {
+                throw ModelError("checkpoint: tensor '\(smallName)': small kernel differs between stages")
+            }
+            small = .some(thisSmall)
+            let f = try shape("stages.\(s).blocks.1.pw1.conv.weight")
+            guard f.count == 4, f[1] == c[0], f[0] % c[0] == 0 else {
+                throw ModelError("checkpoint: tensor 'stages.\(s).blocks.1.pw1.conv.weight' has shape \(f), expected (r·\(c[0]), \(c[0]), 1, 1)")
+            }
+            if let ffnRatio, ffnRatio != f[0] / c[0] { throw ModelError("checkpoint: stage \(s) has FFN ratio \(f[0] / c[0]), stage 0 has \(ffnRatio)") }
+            ffnRatio = f[0] / c[0]
+        }
+        let stem = try shape("stem.0.conv.weight")
+        guard stem.count == 4, stem[2] == 3, stem[3] == 3 else { throw ModelError("checkpoint: tensor 'stem.0.conv.weight' has shape \(stem), expected (C0, in, 3, 3)") }
+        let head = try shape("head.weight")
+        guard head.count == 2 else { throw ModelError("checkpoint: tensor 'head.weight' has shape \(head), expected (classes, C)") }
+        let config = RepLKNetConfig(kernels: kernels, blocks: blocks, channels: channels, smallKernel: small ?? nil,
+                                    dwRatio: dwRatio ?? 1, ffnRatio: ffnRatio ?? 4, inChannels: stem[1], classes: head[0])
+        try config.checkNames(checkpoint)
+        return config
+    }
+
+    /// Every tensor name this architecture has, with its shape, in the checkpoint's form.
+    func expectedTensors(deployed: Bool) -> [String: [Int]] {
+        var e: [String: [Int]] = [:]
+        func bn(_ n: String, _ c: Int) { for p in ["weight", "bias", "running_mean", "running_var"] { e["\(n).\(p)"] = [c] } }
+        func convBN(_ n: String, _ o: Int, _ i: Int, _ k: Int) { e["\(n).conv.weight"] = [o, i, k, k]; bn("\(n).bn", o) }
+        let c0 = channels[0]
+        convBN("stem.0", c0, inChannels, 3)
+        convBN("stem.1", c0, 1, 3)
+        convBN("stem.2", c0, c0, 1)
+        convBN("stem.3", c0, 1, 3)
+        for s in 0..<stages {
+            let c = channels[s], d = dwChannels(s), f = c * ffnRatio
+            for b in 0..<blocks[s] {
+                let lk = "stages.\(s).blocks.\(2 * b)", ffn = "stages.\(s).blocks.\(2 * b + 1)"
+                bn(lk + ".prelkb_bn", c)
+                convBN(lk + ".pw1", d, c, 1)
+                if deployed {
+                    e[lk + ".large_kernel.lkb_reparam.weight"] = [d, 1, kernels[s], kernels[s]]
+                    e[lk + ".large_kernel.lkb_reparam.bias"] = [d]
+                } else {
+                    convBN(lk + ".large_kernel.lkb_origin", d, 1, kernels[s])
+                    if let sk = smallKernel { convBN(lk + ".large_kernel.small_conv", d, 1, sk) }
+                }
+                convBN(lk + ".pw2", c, d, 1)
+                bn(ffn + ".preffn_bn", c)
+                convBN(ffn + ".pw1", f, c, 1)
+                convBN(ffn + ".pw2", c, f, 1)
+            }
+            if s + 1 < stages {
+                convBN("transitions.\(s).0", channels[s + 1], c, 1)
+                convBN("transitions.\(s).1", channels[s + 1], 1, 3)
+            }
+        }
+        bn("norm", channels[stages - 1])
+        e["head.weight"] = [classes, channels[stages - 1]]
+        e["head.bias"] = [classes]
+        return e
+    }
+
+    /// Fails on the first missing, extra or mis-shaped tensor (sorted by name, so the message is stable).
+    func checkNames(_ checkpoint: Checkpoint) throws {
+        let expected = expectedTensors(deployed: checkpoint.isDeployed)
+        for name in expected.keys.sorted() {
+            guard let t = checkpoint.tensors[name] else { throw ModelError("checkpoint: missing tensor '\(name)'") }
+            guard t.shape == expected[name]! else {
+                throw ModelError("checkpoint: tensor '\(name)' has shape \(t.shape), the inferred architecture needs \(expected[name]!)")
+            }
+        }
+        for name in checkpoint.tensors.keys.sorted() where expected[name] == nil {
+            throw ModelError("checkpoint: unexpected tensor '\(name)' (not part of the inferred architecture: \(self))")
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import DWCore
+import DWKernels
+import DWModel
+import DWTune
+import Foundation
+
+struct Replknet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a RepLKNet forward pass (re-parameterized, plan-driven) and time it layer by layer.",
+        discussion: """
+        Without --checkpoint the net of --config gets seeded random weights (no download). A checkpoint is a
+        safetensors file with the official RepLKNet-pytorch state-dict names, training form (lkb_origin +
+        small_conv + BNs) or deployed (lkb_reparam); the architecture is inferred from it. Convert a .pth with
+          python3 -c "import torch,safetensors.torch as s; d=torch.load('m.pth',map_location='cpu'); d=d.get('model',d); s.save_file({k:v.contiguous() for k,v in d.items()},'m.safetensors')"
+        Input: float32 .npy (N, 3, R, R) (seeded random if absent). Output: logits (N, classes) .npy, written
+        atomically. --plan FILE uses a tuning plan, tuning the model's problems into FILE first if it does not
+        exist yet. Each layer's predicted time is the roofline max(FLOPs / peak, bytes / bandwidth) with the
+        peak and bandwidth measured at start (as 'dwbench machine').
+        """)
+
+    @Option(help: "31B, 31L or XL (ignored with --checkpoint, whose architecture is inferred).") var config: String = "31B"
+    @Option(help: "A safetensors checkpoint in the official key layout.") var checkpoint: String?
+    @Option(help: "Input images, float32 .npy of shape (N, 3, R, R).") var input: String?
+    @Option(help: "Where to write the logits (N, classes) as float32 .npy.") var output: String?
+    @Option(help: "Batch size N (without --input).") var batch: Int = 1
+    @Option(help: "Resolution R, a multiple of 32 (without --input).") var resolution: Int = 224
+    @Option(help: "A tuning plan; tuned and written first if the file does not exist.") var plan: String?
+    @Flag(help: "With --plan: fail instead of falling back when the plan is foreign or lacks a problem.") var planOnly = false
+    @OptionGroup var threadOptions: ThreadOptions
+    @Option(name: .customLong("repeat"), help: "Timed forward passes (after one warm-up).") var `repeat`: Int = 5
+    @Option(help: "Output format: table or json.") var format: OutputFormat = .table
+    @Option(help: "Seed of the random weights and input.") var seed: UInt64 = 2022
+    @Flag(help: "Time even in a debug build.") var allowDebug = false
+
+    func validate() throws {
+        guard RepLKNetConfig.named(config) != nil else { throw ValidationError("--config must be 31B, 31L or XL, got '\(config)'") }
+        guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1…1024, got \(batch)") }
+        guard resolution >= 32, resolution <= 4096, resolution % 32 == 0 else {
+            throw ValidationError("--resolution must be a multiple of 32 in 32…4096, got \(resolution)")
+        }
+        guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
+        if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
+        if format == .csv { throw ValidationError("--format must be table or json") }
+    }
+
+    func run() throws {
+        try refuseDebugBuild(allowDebug)
+        if let output { do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") } }
+        let threads = threadOptions.threads
+        let setupStart = monotonicSeconds()
+        // Weights: checkpoint (architecture inferred) or seeded random for the preset.
+        let net: DeployedRepLKNet
+        let source: String
+        do {
+            if let checkpoint {
+                net = try DeployedRepLKNet(try Checkpoint.load(path: checkpoint))
+                source = checkpoint
+            } else {
+                net = try DeployedRepLKNet(Checkpoint.random(RepLKNetConfig.named(config)!, seed: seed))
+                source = "RepLKNet-\(config.uppercased()), seeded random weights (seed \(seed))"
+            }
+        } catch { throw CLIError("\(error)") }
+        let cfg = net.config
+        // Input.
+        var n = batch, r = resolution
+        var image: [Float]
+        if let input {
+            let x = try readNPY(input, role: "input")
+            guard x.shape.count == 4, x.shape[1] == cfg.inChannels, x.shape[2] == x.shape[3], x.shape[2] % 32 == 0, x.shape[0] >= 1 else {
+                throw CLIError("\(input): input must have shape (N, \(cfg.inChannels), R, R) with R a multiple of 32, got \(x.shape)")
+            }
+            n = x.shape[0]; r = x.shape[2]
+            image = x.values
+        } else {
+            var rng = SeededGenerator(seed: seed &+ 1)
+            image = rng.signedArray(n * cfg.inChannels * r * r)
+        }
+        // Plan: open it, or tune the model's problems into it first.
+        var chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
+        if let plan {
+            if !FileManager.default.fileExists(atPath: plan) {
+                do { try AtomicFile.requireDirectory(of: plan) } catch { throw CLIError("\(error)") }
+                let problems: [ConvProblem]
+                do { problems = try cfg.problems(batch: n, resolution: r) } catch { throw CLIError("\(error)") }
+                let speed = MachineSpeed.measure(threads: threads)
+                let model = CostModel(peakGflops: threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores,
+                                      bandwidthGBs: threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores)
+                let t0 = monotonicSeconds()
+                let progress = Progress(total: problems.count)
+                let tuned = Tuner(threads: threads, mode: .measure, model: model).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
+                progress.finish()
+                do { try tuned.write(path: plan) } catch { throw CLIError("\(error)") }
+                FileHandle.standardError.write(Data("tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(plan)\n".utf8))
+            }
+            do { chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) } catch { throw CLIError("\(error)") }
+            if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        }
+        let modelChooser = ModelChooser(chooser)
+        let model: RepLKNetModel
+        do {
+            model = try RepLKNetModel(net, batch: n, resolution: r, threads: threads, choose: modelChooser.choose)
+        } catch { throw CLIError("\(error)") }
+        let setupSeconds = monotonicSeconds() - setupStart
+        let speed = MachineSpeed.measure(threads: threads)
+        let peak = threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores
+        let bandwidth = threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores
+
+        // Warm-up, then timed passes with per-layer times.
+        var logits = [Float](repeating: 0, count: n * cfg.classes)
+        let layerCount = model.layers.count
+        var perLayer = [[Double]](repeating: [], count: layerCount)
+        var totals: [Double] = []
+        var slots = [Double](repeating: 0, count: layerCount)
+        image.withUnsafeBufferPointer { x in
+            logits.withUnsafeMutableBufferPointer { y in
+                model.forward(x.baseAddress!, logits: y.baseAddress!)
+                for _ in 0..<`repeat` {
+                    let t0 = monotonicSeconds()
+                    slots.withUnsafeMutableBufferPointer { model.forward(x.baseAddress!, logits: y.baseAddress!, layerSeconds: $0.baseAddress!) }
+                    totals.append(monotonicSeconds() - t0)
+                    for i in 0..<layerCount { perLayer[i].append(slots[i]) }
+                }
+            }
+        }
+        if let output {
+            do { try NPYArray(shape: [n, cfg.classes], values: logits).write(path: output) } catch { throw CLIError("\(error)") }
+        }
+        let report = ModelReport(model: model, source: source, perLayer: perLayer, totals: totals, logits: logits,
+                                 peak: peak, bandwidth: bandwidth, setupSeconds: setupSeconds)
+        switch format {
+        case .json: print(try jsonString(report.json()))
+        default: print(report.table())
+        }
+    }
+}
