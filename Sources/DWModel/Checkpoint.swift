@@ -45,6 +45,13 @@ public struct Checkpoint: Sendable {
         return t.values
     }
 
+    /// Removes and returns the tensor `name`, which must have exactly `shape` (frees it as it is consumed).
+    mutating func take(_ name: String, _ shape: [Int]) throws -> [Float] {
+        let values = try tensor(name, shape)
+        tensors.removeValue(forKey: name)
+        return values
+    }
+
     /// Whether a large-kernel block is stored deployed (`lkb_reparam`) rather than as `lkb_origin` + `small_conv`.
     var isDeployed: Bool { tensors.keys.contains { $0.contains("lkb_reparam") } }
 

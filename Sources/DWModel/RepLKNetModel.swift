@@ -1,6 +1,9 @@
 import DWCore
 import DWKernels
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A RepLKNet ready to run: every layer prepared by the algorithm the chooser names (a tuned plan or the
 /// heuristic), activations in NCHW16c end to end, and a fixed set of activation buffers reused by every
@@ -40,8 +43,12 @@ public final class RepLKNetModel {
 
     /// `choose` returns the registry name for a problem and where the choice came from; it must name an
     /// algorithm whose layout is NCHW16c (see `ModelChooser`).
-    public init(_ net: DeployedRepLKNet, batch: Int, resolution: Int, threads: Int,
+    /// The deployed net is consumed layer by layer: each layer's fused weights are released once its plan
+    /// holds them packed, so weights are not held twice.
+    public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, threads: Int,
                 choose: (ConvProblem) throws -> (name: String, source: String)) throws {
+        var net = consume net
+        releaseFreedMemory()  // what the re-parameterization freed
         let cfg = net.config
         guard resolution >= 32, resolution % 32 == 0 else {
             throw ModelError("resolution \(resolution) must be a positive multiple of 32 (five stride-2 layers)")
@@ -73,7 +80,7 @@ public final class RepLKNetModel {
             buffers.append(b)
         }
         activationBytes = 4 * (4 * largest + patches.count)
-        try build(net, choose: choose)
+        try build(&net, choose: choose)
     }
 
     // MARK: building
@@ -112,7 +119,9 @@ public final class RepLKNetModel {
                             flops: p.flops, bytes: p.bytes))
     }
 
-    private func build(_ net: DeployedRepLKNet, choose: (ConvProblem) throws -> (name: String, source: String)) throws {
+    private func build(_ net: inout DeployedRepLKNet, choose: (ConvProblem) throws -> (name: String, source: String)) throws {
+        let released = try! PointwiseWeights(outChannels: 0, inChannels: 0, weight: [])
+        let releasedConv = FusedConv(outChannels: 0, inChannels: 0, kernel: 0, stride: 0, depthwise: true, weight: [], bias: [])
         let cfg = net.config
         let n = batch
         var side = resolution / 2
@@ -133,12 +142,17 @@ public final class RepLKNetModel {
                           try PointwiseWeights(outChannels: stem2.outChannels, inChannels: stem2.inChannels, weight: stem2.weight, bias: stem2.bias),
                           PointwiseEpilogue(activation: .relu), input: 1, output: 0, residual: nil, choose: choose)
         try depthwiseStep("stem.3", net.stem[3], side: side, input: 0, output: 1, choose: choose)
+        net.stem = []
+        releaseFreedMemory()
         side /= 2
         var x = 1
         func others(_ used: Int...) -> [Int] { (0..<4).filter { !used.contains($0) } }
         for s in 0..<cfg.stages {
             let c = cfg.channels[s], d = cfg.dwChannels(s), f = c * cfg.ffnRatio
-            for (b, block) in net.stages[s].enumerated() {
+            for b in net.stages[s].indices {
+                let block = net.stages[s][b]
+                net.stages[s][b] = .convFFN(pw1: released, pw2: released)
+                defer { releaseFreedMemory() }
                 let prefix = "stages.\(s).blocks.\(b)"
                 let free = others(x)
                 switch block {
@@ -159,6 +173,7 @@ public final class RepLKNetModel {
             }
             if s + 1 < cfg.stages {
                 let (pw, dw) = net.transitions[s]
+                net.transitions[s] = (released, releasedConv)
                 let free = others(x)
                 try pointwiseStep("transitions.\(s).0", try PointwiseProblem(n: n, c: c, h: side, w: side, o: cfg.channels[s + 1]), pw,
                                   PointwiseEpilogue(activation: .relu), input: x, output: free[0], residual: nil, choose: choose)
@@ -209,26 +224,44 @@ public final class RepLKNetModel {
 
 /// Patches of a 3×3, stride-2, padding-1 convolution from an NCHW image into NCHW16c: channel
 /// ci·9 + ky·3 + kx of output pixel (oy, ox) holds x[ci, 2·oy − 1 + ky, 2·ox − 1 + kx] (zero outside).
-/// Lanes past 9·c stay zero (the buffer is zeroed once). Threads split output rows.
+/// Each pixel's patch is gathered into a zeroed 16-lane vector per channel block and stored whole, so
+/// lanes past 9·c are written as zero. Threads split output rows. Θ(N·9c·OH·OW).
 func im2col3x3s2(_ x: UnsafePointer<Float>, n: Int, c: Int, size: Int, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let oside = size / 2, channels = 9 * c, blocks = Layout.blocks(channels), plane = oside * oside
     let src = SendablePointerBox(x), dst = SendableMutablePointerBox(out)
     pool.parallelFor(count: n * oside) { task, _ in
         let image = task / oside, oy = task % oside
-        for ox in 0..<oside {
-            for ci in 0..<c {
-                for ky in 0..<3 {
-                    let iy = 2 * oy - 1 + ky
-                    for kx in 0..<3 {
-                        let ix = 2 * ox - 1 + kx
-                        let ch = ci * 9 + ky * 3 + kx
-                        let v: Float = (iy >= 0 && iy < size && ix >= 0 && ix < size) ? src.pointer[((image * c + ci) * size + iy) * size + ix] : 0
-                        dst.pointer[((image * blocks + ch / 16) * plane + oy * oside + ox) * 16 + ch % 16] = v
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * 16) { patch in
+            let p = patch.baseAddress!
+            p.update(repeating: 0, count: blocks * 16)
+            for ox in 0..<oside {
+                for ci in 0..<c {
+                    let channel = src.pointer + (image * c + ci) * size * size
+                    for ky in 0..<3 {
+                        let iy = 2 * oy - 1 + ky
+                        for kx in 0..<3 {
+                            let ix = 2 * ox - 1 + kx
+                            p[ci * 9 + ky * 3 + kx] = (iy >= 0 && iy < size && ix >= 0 && ix < size) ? channel[iy * size + ix] : 0
+                        }
                     }
+                }
+                for blk in 0..<blocks {
+                    let v = UnsafeRawPointer(p + blk * 16).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(dst.pointer + ((image * blocks + blk) * plane + oy * oside + ox) * 16)
+                        .storeBytes(of: v, as: SIMD16<Float>.self)
                 }
             }
         }
     }
+}
+
+/// Hands freed heap pages back to the system (glibc `malloc_trim`), so that the deployed weights released
+/// while their packed copies are built do not keep the process's resident size at both.
+func releaseFreedMemory() {
+    typealias Trim = @convention(c) (Int) -> Int32
+    // glibc's malloc_trim is not in Swift's Glibc module; look it up (absent on other C libraries: no-op).
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
+    _ = unsafeBitCast(symbol, to: Trim.self)(0)
 }
 
 /// max(x, 0) over `count` floats in place, split over the pool's threads.
@@ -248,22 +281,34 @@ func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool)
     }
 }
 
-/// Global average pool of an NCHW16c map and the linear head, in Double.
+/// Global average pool of an NCHW16c map (16 channels per vector) and the linear head (16 outputs' partial
+/// sums per vector, input channels in one fixed order, so the result does not depend on threads).
 func headForward(_ x: UnsafePointer<Float>, n: Int, c: Int, pixels: Int, weight: [Float], bias: [Float], classes: Int,
                  logits: UnsafeMutablePointer<Float>) {
     let blocks = Layout.blocks(c)
+    var pooled = [Float](repeating: 0, count: blocks * 16)
     for image in 0..<n {
-        var pooled = [Double](repeating: 0, count: c)
-        for ch in 0..<c {
-            let base = x + ((image * blocks + ch / 16) * pixels) * 16 + ch % 16
-            var sum = 0.0
-            for p in 0..<pixels { sum += Double(base[p * 16]) }
-            pooled[ch] = sum / Double(pixels)
+        for blk in 0..<blocks {
+            var sum = SIMD16<Float>()
+            let base = x + (image * blocks + blk) * pixels * 16
+            for p in 0..<pixels { sum += UnsafeRawPointer(base + p * 16).loadUnaligned(as: SIMD16<Float>.self) }
+            sum /= SIMD16(repeating: Float(pixels))
+            for lane in 0..<16 { pooled[blk * 16 + lane] = sum[lane] }
         }
-        for o in 0..<classes {
-            var acc = Double(bias[o])
-            for ch in 0..<c { acc += Double(weight[o * c + ch]) * pooled[ch] }
-            logits[image * classes + o] = Float(acc)
+        weight.withUnsafeBufferPointer { w in
+            for o in 0..<classes {
+                let row = w.baseAddress! + o * c
+                var acc = SIMD16<Float>()
+                var ch = 0
+                while ch + 16 <= c {
+                    acc.addProduct(UnsafeRawPointer(row + ch).loadUnaligned(as: SIMD16<Float>.self),
+                                   SIMD16<Float>(pooled[ch..<(ch + 16)]))
+                    ch += 16
+                }
+                var total = acc.sum()
+                while ch < c { total += row[ch] * pooled[ch]; ch += 1 }
+                logits[image * classes + o] = total + bias[o]
+            }
         }
     }
 }

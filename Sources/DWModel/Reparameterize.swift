@@ -27,23 +27,26 @@ public enum DeployedBlock: Sendable {
 public struct DeployedRepLKNet: Sendable {
     public let config: RepLKNetConfig
     /// stem.0 (dense 3×3 stride 2), stem.1 (depthwise 3×3), stem.2 (1×1), stem.3 (depthwise 3×3 stride 2); all + ReLU.
-    public let stem: [FusedConv]
-    public let stages: [[DeployedBlock]]
+    public internal(set) var stem: [FusedConv]
+    public internal(set) var stages: [[DeployedBlock]]
     /// Per transition: a 1×1 + ReLU, then a depthwise 3×3 stride 2 + ReLU.
-    public let transitions: [(PointwiseWeights, FusedConv)]
+    public internal(set) var transitions: [(PointwiseWeights, FusedConv)]
     /// Head with the final BN folded in: logits = headWeight · mean-pool + headBias.
     public let headWeight: [Float]
     public let headBias: [Float]
 
     /// Re-parameterizes a checkpoint (training or deployed form) of the inferred or given architecture.
-    public init(_ checkpoint: Checkpoint, config: RepLKNetConfig? = nil) throws {
-        let config = try config ?? RepLKNetConfig.infer(from: checkpoint)
-        if config != (try? RepLKNetConfig.infer(from: checkpoint)) { try config.checkNames(checkpoint) }
+    /// The checkpoint is consumed tensor by tensor, so that the two forms never coexist in full
+    /// (peak memory ≈ one copy of the weights).
+    public init(_ checkpoint: consuming Checkpoint, config: RepLKNetConfig? = nil) throws {
+        var ck = consume checkpoint
+        let config = try config ?? RepLKNetConfig.infer(from: ck)
+        if config != (try? RepLKNetConfig.infer(from: ck)) { try config.checkNames(ck) }
         self.config = config
-        let ck = checkpoint
+        let deployedForm = ck.isDeployed
         func bn(_ name: String, _ c: Int) throws -> (scale: [Float], shift: [Float]) {
-            let g = try ck.tensor(name + ".weight", [c]), b = try ck.tensor(name + ".bias", [c])
-            let m = try ck.tensor(name + ".running_mean", [c]), v = try ck.tensor(name + ".running_var", [c])
+            let g = try ck.take(name + ".weight", [c]), b = try ck.take(name + ".bias", [c])
+            let m = try ck.take(name + ".running_mean", [c]), v = try ck.take(name + ".running_var", [c])
             var scale = [Float](repeating: 0, count: c), shift = scale
             for i in 0..<c {
                 let s = Double(g[i]) / (Double(v[i]) + 1e-5).squareRoot()
@@ -53,7 +56,7 @@ public struct DeployedRepLKNet: Sendable {
             return (scale, shift)
         }
         func convBN(_ name: String, out: Int, in inPerGroup: Int, k: Int, stride: Int, depthwise: Bool) throws -> FusedConv {
-            let w = try ck.tensor(name + ".conv.weight", [out, inPerGroup, k, k])
+            let w = try ck.take(name + ".conv.weight", [out, inPerGroup, k, k])
             let (scale, shift) = try bn(name + ".bn", out)
             let per = inPerGroup * k * k
             var fused = w
@@ -82,10 +85,10 @@ public struct DeployedRepLKNet: Sendable {
             for b in 0..<config.blocks[s] {
                 let lk = "stages.\(s).blocks.\(2 * b)", ffn = "stages.\(s).blocks.\(2 * b + 1)"
                 let large: FusedConv
-                if ck.isDeployed {
+                if deployedForm {
                     large = FusedConv(outChannels: d, inChannels: d, kernel: k, stride: 1, depthwise: true,
-                                      weight: try ck.tensor(lk + ".large_kernel.lkb_reparam.weight", [d, 1, k, k]),
-                                      bias: try ck.tensor(lk + ".large_kernel.lkb_reparam.bias", [d]))
+                                      weight: try ck.take(lk + ".large_kernel.lkb_reparam.weight", [d, 1, k, k]),
+                                      bias: try ck.take(lk + ".large_kernel.lkb_reparam.bias", [d]))
                 } else {
                     var origin = try convBN(lk + ".large_kernel.lkb_origin", out: d, in: 1, k: k, stride: 1, depthwise: true)
                     if let sk = config.smallKernel {
@@ -110,7 +113,7 @@ public struct DeployedRepLKNet: Sendable {
         self.transitions = transitions
         let last = config.channels[config.stages - 1]
         let (scale, shift) = try bn("norm", last)
-        let hw = try ck.tensor("head.weight", [config.classes, last]), hb = try ck.tensor("head.bias", [config.classes])
+        let hw = try ck.take("head.weight", [config.classes, last]), hb = try ck.take("head.bias", [config.classes])
         var weight = hw, bias = hb
         for o in 0..<config.classes {
             var extra = 0.0

@@ -33,6 +33,17 @@ public struct Plan: Codable, Sendable, Equatable {
         /// False when the top two are within the measurement noise (their spreads overlap the margin).
         public var confident: Bool
         public var candidates: [Candidate]
+
+        public init(problem: String, algorithm: String, mode: String, threads: Int, margin: Double, confident: Bool,
+                    candidates: [Candidate]) {
+            self.problem = problem
+            self.algorithm = algorithm
+            self.mode = mode
+            self.threads = threads
+            self.margin = margin
+            self.confident = confident
+            self.candidates = candidates
+        }
     }
 
     public struct Candidate: Codable, Sendable, Equatable {
@@ -45,6 +56,14 @@ public struct Plan: Codable, Sendable, Equatable {
         /// "refused".
         public var status: String
         public var reason: String?
+
+        public init(algorithm: String, median_ms: Double? = nil, spread: Double? = nil, status: String, reason: String? = nil) {
+            self.algorithm = algorithm
+            self.median_ms = median_ms
+            self.spread = spread
+            self.status = status
+            self.reason = reason
+        }
     }
 
     public struct Calibration: Codable, Sendable, Equatable {
@@ -56,6 +75,13 @@ public struct Plan: Codable, Sendable, Equatable {
         /// Per registry name: the same for the memory bound (bytes / bandwidth) where memory dominates;
         /// above 1 when the data stays in cache.
         public var memory_efficiency: [String: Double]
+
+        public init(peak_gflops: Double, bandwidth_gbs: Double, efficiency: [String: Double], memory_efficiency: [String: Double]) {
+            self.peak_gflops = peak_gflops
+            self.bandwidth_gbs = bandwidth_gbs
+            self.efficiency = efficiency
+            self.memory_efficiency = memory_efficiency
+        }
     }
 
     public init(generator: String, created: String, machine: MachineFingerprint, build: BuildSignature, threads: Int,

@@ -27,6 +27,8 @@ struct Replknet: ParsableCommand {
     @Option(help: "Resolution R, a multiple of 32 (without --input).") var resolution: Int = 224
     @Option(help: "A tuning plan; tuned and written first if the file does not exist.") var plan: String?
     @Flag(help: "With --plan: fail instead of falling back when the plan is foreign or lacks a problem.") var planOnly = false
+    @Option(help: "How a missing --plan is tuned: measure, exhaustive or estimate.") var tuneMode: String = "measure"
+    @Option(help: "Seconds of measuring for a missing --plan; the rest is estimated.") var tuneBudget: Double?
     @OptionGroup var threadOptions: ThreadOptions
     @Option(name: .customLong("repeat"), help: "Timed forward passes (after one warm-up).") var `repeat`: Int = 5
     @Option(help: "Output format: table or json.") var format: OutputFormat = .table
@@ -34,11 +36,13 @@ struct Replknet: ParsableCommand {
     @Flag(help: "Time even in a debug build.") var allowDebug = false
 
     func validate() throws {
-        guard RepLKNetConfig.named(config) != nil else { throw ValidationError("--config must be 31B, 31L or XL, got '\(config)'") }
-        guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1…1024, got \(batch)") }
+        guard RepLKNetConfig.named(config) != nil else { throw CLIError("--config must be 31B, 31L or XL, got '\(config)'") }
+        guard (1...1024).contains(batch) else { throw CLIError("--batch must be in 1…1024, got \(batch)") }
         guard resolution >= 32, resolution <= 4096, resolution % 32 == 0 else {
-            throw ValidationError("--resolution must be a multiple of 32 in 32…4096, got \(resolution)")
+            throw CLIError("--resolution must be a multiple of 32 in 32…4096, got \(resolution)")
         }
+        guard Tuner.Mode(rawValue: tuneMode) != nil else { throw CLIError("--tune-mode must be measure, exhaustive or estimate, got '\(tuneMode)'") }
+        if let b = tuneBudget, b <= 0 { throw CLIError("--tune-budget must be positive") }
         guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
         if format == .csv { throw ValidationError("--format must be table or json") }
@@ -50,7 +54,7 @@ struct Replknet: ParsableCommand {
         let threads = threadOptions.threads
         let setupStart = monotonicSeconds()
         // Weights: checkpoint (architecture inferred) or seeded random for the preset.
-        let net: DeployedRepLKNet
+        var net: DeployedRepLKNet
         let source: String
         do {
             if let checkpoint {
@@ -76,6 +80,8 @@ struct Replknet: ParsableCommand {
             var rng = SeededGenerator(seed: seed &+ 1)
             image = rng.signedArray(n * cfg.inChannels * r * r)
         }
+        // Measured after the input checks (bad input fails fast) and before the plans are prepared.
+        let speed = MachineSpeed.measure(threads: threads)
         // Plan: open it, or tune the model's problems into it first.
         var chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
         if let plan {
@@ -83,12 +89,11 @@ struct Replknet: ParsableCommand {
                 do { try AtomicFile.requireDirectory(of: plan) } catch { throw CLIError("\(error)") }
                 let problems: [ConvProblem]
                 do { problems = try cfg.problems(batch: n, resolution: r) } catch { throw CLIError("\(error)") }
-                let speed = MachineSpeed.measure(threads: threads)
                 let model = CostModel(peakGflops: threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores,
                                       bandwidthGBs: threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores)
                 let t0 = monotonicSeconds()
                 let progress = Progress(total: problems.count)
-                let tuned = Tuner(threads: threads, mode: .measure, model: model).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
+                let tuned = Tuner(threads: threads, mode: Tuner.Mode(rawValue: tuneMode)!, model: model, budgetSeconds: tuneBudget).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
                 progress.finish()
                 do { try tuned.write(path: plan) } catch { throw CLIError("\(error)") }
                 FileHandle.standardError.write(Data("tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(plan)\n".utf8))
@@ -99,10 +104,9 @@ struct Replknet: ParsableCommand {
         let modelChooser = ModelChooser(chooser)
         let model: RepLKNetModel
         do {
-            model = try RepLKNetModel(net, batch: n, resolution: r, threads: threads, choose: modelChooser.choose)
+            model = try RepLKNetModel(consume net, batch: n, resolution: r, threads: threads, choose: modelChooser.choose)
         } catch { throw CLIError("\(error)") }
         let setupSeconds = monotonicSeconds() - setupStart
-        let speed = MachineSpeed.measure(threads: threads)
         let peak = threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores
         let bandwidth = threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores
 

@@ -1,0 +1,60 @@
+import DWCore
+import Foundation
+import XCTest
+
+/// `dwbench replknet` end to end on the PyTorch fixture, its plan-on-first-use, and its bad input.
+final class ReplknetCommandTests: XCTestCase {
+    let modelFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("DWModelTests/Fixtures")
+
+    func testRunsTheFixtureAndWritesLogits() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("logits.npy").path, plan = dir.appendingPathComponent("plan.json").path
+        let result = try CLI.run(["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path,
+                                  "--input", modelFixtures.appendingPathComponent("tiny-input.npy").path, "--output", out,
+                                  "--plan", plan, "--tune-budget", "2", "--threads", "2", "--repeat", "2", "--format", "json", "--allow-debug"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("wrote \(plan)"), "the plan is tuned on first use: \(result.stderr)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: plan))
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(json["median_ms"] as? Double), 0)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertTrue(layers.contains { ($0["op"] as? String) == "depthwise" && ($0["choice"] as? String ?? "").hasPrefix("plan") })
+        XCTAssertEqual((json["top5"] as? [[Any]])?.count, 2)
+        let logits = try NPYArray.read(path: out), expected = try NPYArray.read(path: modelFixtures.appendingPathComponent("tiny-logits.npy").path)
+        XCTAssertEqual(logits.shape, [2, 10])
+        let diff = zip(logits.values, expected.values).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(diff, 1e-4 * expected.values.map(abs).max()!)
+        // Second run: the plan now exists and is used as is.
+        let again = try CLI.run(["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path,
+                                 "--batch", "1", "--resolution", "64", "--plan", plan, "--threads", "2", "--repeat", "1", "--allow-debug"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(again.stderr.contains("wrote"), again.stderr)
+        XCTAssertTrue(again.stdout.contains("top-5") && again.stdout.contains("depthwise layers:"), again.stdout)
+    }
+
+    func testBadInputFailsCleanly() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("y.npy").path
+        let truncated = dir.appendingPathComponent("t.safetensors")
+        try Data(try Data(contentsOf: modelFixtures.appendingPathComponent("tiny.safetensors")).prefix(1000)).write(to: truncated)
+        let badInput = dir.appendingPathComponent("x.npy").path
+        try NPYArray(shape: [1, 3, 60, 60], values: [Float](repeating: 0, count: 3 * 3600)).write(path: badInput)
+        let cases: [([String], String)] = [
+            (["--checkpoint", truncated.path], "runs past the end"),
+            (["--checkpoint", dir.appendingPathComponent("missing.safetensors").path], "cannot read file"),
+            (["--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path, "--input", badInput], "must have shape (N, 3, R, R)"),
+            (["--config", "31Q"], "--config"),
+            (["--resolution", "100"], "--resolution"),
+        ]
+        for (args, fragment) in cases {
+            let r = try CLI.run(["replknet", "--output", out, "--repeat", "1", "--allow-debug"] + args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains(fragment), "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output after \(args)")
+        }
+    }
+}
