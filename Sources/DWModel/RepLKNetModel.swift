@@ -228,7 +228,7 @@ public final class RepLKNetModel {
 /// lanes past 9·c are written as zero. Threads split output rows. Θ(N·9c·OH·OW).
 func im2col3x3s2(_ x: UnsafePointer<Float>, n: Int, c: Int, size: Int, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
     let oside = size / 2, channels = 9 * c, blocks = Layout.blocks(channels), plane = oside * oside
-    let src = SendablePointerBox(x), dst = SendableMutablePointerBox(out)
+    let src = SendablePointer(x), dst = SendableMutablePointer(out)
     pool.parallelFor(count: n * oside) { task, _ in
         let image = task / oside, oy = task % oside
         withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * 16) { patch in
@@ -266,7 +266,7 @@ func releaseFreedMemory() {
 
 /// max(x, 0) over `count` floats in place, split over the pool's threads.
 func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool) {
-    let p = SendableMutablePointerBox(x)
+    let p = SendableMutablePointer(x)
     let chunk = 1 << 14
     pool.parallelFor(count: (count + chunk - 1) / chunk) { task, _ in
         let start = task * chunk, end = min(count, start + chunk)
@@ -311,14 +311,4 @@ func headForward(_ x: UnsafePointer<Float>, n: Int, c: Int, pixels: Int, weight:
             }
         }
     }
-}
-
-struct SendablePointerBox<T>: @unchecked Sendable {
-    let pointer: UnsafePointer<T>
-    init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
-}
-
-struct SendableMutablePointerBox<T>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<T>
-    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }

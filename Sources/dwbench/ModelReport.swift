@@ -121,4 +121,86 @@ struct ModelReport {
         lines.append("memory: peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB; weights \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB (fp32), activation buffers and workspace \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB; setup \(fmt(o.setup_seconds, 1)) s")
         return lines.joined(separator: "\n")
     }
+
+    /// A peer engine's whole-model time (Benchmarks/peers/run_replknet_peers.py).
+    struct PeerRecord: Codable {
+        var engine: String
+        var config: String
+        var threads: Int
+        var batch: Int
+        var resolution: Int
+        var median_ms: Double
+        var min_ms: Double
+        var max_ms: Double
+        var images_per_s: Double
+    }
+
+    /// Layer groups for the plot: the stem, each stage's 1×1 and depthwise layers, the transitions, the head.
+    static func group(_ layer: String) -> String {
+        let parts = layer.split(separator: ".")
+        if layer.hasPrefix("stem") { return "stem" }
+        if layer.hasPrefix("transitions") { return "transitions" }
+        if layer.hasPrefix("stages"), parts.count > 1 { return "stage \(parts[1]) " + (layer.contains("large_kernel") ? "depthwise" : "1×1") }
+        return layer
+    }
+
+    /// Markdown page: the run, the comparison with the peers, the grouped prediction, the per-layer table.
+    func markdown(peers: [PeerRecord], command: String, svgName: String) -> String {
+        let o = json()
+        var md: [String] = []
+        md.append("# RepLKNet forward pass: batch \(o.batch), \(o.resolution)², \(o.threads) thread\(o.threads == 1 ? "" : "s")\n")
+        md.append("Made by `\(command)`. Model: \(o.model); weights: \(o.weights). Predicted = Σ per-layer roofline max(FLOPs / \(fmt(peak, 0)) GFLOP/s, bytes / \(fmt(bandwidth, 1)) GB/s), measured by `dwbench machine`'s loops at start.\n")
+        md.append("| | median ms | min–max ms | images/s | vs dwbench |")
+        md.append("|---|---|---|---|---|")
+        md.append("| **dwbench** | \(fmt(o.median_ms, 1)) | \(fmt(o.min_ms, 1))–\(fmt(o.max_ms, 1)) | \(fmt(o.images_per_s, 2)) | 1.00× |")
+        for p in peers where p.threads == o.threads && p.batch == o.batch && p.resolution == o.resolution {
+            md.append("| \(p.engine) | \(fmt(p.median_ms, 1)) | \(fmt(p.min_ms, 1))–\(fmt(p.max_ms, 1)) | \(fmt(p.images_per_s, 2)) | \(fmt(p.median_ms / o.median_ms, 2))× slower |")
+        }
+        md.append("| FLOP prediction | \(fmt(o.predicted_ms, 1)) | | | measured / predicted = \(fmt(o.median_ms / o.predicted_ms, 2)) |")
+        md.append("")
+        md.append("\(fmt(o.gflop, 2)) GFLOP per pass → \(fmt(o.gflop / (o.median_ms / 1e3), 1)) GFLOP/s. Depthwise layers: \(fmt(o.depthwise_flop_share * 100, 1))% of the FLOPs, \(fmt(o.depthwise_time_share * 100, 1))% of the time (the paper: 49.5% → 12.3% on GPU). Peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB for \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB of fp32 weights and \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB of activation buffers and workspace.\n")
+        md.append("![predicted vs measured per layer group](\(svgName))\n")
+        md.append("| layer | op | algorithm (choice) | GFLOP | MB | predicted ms | measured ms | efficiency |")
+        md.append("|---|---|---|---|---|---|---|---|")
+        for r in o.layers {
+            md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))% |")
+        }
+        return md.joined(separator: "\n") + "\n"
+    }
+
+    func svg() -> String {
+        let r = rows()
+        var groups: [String] = []
+        var predicted: [String: Double] = [:], measured: [String: Double] = [:]
+        for row in r {
+            let g = ModelReport.group(row.layer)
+            if !groups.contains(g) { groups.append(g) }
+            predicted[g, default: 0] += row.predicted_ms
+            measured[g, default: 0] += row.measured_ms
+        }
+        return SVGChart.barChart(title: "RepLKNet batch \(model.batch), \(model.threads) thread\(model.threads == 1 ? "" : "s"): predicted vs measured ms per layer group",
+                                 yLabel: "ms", categories: groups,
+                                 series: [("predicted (roofline)", groups.map { predicted[$0] }), ("measured (median)", groups.map { measured[$0] })])
+    }
+}
+
+extension ReportWriter {
+    /// Links the whole-model pages (`dwbench replknet --report`, made by Benchmarks/replknet_results.sh) found
+    /// in the output directory, with their headline figures.
+    func renderModelRuns() -> [String] {
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: outputDirectory) else { return [] }
+        let pages = files.filter { $0.hasPrefix("replknet-") && $0.hasSuffix(".json") }.sorted()
+        guard !pages.isEmpty else { return [] }
+        var md = ["## RepLKNet forward pass (whole model)\n",
+                  "Made by `bash Benchmarks/replknet_results.sh` (peers measured right before dwbench, per setting); each page has the per-layer table and a plot of predicted vs measured time.\n",
+                  "| page | batch | threads | median ms | images/s | predicted ms |", "|---|---|---|---|---|---|"]
+        for file in pages {
+            guard let data = FileManager.default.contents(atPath: "\(outputDirectory)/\(file)"),
+                  let o = try? JSONDecoder().decode(ModelReport.Output.self, from: data) else { continue }
+            let page = file.replacingOccurrences(of: ".json", with: ".md")
+            md.append("| [\(page)](\(page)) | \(o.batch) | \(o.threads) | \(fmt(o.median_ms, 1)) | \(fmt(o.images_per_s, 2)) | \(fmt(o.predicted_ms, 1)) |")
+        }
+        md.append("")
+        return md
+    }
 }

@@ -33,6 +33,10 @@ struct Replknet: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed forward passes (after one warm-up).") var `repeat`: Int = 5
     @Option(help: "Output format: table or json.") var format: OutputFormat = .table
     @Option(help: "Seed of the random weights and input.") var seed: UInt64 = 2022
+    @Option(help: "Also write a Markdown page, JSON and an SVG plot named replknet-<config>-<T>t-b<N>.* into this directory.")
+    var report: String?
+    @Option(name: .customLong("peers"), help: "Whole-model peer JSON from Benchmarks/peers/run_replknet_peers.py, for --report (repeatable).")
+    var peerFiles: [String] = []
     @Flag(help: "Time even in a debug build.") var allowDebug = false
 
     func validate() throws {
@@ -135,6 +139,23 @@ struct Replknet: ParsableCommand {
         switch format {
         case .json: print(try jsonString(report.json()))
         default: print(report.table())
+        }
+        if let dir = self.report {
+            var peers: [ModelReport.PeerRecord] = []
+            for file in peerFiles {
+                do { peers += try JSONDecoder().decode([ModelReport.PeerRecord].self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+                    throw CLIError("\(file): not a run_replknet_peers.py JSON file")
+                }
+            }
+            let base = "replknet-\(checkpoint == nil ? config.lowercased() : "checkpoint")-\(threads)t-b\(n)"
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try AtomicFile.write(Data(report.svg().utf8), to: "\(dir)/\(base).svg")
+                try AtomicFile.write(Data(try jsonString(report.json()).utf8), to: "\(dir)/\(base).json")
+                try AtomicFile.write(Data(report.markdown(peers: peers, command: CommandLine.arguments.joined(separator: " "),
+                                                          svgName: "\(base).svg").utf8), to: "\(dir)/\(base).md")
+            } catch { throw CLIError("\(error)") }
+            FileHandle.standardError.write(Data("wrote \(dir)/\(base).md, .json, .svg\n".utf8))
         }
     }
 }

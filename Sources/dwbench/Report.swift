@@ -82,7 +82,7 @@ struct Report: ParsableCommand {
         }
         let markdown = ReportWriter(fingerprint: fp, speed: speed, threads: threadCounts, sets: shapeSets, results: results,
                                     peers: peers, conversions: conversions, epilogues: epilogues,
-                                    command: CommandLine.arguments.joined(separator: " "))
+                                    command: CommandLine.arguments.joined(separator: " "), outputDirectory: output)
         for (file, svg) in markdown.plots() { try write(svg, file) }
         try write(markdown.render(), "README.md")
         print("wrote \(output)/README.md")
@@ -104,6 +104,8 @@ struct ReportWriter {
     let conversions: [String: ProblemBenchmark.Conversion]
     let epilogues: [EpilogueRecord]
     let command: String
+    /// Where the report is written (model pages already there are linked).
+    var outputDirectory = "Results"
 
     func records(_ set: String, _ t: Int) -> [BenchRecord] { results[t]?[set] ?? [] }
 
@@ -254,6 +256,7 @@ struct ReportWriter {
         }
         for t in threads where !peers.isEmpty && sets.contains(where: { $0.0 == "headline" }) { md.append("![headline vs peers, \(t) threads](headline-vs-peers-\(t)t.svg)\n") }
         md += renderPointwise(epilogues: epilogues)
+        md += renderModelRuns()
         md.append("""
         ## Files and commands
 

@@ -77,6 +77,12 @@ final class ReportCommandTests: XCTestCase {
           "median_ms": 1000.0, "min_ms": 1000.0, "max_ms": 1000.0, "gflops": 0.001, "fastest": false}]
         """.write(to: peer, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("Results").path
+        // A whole-model page already in the output directory is linked from the index.
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("DWModelTests/Fixtures")
+        let model = try CLI.run(["replknet", "--checkpoint", fixtures.appendingPathComponent("tiny.safetensors").path,
+                                 "--batch", "1", "--resolution", "32", "--threads", "1", "--repeat", "1", "--report", out, "--allow-debug"])
+        XCTAssertEqual(model.status, 0, model.stderr)
         let result = try CLI.run(["report", "--output", out, "--threads", "1", "--sets", "\(headline.path),\(sets.path)",
                                   "--peers", peer.path, "--min-time", "0.001", "--repetitions", "1", "--allow-debug"])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -88,6 +94,10 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(md.contains("someengine-1.0"), "the peer is compared")
         XCTAssertTrue(md.contains("| met (≥ 1.5×) |"), "a 1000 ms peer is beaten (K < 13 needs 1.5×): \(md)")
         XCTAssertTrue(md.contains("First K where the FFT beats direct SIMD"))
+        XCTAssertTrue(md.contains("[replknet-checkpoint-1t-b1.md](replknet-checkpoint-1t-b1.md)"), "the model page is linked")
+        let page = try String(contentsOfFile: "\(out)/replknet-checkpoint-1t-b1.md", encoding: .utf8)
+        XCTAssertTrue(page.contains("| **dwbench** |") && page.contains("| stages.3.blocks.1.pw2 |"), page)
+        XCTAssertTrue(try String(contentsOfFile: "\(out)/replknet-checkpoint-1t-b1.svg", encoding: .utf8).hasPrefix("<svg"))
         let svg = try String(contentsOfFile: "\(out)/sweep-gflops-1t.svg", encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("direct-simd.w16.nchw16c"))
         let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/bench-sweep-1t.json"))) as? [[String: Any]])
