@@ -25,7 +25,7 @@ public final class Trial {
     public let layout: Layout
     public let run: () -> Void
     public let output: () -> [Float]
-    init(layout: Layout, run: @escaping () -> Void, output: @escaping () -> [Float]) {
+    public init(layout: Layout, run: @escaping () -> Void, output: @escaping () -> [Float]) {
         self.layout = layout
         self.run = run
         self.output = output

@@ -257,6 +257,7 @@ struct ReportWriter {
         for t in threads where !peers.isEmpty && sets.contains(where: { $0.0 == "headline" }) { md.append("![headline vs peers, \(t) threads](headline-vs-peers-\(t)t.svg)\n") }
         md += renderPointwise(epilogues: epilogues)
         md += renderModelRuns()
+        md += renderIndex()
         md.append("""
         ## Files and commands
 

@@ -1,0 +1,186 @@
+import DWCore
+import DWKernels
+import Foundation
+
+/// The CI performance-regression gate (`dwbench check`). Each checked kernel is timed interleaved with a
+/// fixed calibration workload — the FMA peak loop on the same threads — and expressed as the ratio
+/// kernel time / calibration time, so that a slower or busier machine cancels out. Rounds alternate one
+/// kernel repetition and one calibration repetition; the ratios of all rounds are kept, and a baseline is
+/// compared with a one-sided Mann–Whitney rank test plus a minimum change (the tolerance): a regression
+/// is a median ratio more than `tolerance` above the baseline's that the rank test also calls significant.
+public struct PerformanceGate {
+    /// The fixed suite: RepLKNet-31B's large depthwise layers, the K = 3/13/31 sweep on 384×32×32, and two
+    /// 1×1 layers.
+    public static let suite = [
+        "n1c128h56w56k31s1p15", "n1c256h28w28k29s1p14", "n1c512h14w14k27s1p13", "n1c1024h7w7k13s1p6",
+        "n1c384h32w32k3s1p1", "n1c384h32w32k13s1p6", "n1c384h32w32k31s1p15",
+        "n1c512h14w14o512", "n1c1024h7w7o4096",
+    ]
+
+    public var threads: Int
+    /// Alternating (kernel, calibration) rounds per kernel.
+    public var rounds: Int
+    /// Minimum seconds of one repetition of either workload.
+    public var repetitionSeconds: Double
+
+    public init(threads: Int, rounds: Int = 15, repetitionSeconds: Double = 0.004) {
+        self.threads = threads
+        self.rounds = rounds
+        self.repetitionSeconds = repetitionSeconds
+    }
+
+    public struct Measurement: Sendable {
+        public var ratios: [Double]
+        public var kernelSeconds: Double
+        /// max |out − reference| / max |reference| against the reference of the problem's kind.
+        public var relativeError: Double
+    }
+
+    /// The calibration workload: `iterations` of the 16-chain FMA loop on every thread.
+    static func calibrate(_ pool: ThreadPool, iterations: Int) {
+        pool.parallelFor(count: pool.threads) { _, _ in blackHole(fmaLoop(iterations: iterations)) }
+    }
+
+    /// Times `algorithm` on `problem` against the calibration, and checks its output.
+    public func measure(_ problem: ConvProblem, _ algorithm: any ConvolutionAlgorithm) throws -> Measurement {
+        let data = TrialData(problem, seed: 3)
+        let trial = try algorithm.trial(data, threads: threads)
+        trial.run()
+        let output = trial.output()
+        guard let reference = Registry.all.first(where: { $0.isReference && $0.kind == problem.kind }) else {
+            throw PlanError.inconsistent("check", "no reference for \(problem.kind) problems")
+        }
+        let refTrial = try reference.trial(data, threads: threads)
+        refTrial.run()
+        let error = DWKernels.relativeError(output, refTrial.output())
+
+        let pool = ThreadPool.shared(threads: threads)
+        let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: repetitionSeconds, repetitions: 1, capSeconds: 1)
+        let kernelIterations = Timing.iterationCount(policy, firstRunSeconds: time(trial.run), trial.run)
+        var calibrationIterations = 1 << 14
+        while time({ PerformanceGate.calibrate(pool, iterations: calibrationIterations) }) < repetitionSeconds {
+            calibrationIterations *= 2
+        }
+        var ratios: [Double] = []
+        var kernelTimes: [Double] = []
+        for _ in 0..<rounds {
+            let k = time { for _ in 0..<kernelIterations { trial.run() } } / Double(kernelIterations)
+            let c = time { PerformanceGate.calibrate(pool, iterations: calibrationIterations) }
+            ratios.append(k / c)
+            kernelTimes.append(k)
+        }
+        return Measurement(ratios: ratios, kernelSeconds: median(kernelTimes), relativeError: error)
+    }
+
+    func time(_ body: () -> Void) -> Double {
+        let t0 = monotonicSeconds()
+        body()
+        return monotonicSeconds() - t0
+    }
+
+    /// The comparison of one kernel: relative change of the median ratio, the one-sided rank-test p-value
+    /// (now > baseline), and the verdict.
+    public struct Verdict: Sendable, Equatable {
+        public var change: Double
+        public var p: Double
+        public var regression: Bool
+        public var improvement: Bool
+    }
+
+    public static func compare(baseline: [Double], now: [Double], tolerance: Double, alpha: Double = 0.01) -> Verdict {
+        let change = median(now) / median(baseline) - 1
+        let pSlower = mannWhitneyGreater(now, baseline)
+        let pFaster = mannWhitneyGreater(baseline, now)
+        return Verdict(change: change, p: pSlower, regression: change > tolerance && pSlower < alpha,
+                       improvement: change < -tolerance && pFaster < alpha)
+    }
+
+    /// One-sided Mann–Whitney U test that `a` tends to be larger than `b`: the p-value from the normal
+    /// approximation with tie correction and continuity correction (fine for 10+ samples per side).
+    public static func mannWhitneyGreater(_ a: [Double], _ b: [Double]) -> Double {
+        let n1 = Double(a.count), n2 = Double(b.count)
+        guard n1 > 0, n2 > 0 else { return 1 }
+        let all = (a.map { ($0, 0) } + b.map { ($0, 1) }).sorted { $0.0 < $1.0 }
+        var ranks = [Double](repeating: 0, count: all.count)
+        var tieTerm = 0.0
+        var i = 0
+        while i < all.count {
+            var j = i
+            while j + 1 < all.count && all[j + 1].0 == all[i].0 { j += 1 }
+            let rank = Double(i + j + 2) / 2
+            for k in i...j { ranks[k] = rank }
+            let t = Double(j - i + 1)
+            tieTerm += t * t * t - t
+            i = j + 1
+        }
+        let rankSumA = zip(all, ranks).filter { $0.0.1 == 0 }.reduce(0) { $0 + $1.1 }
+        let u = rankSumA - n1 * (n1 + 1) / 2
+        let mean = n1 * n2 / 2
+        let n = n1 + n2
+        let variance = n1 * n2 / 12 * ((n + 1) - tieTerm / (n * (n - 1)))
+        guard variance > 0 else { return u > mean ? 0 : 1 }
+        let z = (u - mean - 0.5) / variance.squareRoot()
+        return 0.5 * erfc(z / 2.0.squareRoot())
+    }
+}
+
+func median(_ v: [Double]) -> Double {
+    let s = v.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
+}
+
+/// 16 independent FMA chains (the machine-peak loop's shape), the gate's calibration kernel.
+@inline(never)
+func fmaLoop(iterations: Int) -> Float {
+    let x = SIMD16<Float>(repeating: 0.999_999)
+    var a0 = SIMD16<Float>(repeating: 1e-7), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+    var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
+    for _ in 0..<iterations {
+        a0.addProduct(a0, x); a1.addProduct(a1, x); a2.addProduct(a2, x); a3.addProduct(a3, x)
+        a4.addProduct(a4, x); a5.addProduct(a5, x); a6.addProduct(a6, x); a7.addProduct(a7, x)
+        a8.addProduct(a8, x); a9.addProduct(a9, x); a10.addProduct(a10, x); a11.addProduct(a11, x)
+        a12.addProduct(a12, x); a13.addProduct(a13, x); a14.addProduct(a14, x); a15.addProduct(a15, x)
+    }
+    return ((a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11) + (a12 + a13 + a14 + a15)).sum()
+}
+
+/// The committed baseline of the gate: the machine and build it was recorded on, and per checked problem
+/// the algorithm (the tuner's choice then), its calibration ratios and median kernel time.
+public struct GateBaseline: Codable, Sendable {
+    public static let schemaVersion = 1
+    public var schema_version: Int
+    public var created: String
+    public var machine: MachineFingerprint
+    public var build: BuildSignature
+    public var threads: Int
+    public var calibration: String
+    public var entries: [Entry]
+
+    public struct Entry: Codable, Sendable {
+        public var problem: String
+        public var algorithm: String
+        public var ratios: [Double]
+        public var median_ratio: Double
+        public var kernel_ms: Double
+        public var relative_error: Double
+        public init(problem: String, algorithm: String, ratios: [Double], kernel_ms: Double, relative_error: Double) {
+            self.problem = problem
+            self.algorithm = algorithm
+            self.ratios = ratios
+            median_ratio = median(ratios)
+            self.kernel_ms = kernel_ms
+            self.relative_error = relative_error
+        }
+    }
+
+    public init(created: String, machine: MachineFingerprint, build: BuildSignature, threads: Int, entries: [Entry]) {
+        schema_version = GateBaseline.schemaVersion
+        self.created = created
+        self.machine = machine
+        self.build = build
+        self.threads = threads
+        calibration = "16-chain SIMD16 FMA loop on every thread, alternated with each kernel repetition"
+        self.entries = entries
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import DWCore
+import DWKernels
+import DWTune
+import Foundation
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The performance-regression gate: time a fixed suite against a calibration loop and compare with a baseline.",
+        discussion: """
+        The suite (RepLKNet-31B's large depthwise layers, K = 3/13/31 on 384×32×32, two 1×1 layers) runs with the
+        tuner's choices. Each kernel is timed in rounds alternating with a fixed FMA calibration loop on the same
+        threads, and scored as kernel time / calibration time, so a slower or busier machine cancels out. A kernel
+        regresses when its median ratio is more than --tolerance above the baseline's and a one-sided
+        Mann–Whitney test (p < 0.01) agrees. Every output is checked against the reference; a changed tuner choice
+        is reported. Exit status 1 on a regression or a wrong output. --update rewrites the baseline atomically.
+        A baseline from another CPU model is compared for information only (status 0 unless an output is wrong).
+        """)
+
+    @Option(help: "The baseline JSON (e.g. Results/check-baseline-1t.json).") var baseline: String
+    @Option(help: "Largest accepted slowdown of a median ratio (0.4 = 40%; a 2× slowdown is +100%).") var tolerance: Double = 0.4
+    @Flag(help: "Measure and rewrite the baseline instead of comparing.") var update = false
+    @Option(help: "Threads of the suite (1: the dedicated core).") var threads: Int = 1
+    @Option(help: "Alternating kernel/calibration rounds per kernel.") var rounds: Int = 15
+    @Flag(help: "Run even in a debug build.") var allowDebug = false
+
+    func validate() throws {
+        guard tolerance > 0, tolerance < 10 else { throw CLIError("--tolerance must be in (0, 10), got \(tolerance)") }
+        guard (1...256).contains(threads) else { throw CLIError("--threads must be between 1 and 256, got \(threads)") }
+        guard (5...1000).contains(rounds) else { throw CLIError("--rounds must be in 5…1000, got \(rounds)") }
+    }
+
+    func run() throws {
+        try refuseDebugBuild(allowDebug)
+        var old: GateBaseline?
+        if FileManager.default.fileExists(atPath: baseline) {
+            do { old = try JSONDecoder().decode(GateBaseline.self, from: Data(contentsOf: URL(fileURLWithPath: baseline))) } catch {
+                if !update { throw CLIError("\(baseline): not a dwbench check baseline (\(error))") }
+            }
+        } else if !update {
+            throw CLIError("\(baseline): no such baseline; record one with --update")
+        } else {
+            do { try AtomicFile.requireDirectory(of: baseline) } catch { throw CLIError("\(error)") }
+        }
+        let here = MachineFingerprint.current()
+        let sameMachine = old.map { $0.machine.cpuModel == here.cpuModel && $0.machine.features == here.features } ?? true
+        if let old, !sameMachine {
+            print("note: the baseline was recorded on \(old.machine.cpuModel) (\(old.machine.features.joined(separator: " "))); this is \(here.cpuModel): performance is compared for information only")
+        }
+        if let old, old.threads != threads { throw CLIError("\(baseline) was recorded at \(old.threads) thread(s); run with --threads \(old.threads)") }
+
+        // The tuner's choices for the suite (measure mode, quick).
+        let problems = try PerformanceGate.suite.map(parseConvProblem)
+        let speed = MachineSpeed.measure(threads: threads)
+        let tuned = Tuner(threads: threads, mode: .measure,
+                          model: CostModel(peakGflops: speed.peakGflopsOneCore, bandwidthGBs: speed.bandwidthGBsOneCore)).tune(problems)
+        let gate = PerformanceGate(threads: threads, rounds: rounds)
+        var entries: [GateBaseline.Entry] = []
+        var rows = [["problem", "algorithm", "baseline ratio", "now ratio", "change", "p", "verdict"]]
+        var regressions = 0, wrong = 0
+        var notes: [String] = []
+        for problem in problems {
+            let key = "\(problem)"
+            let choice = tuned.entries[key]?.algorithm ?? "?"
+            let previous = old?.entries.first { $0.problem == key }
+            let name = (update ? nil : previous?.algorithm) ?? choice
+            if let previous, previous.algorithm != choice {
+                notes.append("tuner choice changed for \(key): \(previous.algorithm) → \(choice)\(update ? "" : " (the baseline's algorithm is checked)")")
+            }
+            let algorithm: any ConvolutionAlgorithm
+            do { algorithm = try Registry.anyAlgorithm(named: name) } catch { throw CLIError("\(baseline): \(error)") }
+            FileHandle.standardError.write(Data("check: \(key) \(name)\n".utf8))
+            let m: PerformanceGate.Measurement
+            do { m = try gate.measure(problem, algorithm) } catch { throw CLIError("\(error)") }
+            let bound = name.hasPrefix("fft") ? 1e-4 : 1e-5
+            let correct = m.relativeError <= bound
+            if !correct { wrong += 1 }
+            entries.append(GateBaseline.Entry(problem: key, algorithm: name, ratios: m.ratios, kernel_ms: m.kernelSeconds * 1e3,
+                                              relative_error: m.relativeError))
+            let now = entries.last!.median_ratio
+            var verdict = correct ? "ok" : "WRONG OUTPUT (rel. error \(String(format: "%.1e", m.relativeError)))"
+            if let previous, !update {
+                let v = PerformanceGate.compare(baseline: previous.ratios, now: m.ratios, tolerance: tolerance)
+                if v.regression {
+                    verdict = (correct ? "" : verdict + ", ") + (sameMachine ? "REGRESSION" : "slower (other machine)")
+                    if sameMachine { regressions += 1 }
+                } else if v.improvement, correct {
+                    verdict = "faster"
+                }
+                rows.append([key, name, fmt(previous.median_ratio, 4), fmt(now, 4), "\(v.change >= 0 ? "+" : "")\(fmt(v.change * 100, 1))%",
+                             String(format: "%.3f", v.p), verdict])
+            } else {
+                rows.append([key, name, "—", fmt(now, 4), "", "", update ? "recorded, \(verdict)" : verdict])
+            }
+        }
+        print(formatColumns(rows, rightAligned: [2, 3, 4, 5]))
+        print("ratio = kernel time / calibration-loop time (median of \(rounds) alternating rounds, \(threads) thread\(threads == 1 ? "" : "s")); regression: change > \(fmt(tolerance * 100, 0))% and one-sided Mann–Whitney p < 0.01")
+        for n in notes { print(n) }
+        if update {
+            let record = GateBaseline(created: ISO8601DateFormatter().string(from: Date()), machine: here,
+                                      build: BuildSignature.current(registryNames: Registry.names), threads: threads, entries: entries)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do { try AtomicFile.write(try encoder.encode(record), to: baseline) } catch { throw CLIError("\(error)") }
+            print("wrote \(baseline)")
+        }
+        if wrong > 0 || regressions > 0 {
+            print("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
+            throw ExitCode.failure
+        }
+        print(update ? "baseline recorded" : "passed: no regression beyond \(fmt(tolerance * 100, 0))%, all outputs correct")
+    }
+}
