@@ -3,8 +3,11 @@ import DWKernels
 import Foundation
 
 /// The CI performance-regression gate (`dwbench check`). Each checked kernel is timed interleaved with a
-/// fixed calibration workload — the FMA peak loop on the same threads — and expressed as the ratio
-/// kernel time / calibration time, so that a slower or busier machine cancels out. Rounds alternate one
+/// fixed calibration workload on the same threads and expressed as the ratio kernel time / calibration
+/// time, so that a slower or busier machine cancels out. The calibration mixes the three things the kernels
+/// are bound by: register FMAs (the peak loop), FMAs fed by loads from an L2-resident buffer (like the
+/// direct kernels), and a triad streaming an L3-sized working set (like the FFT tiles and cold weights) —
+/// a pure FMA loop did not cancel a busy sibling core, which slowed the kernels by 30–50% and it not at all. Rounds alternate one
 /// kernel repetition and one calibration repetition; the ratios of all rounds are kept, and a baseline is
 /// compared with a one-sided Mann–Whitney rank test plus a minimum change (the tolerance): a regression
 /// is a median ratio more than `tolerance` above the baseline's that the rank test also calls significant.
@@ -36,9 +39,15 @@ public struct PerformanceGate {
         public var relativeError: Double
     }
 
-    /// The calibration workload: `iterations` of the 16-chain FMA loop on every thread.
+    /// The calibration workload on every thread: `iterations` of the FMA loop, then `iterations / 64`
+    /// sweeps of load-fed FMAs over 128 KiB, then `iterations / 2048` triads over 3 × 2 MiB.
     static func calibrate(_ pool: ThreadPool, iterations: Int) {
-        pool.parallelFor(count: pool.threads) { _, _ in blackHole(fmaLoop(iterations: iterations)) }
+        let scratch = CalibrationScratch.shared(threads: pool.threads)
+        pool.parallelFor(count: pool.threads) { t, _ in
+            blackHole(fmaLoop(iterations: iterations))
+            blackHole(loadFMALoop(scratch.l2(t), floats: CalibrationScratch.l2Floats, sweeps: max(1, iterations / 64)))
+            for _ in 0..<max(1, iterations / 2048) { scratch.triad(t) }
+        }
     }
 
     /// Times `algorithm` on `problem` against the calibration, and checks its output.
@@ -145,6 +154,67 @@ func fmaLoop(iterations: Int) -> Float {
     return ((a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11) + (a12 + a13 + a14 + a15)).sum()
 }
 
+/// FMAs whose operand comes from memory, sweeping an L2-resident buffer: load-bound like the direct kernels.
+@inline(never)
+func loadFMALoop(_ x: UnsafePointer<Float>, floats: Int, sweeps: Int) -> Float {
+    let w = SIMD16<Float>(repeating: 0.999)
+    var a0 = SIMD16<Float>(), a1 = a0, a2 = a0, a3 = a0
+    for _ in 0..<sweeps {
+        var i = 0
+        while i + 64 <= floats {
+            let raw = UnsafeRawPointer(x + i)
+            a0.addProduct(raw.loadUnaligned(as: SIMD16<Float>.self), w)
+            a1.addProduct(raw.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), w)
+            a2.addProduct(raw.loadUnaligned(fromByteOffset: 128, as: SIMD16<Float>.self), w)
+            a3.addProduct(raw.loadUnaligned(fromByteOffset: 192, as: SIMD16<Float>.self), w)
+            i += 64
+        }
+    }
+    return (a0 + a1 + a2 + a3).sum()
+}
+
+/// Per-thread buffers of the calibration: 128 KiB for the load-fed FMAs, 3 × 2 MiB for the triad.
+final class CalibrationScratch: @unchecked Sendable {
+    static let l2Floats = 32 << 10
+    static let l3Floats = 512 << 10
+    let buffers: [AlignedBuffer]
+
+    init(threads: Int) {
+        buffers = (0..<threads).map { _ in
+            let b = AlignedBuffer(count: CalibrationScratch.l2Floats + 3 * CalibrationScratch.l3Floats)
+            b.pointer.update(repeating: 1, count: b.count)
+            return b
+        }
+    }
+
+    func l2(_ t: Int) -> UnsafePointer<Float> { UnsafePointer(buffers[t].pointer) }
+
+    func triad(_ t: Int) {
+        let base = buffers[t].pointer + CalibrationScratch.l2Floats, n = CalibrationScratch.l3Floats
+        let a = base, b = base + n, c = base + 2 * n
+        let s = SIMD16<Float>(repeating: 0.5)
+        var i = 0
+        while i < n {
+            var v = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
+            v.addProduct(UnsafeRawPointer(c + i).loadUnaligned(as: SIMD16<Float>.self), s)
+            UnsafeMutableRawPointer(a + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+    }
+
+    nonisolated(unsafe) private static var cache: [Int: CalibrationScratch] = [:]
+    private static let lock = NSLock()
+
+    static func shared(threads: Int) -> CalibrationScratch {
+        lock.lock()
+        defer { lock.unlock() }
+        if let s = cache[threads] { return s }
+        let s = CalibrationScratch(threads: threads)
+        cache[threads] = s
+        return s
+    }
+}
+
 /// The committed baseline of the gate: the machine and build it was recorded on, and per checked problem
 /// the algorithm (the tuner's choice then), its calibration ratios and median kernel time.
 public struct GateBaseline: Codable, Sendable {
@@ -180,7 +250,7 @@ public struct GateBaseline: Codable, Sendable {
         self.machine = machine
         self.build = build
         self.threads = threads
-        calibration = "16-chain SIMD16 FMA loop on every thread, alternated with each kernel repetition"
+        calibration = "per thread: 16-chain SIMD16 FMA loop + load-fed FMAs over 128 KiB + triad over 3 × 2 MiB, alternated with each kernel repetition"
         self.entries = entries
     }
 }
