@@ -39,14 +39,15 @@ public struct PerformanceGate {
         public var relativeError: Double
     }
 
-    /// The calibration workload on every thread: `iterations` of the FMA loop, then `iterations / 64`
-    /// sweeps of load-fed FMAs over 128 KiB, then `iterations / 2048` triads over 3 × 2 MiB.
-    static func calibrate(_ pool: ThreadPool, iterations: Int) {
+    /// The calibration workload on every thread, a fixed amount of work (about 3 ms on one core here): 2^19
+    /// iterations of the FMA loop, 2^10 sweeps of load-fed FMAs over 128 KiB, 8 triads over 3 × 2 MiB.
+    /// Fixed, not grown to a time: a count chosen per run would make ratios of different runs incomparable.
+    static func calibrate(_ pool: ThreadPool) {
         let scratch = CalibrationScratch.shared(threads: pool.threads)
         pool.parallelFor(count: pool.threads) { t, _ in
-            blackHole(fmaLoop(iterations: iterations))
-            blackHole(loadFMALoop(scratch.l2(t), floats: CalibrationScratch.l2Floats, sweeps: max(1, iterations / 64)))
-            for _ in 0..<max(1, iterations / 2048) { scratch.triad(t) }
+            blackHole(fmaLoop(iterations: 1 << 19))
+            blackHole(loadFMALoop(scratch.l2(t), floats: CalibrationScratch.l2Floats, sweeps: 1 << 10))
+            for _ in 0..<8 { scratch.triad(t) }
         }
     }
 
@@ -66,15 +67,12 @@ public struct PerformanceGate {
         let pool = ThreadPool.shared(threads: threads)
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: repetitionSeconds, repetitions: 1, capSeconds: 1)
         let kernelIterations = Timing.iterationCount(policy, firstRunSeconds: time(trial.run), trial.run)
-        var calibrationIterations = 1 << 14
-        while time({ PerformanceGate.calibrate(pool, iterations: calibrationIterations) }) < repetitionSeconds {
-            calibrationIterations *= 2
-        }
+        PerformanceGate.calibrate(pool)  // warm-up (first touch of its buffers)
         var ratios: [Double] = []
         var kernelTimes: [Double] = []
         for _ in 0..<rounds {
             let k = time { for _ in 0..<kernelIterations { trial.run() } } / Double(kernelIterations)
-            let c = time { PerformanceGate.calibrate(pool, iterations: calibrationIterations) }
+            let c = time { PerformanceGate.calibrate(pool) }
             ratios.append(k / c)
             kernelTimes.append(k)
         }
@@ -250,7 +248,7 @@ public struct GateBaseline: Codable, Sendable {
         self.machine = machine
         self.build = build
         self.threads = threads
-        calibration = "per thread: 16-chain SIMD16 FMA loop + load-fed FMAs over 128 KiB + triad over 3 × 2 MiB, alternated with each kernel repetition"
+        calibration = "per thread: 2^19 iterations of the 16-chain SIMD16 FMA loop + 2^10 sweeps of load-fed FMAs over 128 KiB + 8 triads over 3 × 2 MiB, alternated with each kernel repetition"
         self.entries = entries
     }
 }
