@@ -146,7 +146,7 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
 
 /// 16 independent FMA chains on `SIMD16<Float>`: enough to cover FMA latency × units on current x86.
 @inline(never)
-func fmaThroughputLoop(iterations: Int, seed: Float) -> Float {
+public func fmaThroughputLoop(iterations: Int, seed: Float) -> Float {
     let x = SIMD16<Float>(repeating: 0.999_999)
     let y = SIMD16<Float>(repeating: seed * 1e-7)
     var a0 = y, a1 = y, a2 = y, a3 = y, a4 = y, a5 = y, a6 = y, a7 = y
@@ -163,7 +163,7 @@ func fmaThroughputLoop(iterations: Int, seed: Float) -> Float {
 
 /// a[i] = b[i] + 3·c[i] with 16-wide vectors; `count` must be a multiple of 16.
 @inline(never)
-func triad(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, count: Int) {
+public func triad(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, count: Int) {
     let s = SIMD16<Float>(repeating: 3)
     let av = UnsafeMutableRawPointer(a), bv = UnsafeRawPointer(b), cv = UnsafeRawPointer(c)
     var i = 0

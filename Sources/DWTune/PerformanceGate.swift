@@ -45,7 +45,7 @@ public struct PerformanceGate {
     static func calibrate(_ pool: ThreadPool) {
         let scratch = CalibrationScratch.shared(threads: pool.threads)
         pool.parallelFor(count: pool.threads) { t, _ in
-            blackHole(fmaLoop(iterations: 1 << 19))
+            blackHole(fmaThroughputLoop(iterations: 1 << 19, seed: 1))
             blackHole(loadFMALoop(scratch.l2(t), floats: CalibrationScratch.l2Floats, sweeps: 1 << 10))
             for _ in 0..<8 { scratch.triad(t) }
         }
@@ -137,21 +137,6 @@ func median(_ v: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
 }
 
-/// 16 independent FMA chains (the machine-peak loop's shape), the gate's calibration kernel.
-@inline(never)
-func fmaLoop(iterations: Int) -> Float {
-    let x = SIMD16<Float>(repeating: 0.999_999)
-    var a0 = SIMD16<Float>(repeating: 1e-7), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-    var a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0
-    for _ in 0..<iterations {
-        a0.addProduct(a0, x); a1.addProduct(a1, x); a2.addProduct(a2, x); a3.addProduct(a3, x)
-        a4.addProduct(a4, x); a5.addProduct(a5, x); a6.addProduct(a6, x); a7.addProduct(a7, x)
-        a8.addProduct(a8, x); a9.addProduct(a9, x); a10.addProduct(a10, x); a11.addProduct(a11, x)
-        a12.addProduct(a12, x); a13.addProduct(a13, x); a14.addProduct(a14, x); a15.addProduct(a15, x)
-    }
-    return ((a0 + a1 + a2 + a3) + (a4 + a5 + a6 + a7) + (a8 + a9 + a10 + a11) + (a12 + a13 + a14 + a15)).sum()
-}
-
 /// FMAs whose operand comes from memory, sweeping an L2-resident buffer: load-bound like the direct kernels.
 @inline(never)
 func loadFMALoop(_ x: UnsafePointer<Float>, floats: Int, sweeps: Int) -> Float {
@@ -189,15 +174,7 @@ final class CalibrationScratch: @unchecked Sendable {
 
     func triad(_ t: Int) {
         let base = buffers[t].pointer + CalibrationScratch.l2Floats, n = CalibrationScratch.l3Floats
-        let a = base, b = base + n, c = base + 2 * n
-        let s = SIMD16<Float>(repeating: 0.5)
-        var i = 0
-        while i < n {
-            var v = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
-            v.addProduct(UnsafeRawPointer(c + i).loadUnaligned(as: SIMD16<Float>.self), s)
-            UnsafeMutableRawPointer(a + i).storeBytes(of: v, as: SIMD16<Float>.self)
-            i += 16
-        }
+        DWCore.triad(base, base + n, base + 2 * n, count: n)
     }
 
     nonisolated(unsafe) private static var cache: [Int: CalibrationScratch] = [:]
