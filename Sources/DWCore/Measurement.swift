@@ -46,11 +46,7 @@ public struct Timing: Sendable, Codable, Equatable {
         self.capped = capped
     }
 
-    public var median: Double {
-        let s = samples.sorted()
-        let m = s.count / 2
-        return s.count % 2 == 1 ? s[m] : 0.5 * (s[m - 1] + s[m])
-    }
+    public var median: Double { DWCore.median(samples) }
     public var min: Double { samples.min() ?? 0 }
     public var max: Double { samples.max() ?? 0 }
     /// (max − min) / median: the relative spread of the repetitions.
@@ -104,4 +100,12 @@ public var isDebugBuild: Bool {
     #else
     return false
     #endif
+}
+
+/// The median of `values` (the mean of the two middle values for an even count; NaN when empty).
+public func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    guard !s.isEmpty else { return .nan }
+    let m = s.count / 2
+    return s.count % 2 == 1 ? s[m] : 0.5 * (s[m - 1] + s[m])
 }

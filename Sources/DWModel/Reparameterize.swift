@@ -40,9 +40,13 @@ public struct DeployedRepLKNet: Sendable {
     /// (peak memory ≈ one copy of the weights).
     public init(_ checkpoint: consuming Checkpoint, config: RepLKNetConfig? = nil) throws {
         var ck = consume checkpoint
-        let config = try config ?? RepLKNetConfig.infer(from: ck)
-        if config != (try? RepLKNetConfig.infer(from: ck)) { try config.checkNames(ck) }
-        self.config = config
+        if let config {
+            try config.checkNames(ck)
+            self.config = config
+        } else {
+            self.config = try RepLKNetConfig.infer(from: ck)  // infers, then checks every name against it
+        }
+        let config = self.config
         let deployedForm = ck.isDeployed
         func bn(_ name: String, _ c: Int) throws -> (scale: [Float], shift: [Float]) {
             let g = try ck.take(name + ".weight", [c]), b = try ck.take(name + ".bias", [c])

@@ -131,12 +131,6 @@ public struct PerformanceGate {
     }
 }
 
-func median(_ v: [Double]) -> Double {
-    let s = v.sorted()
-    guard !s.isEmpty else { return .nan }
-    return s.count % 2 == 1 ? s[s.count / 2] : 0.5 * (s[s.count / 2 - 1] + s[s.count / 2])
-}
-
 /// FMAs whose operand comes from memory, sweeping an L2-resident buffer: load-bound like the direct kernels.
 @inline(never)
 func loadFMALoop(_ x: UnsafePointer<Float>, floats: Int, sweeps: Int) -> Float {
