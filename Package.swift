@@ -40,6 +40,11 @@ let package = Package(
         .executableTarget(
             name: "dwbench-gbench", dependencies: ["DWBenchBridge"], path: "Benchmarks/GBench",
             linkerSettings: [.linkedLibrary("benchmark"), .linkedLibrary("pthread")]),
+        // Fuzz bodies, one per input format: run by libFuzzer (Tests/Fuzz/fuzz.sh links Tests/Fuzz/Entry) and
+        // replayed over the committed corpus and crash regressions by DWFuzzTests.
+        .target(name: "DWFuzzBodies", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"], path: "Tests/Fuzz/Bodies",
+                swiftSettings: nativeCPU),
+        .testTarget(name: "DWFuzzTests", dependencies: ["DWFuzzBodies"], path: "Tests/Fuzz/Replay"),
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
         .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),

@@ -50,7 +50,7 @@ public func dwCaseCreate(_ index: Int32, _ problemText: UnsafePointer<CChar>, _ 
         let problem = try ConvProblem(parsing: String(cString: problemText))
         let algorithm = Registry.all[Int(index)]
         if let why = algorithm.supports(problem) { copyOut(why, reason, capacity); return nil }
-        let trial = try algorithm.trial(TrialData(problem), threads: Int(max(1, threads)))
+        let trial = try algorithm.trial(try TrialData(problem), threads: Int(max(1, threads)))
         return Unmanaged.passRetained(BridgeCase(trial: trial, problem: problem)).toOpaque()
     } catch {
         copyOut("\(error)", reason, capacity)

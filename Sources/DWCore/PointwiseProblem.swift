@@ -90,6 +90,10 @@ enum ProblemText {
             guard digits.count <= 12, let v = Int(digits) else {
                 throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
             }
+            // The text form is the problem's identity (plan keys, file names): one spelling per problem.
+            guard digits.count == 1 || digits.first != "0" else {
+                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has a leading zero")
+            }
             values.append(v)
             rest = rest.dropFirst(digits.count)
         }

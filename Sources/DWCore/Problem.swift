@@ -22,7 +22,8 @@ public struct Problem: Hashable, Sendable, Codable, CustomStringConvertible {
     public enum Limits {
         /// Largest kernel size accepted.
         public static let maxKernel = 1023
-        /// Largest element count of any one tensor (input, output): 2^32 floats = 16 GiB.
+        /// Largest element count of any one tensor (input, output): 2^32 floats = 16 GiB. Whether a problem
+        /// fits this machine is a separate question (`ConvProblem.requireMemory`), asked before allocating.
         public static let maxElements = 1 << 32
     }
 
@@ -55,6 +56,13 @@ public struct Problem: Hashable, Sendable, Codable, CustomStringConvertible {
         let (inTotal, o3) = inCount.multipliedReportingOverflow(by: inPlane)
         guard !(o1 || o2 || o3), inTotal <= Limits.maxElements else {
             throw ProblemError.field("n×c×h×w", "input of \(n)×\(c)×\(h)×\(w) elements exceeds the limit of \(Limits.maxElements)")
+        }
+        // Padding can make the output larger than the input (up to (h + 2046)·(w + 2046) per plane).
+        let outH = (h + 2 * p - k) / s + 1, outW = (w + 2 * p - k) / s + 1
+        let (outPlane, o4) = outH.multipliedReportingOverflow(by: outW)
+        let (outTotal, o5) = inCount.multipliedReportingOverflow(by: outPlane)
+        guard !(o4 || o5), outTotal <= Limits.maxElements else {
+            throw ProblemError.field("n×c×oh×ow", "output of \(n)×\(c)×\(outH)×\(outW) elements exceeds the limit of \(Limits.maxElements)")
         }
         self.n = n; self.c = c; self.h = h; self.w = w; self.k = k; self.s = s; self.p = p
     }

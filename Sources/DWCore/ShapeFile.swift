@@ -32,9 +32,10 @@ public struct ShapeFile: Sendable, Equatable {
     public init(parsing text: String, source: String = "<shapes>") throws {
         var entries: [Entry] = []
         var names = Set<String>()
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Any line end (LF, CRLF — one Character in Swift, so splitting on "\n" alone would miss it — or CR).
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            let fields = line.split(whereSeparator: \.isWhitespace)
             if fields.isEmpty { continue }
             let at = "\(source):\(index + 1)"
             guard fields.count == 2 || fields.count == 3 else {

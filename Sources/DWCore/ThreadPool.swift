@@ -30,7 +30,7 @@ public final class ThreadPool: @unchecked Sendable {
     private let unfinishedWorkers = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     /// The current job; written by the caller before `generation` is published, read by workers after.
-    private nonisolated(unsafe) var job: ((Int, Int) -> Void)?
+    private nonisolated(unsafe) var job: Unmanaged<Job>?
     private nonisolated(unsafe) var taskCount = 0
 
     private var mutex = pthread_mutex_t()
@@ -73,7 +73,8 @@ public final class ThreadPool: @unchecked Sendable {
             for t in 0..<count { body(t, 0) }
             return
         }
-        job = body
+        let box = Job(body)
+        job = Unmanaged.passUnretained(box)
         taskCount = count
         nextTask.store(0, ordering: .relaxed)
         unfinishedWorkers.store(threads - 1, ordering: .relaxed)
@@ -86,6 +87,7 @@ public final class ThreadPool: @unchecked Sendable {
         runTasks(body, worker: 0)
         while unfinishedWorkers.load(ordering: .acquiring) > 0 { spinPause() }
         job = nil
+        withExtendedLifetime(box) {}
     }
 
     private func runTasks(_ body: (Int, Int) -> Void, worker: Int) {
@@ -116,7 +118,7 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            runTasks(job!, worker: worker)
+            job!._withUnsafeGuaranteedRef { runTasks($0.body, worker: worker) }
             unfinishedWorkers.wrappingSubtract(1, ordering: .releasing)
         }
     }
@@ -125,3 +127,10 @@ public final class ThreadPool: @unchecked Sendable {
 /// A CPU hint that this thread is spinning (x86 `pause`), lowering the cost of busy-waiting.
 @inline(__always)
 func spinPause() { dw_cpu_relax() }
+
+/// The body of one `parallelFor`, owned by the calling thread for the duration of the call; workers reach it
+/// through an unretained reference, so no reference count is touched from two threads.
+private final class Job {
+    let body: (Int, Int) -> Void
+    init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
+}

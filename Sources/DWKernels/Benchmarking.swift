@@ -29,8 +29,8 @@ public struct ProblemBenchmark {
     /// problems apply `epilogue`). The reference of the problem's kind, if present, runs first so every
     /// other case can be checked against it.
     public static func run(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
-                           policy: TimingPolicy, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) -> ProblemBenchmark {
-        let data = TrialData(problem, seed: seed, epilogue: epilogue)
+                           policy: TimingPolicy, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) throws -> ProblemBenchmark {
+        let data = try TrialData(problem, seed: seed, epilogue: epilogue)
         let ordered = algorithms.sorted { ($0.isReference ? 0 : 1) < ($1.isReference ? 0 : 1) }
         var reference: [Float]?
         var cases: [String: Case] = [:]

@@ -45,7 +45,9 @@ public final class TrialData {
     lazy var depthwiseWeights: DepthwiseWeights? = problem.depthwise.map { DepthwiseWeights.random(for: $0, seed: seed &+ 1) }
     lazy var pointwiseWeights: PointwiseWeights? = problem.pointwise.map { PointwiseWeights.random(for: $0, seed: seed &+ 1) }
 
-    public init(_ problem: ConvProblem, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) {
+    /// Throws `MemoryBudgetError`, before allocating anything, when the problem's tensors do not fit in memory.
+    public init(_ problem: ConvProblem, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) throws {
+        try problem.requireMemory()
         self.problem = problem
         self.seed = seed
         self.epilogue = epilogue

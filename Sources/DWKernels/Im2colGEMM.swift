@@ -5,9 +5,9 @@ import DWCore
 /// P (K² rows × output pixels) of one channel plane and multiply it with the channel's K² taps using
 /// BLAS (`cblas_sgemv`, since a depthwise group has exactly one output channel: M = 1).
 ///
-/// The patch matrix is built in chunks of output rows so that it never exceeds
-/// `workspaceCap` bytes in total (64 MiB, split across threads). OpenBLAS runs single-threaded;
-/// the plan's threads split (image, channel, chunk) tasks, which keeps results thread-count invariant.
+/// The patch matrix is built in chunks of output rows of at most 1/16 of `workspaceCap` (64 MiB) per
+/// thread, a chunk height that does not depend on the thread count. OpenBLAS runs single-threaded; the
+/// plan's threads split (image, channel, chunk) tasks, which keeps results bitwise thread-count invariant.
 ///
 /// Complexity Θ(N·C·OH·OW·K²) multiply–adds plus the same number of patch-matrix writes and reads;
 /// memory-bound for large K.
@@ -55,7 +55,10 @@ final class Im2colGEMMPlan: DepthwisePlan {
         weights = AlignedBuffer(w.weight)
         bias = (0..<p.c).map { w.biasValue($0) }
         let k2 = p.k * p.k
-        let capFloats = Im2colGEMM.workspaceCap / 4 / threads
+        // The chunk height must not depend on the thread count: sgemv's blocking over a chunk's columns
+        // sets the summation order, and results must be bitwise equal at any thread count. So a chunk gets
+        // 1/16 of the cap (the whole cap is used up to 16 threads, and exceeded only beyond).
+        let capFloats = Im2colGEMM.workspaceCap / 4 / 16
         rowsPerChunk = max(1, min(p.oh, capFloats / (k2 * p.ow)))
         chunksPerPlane = (p.oh + rowsPerChunk - 1) / rowsPerChunk
         workspace = AlignedBuffer(count: threads * rowsPerChunk * p.ow * k2)

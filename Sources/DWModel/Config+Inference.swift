@@ -13,17 +13,28 @@ extension RepLKNetConfig {
             guard let s = t[name]?.shape else { throw ModelError("checkpoint: missing tensor '\(name)'") }
             return s
         }
-        var blockCounts: [Int: Int] = [:]
+        // Block indices per stage, as sets: a count taken from the largest index alone would let one name
+        // such as `stages.0.blocks.99999999999.x` claim 10^11 blocks (and the expected-name table that many
+        // entries), so the indices must be exactly 0…n−1 — which bounds n by the number of tensors.
+        var blockIndices: [Int: Set<Int>] = [:]
         for key in t.keys where key.hasPrefix("stages.") {
             let parts = key.split(separator: ".")
-            guard parts.count > 4, let s = Int(parts[1]), parts[2] == "blocks", let b = Int(parts[3]) else {
+            guard parts.count > 4, parts[2] == "blocks", let s = decimalIndex(parts[1]), let b = decimalIndex(parts[3]) else {
                 throw ModelError("checkpoint: unexpected tensor '\(key)'")
             }
-            blockCounts[s] = max(blockCounts[s] ?? 0, b + 1)
+            blockIndices[s, default: []].insert(b)
         }
-        let stages = blockCounts.count
-        guard stages >= 1, blockCounts.keys.sorted() == Array(0..<stages) else {
-            throw ModelError("checkpoint: stages \(blockCounts.keys.sorted()) are not numbered 0…n−1")
+        let stages = blockIndices.count
+        guard stages >= 1, blockIndices.keys.sorted() == Array(0..<stages) else {
+            throw ModelError("checkpoint: stages \(blockIndices.keys.sorted().prefix(8)) are not numbered 0…n−1")
+        }
+        var blockCounts: [Int: Int] = [:]
+        for (s, indices) in blockIndices {
+            guard indices.count == indices.max()! + 1 else {
+                let missing = (0...indices.max()!).first { !indices.contains($0) }!
+                throw ModelError("checkpoint: stage \(s) has no block \(missing) (tensors 'stages.\(s).blocks.\(missing).*')")
+            }
+            blockCounts[s] = indices.count
         }
         var kernels: [Int] = [], blocks: [Int] = [], channels: [Int] = []
         var small: Int?? = .none
@@ -34,10 +45,10 @@ extension RepLKNetConfig {
             }
             blocks.append(blockCounts[s]! / 2)
             let c = try shape("stages.\(s).blocks.0.prelkb_bn.weight")
-            guard c.count == 1 else { throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.prelkb_bn.weight' is not a vector") }
+            guard c.count == 1, c[0] >= 1 else { throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.prelkb_bn.weight' has shape \(c), expected a non-empty vector") }
             channels.append(c[0])
             let pw1 = try shape("stages.\(s).blocks.0.pw1.conv.weight")
-            guard pw1.count == 4, pw1[1] == c[0] else {
+            guard pw1.count == 4, pw1[0] >= 1, pw1[1] == c[0] else {
                 throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.pw1.conv.weight' has shape \(pw1), expected (D, \(c[0]), 1, 1)")
             }
             let ratio = Double(pw1[0]) / Double(c[0])
@@ -46,25 +57,30 @@ extension RepLKNetConfig {
             let lkName = checkpoint.isDeployed ? "stages.\(s).blocks.0.large_kernel.lkb_reparam.weight"
                                                : "stages.\(s).blocks.0.large_kernel.lkb_origin.conv.weight"
             let lk = try shape(lkName)
-            guard lk.count == 4, lk[1] == 1, lk[2] == lk[3] else { throw ModelError("checkpoint: tensor '\(lkName)' has shape \(lk), expected (D, 1, K, K)") }
+            guard lk.count == 4, lk[0] >= 1, lk[1] == 1, lk[2] == lk[3], lk[2] % 2 == 1 else {
+                throw ModelError("checkpoint: tensor '\(lkName)' has shape \(lk), expected (D, 1, K, K) with K odd")
+            }
             kernels.append(lk[2])
             let smallName = "stages.\(s).blocks.0.large_kernel.small_conv.conv.weight"
             let thisSmall: Int? = t[smallName].map { $0.shape.count == 4 ? $0.shape[2] : -1 }
+            if let thisSmall, thisSmall < 1 || thisSmall % 2 == 0 || thisSmall > lk[2] {
+                throw ModelError("checkpoint: tensor '\(smallName)' has shape \(t[smallName]!.shape), expected (D, 1, k, k) with k odd and at most \(lk[2])")
+            }
             if case let .some(previous) = small, previous != thisSmall {
                 throw ModelError("checkpoint: tensor '\(smallName)': small kernel differs between stages")
             }
             small = .some(thisSmall)
             let f = try shape("stages.\(s).blocks.1.pw1.conv.weight")
-            guard f.count == 4, f[1] == c[0], f[0] % c[0] == 0 else {
+            guard f.count == 4, f[1] == c[0], f[0] >= c[0], f[0] % c[0] == 0 else {
                 throw ModelError("checkpoint: tensor 'stages.\(s).blocks.1.pw1.conv.weight' has shape \(f), expected (r·\(c[0]), \(c[0]), 1, 1)")
             }
             if let ffnRatio, ffnRatio != f[0] / c[0] { throw ModelError("checkpoint: stage \(s) has FFN ratio \(f[0] / c[0]), stage 0 has \(ffnRatio)") }
             ffnRatio = f[0] / c[0]
         }
         let stem = try shape("stem.0.conv.weight")
-        guard stem.count == 4, stem[2] == 3, stem[3] == 3 else { throw ModelError("checkpoint: tensor 'stem.0.conv.weight' has shape \(stem), expected (C0, in, 3, 3)") }
+        guard stem.count == 4, stem[1] >= 1, stem[2] == 3, stem[3] == 3 else { throw ModelError("checkpoint: tensor 'stem.0.conv.weight' has shape \(stem), expected (C0, in, 3, 3)") }
         let head = try shape("head.weight")
-        guard head.count == 2 else { throw ModelError("checkpoint: tensor 'head.weight' has shape \(head), expected (classes, C)") }
+        guard head.count == 2, head[0] >= 1 else { throw ModelError("checkpoint: tensor 'head.weight' has shape \(head), expected (classes, C)") }
         let config = RepLKNetConfig(kernels: kernels, blocks: blocks, channels: channels, smallKernel: small ?? nil,
                                     dwRatio: dwRatio ?? 1, ffnRatio: ffnRatio ?? 4, inChannels: stem[1], classes: head[0])
         try config.checkNames(checkpoint)
@@ -123,4 +139,10 @@ extension RepLKNetConfig {
             throw ModelError("checkpoint: unexpected tensor '\(name)' (not part of the inferred architecture: \(self))")
         }
     }
+}
+
+/// A plain decimal index ("0", "17"): no sign, at most 6 digits (no model has a million stages or blocks).
+private func decimalIndex(_ text: Substring) -> Int? {
+    guard !text.isEmpty, text.count <= 6, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+    return Int(text)
 }

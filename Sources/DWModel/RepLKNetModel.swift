@@ -60,7 +60,25 @@ public final class RepLKNetModel {
         self.threads = threads
         pool = ThreadPool.shared(threads: threads)
 
-        // Memory plan: four buffers of the largest NCHW16c activation.
+        let memory = RepLKNetModel.memoryPlan(cfg, batch: batch, resolution: resolution)
+        try MemoryBudget.require(memory.bytes, for: "RepLKNet at batch \(batch), resolution \(resolution)")
+        let largest = memory.largestActivation
+        patches = AlignedBuffer(count: memory.patches)
+        patches.pointer.update(repeating: 0, count: patches.count)
+        for _ in 0..<4 {
+            let b = AlignedBuffer(count: largest)
+            b.pointer.update(repeating: 0, count: largest)
+            buffers.append(b)
+        }
+        activationBytes = 4 * (4 * largest + patches.count)
+        try build(&net, choose: choose)
+    }
+
+    /// The memory plan of a forward pass, computed without allocating: four buffers of the largest NCHW16c
+    /// activation and the stem's patch matrix (floats each), and the bytes a run needs in all — those, the
+    /// input image, and the weights twice (fused, then packed, as the layers are built). Checked against
+    /// `MemoryBudget` before anything is allocated.
+    public static func memoryPlan(_ cfg: RepLKNetConfig, batch: Int, resolution: Int) -> (largestActivation: Int, patches: Int, bytes: Double) {
         var largest = 0
         var side = resolution / 2
         largest = max(largest, Layout.nchw16c.storageCount(n: batch, c: cfg.channels[0], h: side, w: side))
@@ -71,16 +89,10 @@ public final class RepLKNetModel {
             if s + 1 < cfg.stages { side /= 2 }
         }
         let stemSide = resolution / 2
-        let patchChannels = cfg.inChannels * 9
-        patches = AlignedBuffer(count: Layout.nchw16c.storageCount(n: batch, c: patchChannels, h: stemSide, w: stemSide))
-        patches.pointer.update(repeating: 0, count: patches.count)
-        for _ in 0..<4 {
-            let b = AlignedBuffer(count: largest)
-            b.pointer.update(repeating: 0, count: largest)
-            buffers.append(b)
-        }
-        activationBytes = 4 * (4 * largest + patches.count)
-        try build(&net, choose: choose)
+        let patches = Layout.nchw16c.storageCount(n: batch, c: cfg.inChannels * 9, h: stemSide, w: stemSide)
+        let floats = 4 * Double(largest) + Double(patches) + Double(batch * cfg.inChannels) * Double(resolution * resolution)
+            + 2 * Double(cfg.parameterCount)
+        return (largest, patches, 4 * floats)
     }
 
     // MARK: building

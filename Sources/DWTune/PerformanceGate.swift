@@ -53,7 +53,7 @@ public struct PerformanceGate {
 
     /// Times `algorithm` on `problem` against the calibration, and checks its output.
     public func measure(_ problem: ConvProblem, _ algorithm: any ConvolutionAlgorithm) throws -> Measurement {
-        let data = TrialData(problem, seed: 3)
+        let data = try TrialData(problem, seed: 3)
         let trial = try algorithm.trial(data, threads: threads)
         trial.run()
         let output = trial.output()
@@ -181,45 +181,5 @@ final class CalibrationScratch: @unchecked Sendable {
         let s = CalibrationScratch(threads: threads)
         cache[threads] = s
         return s
-    }
-}
-
-/// The committed baseline of the gate: the machine and build it was recorded on, and per checked problem
-/// the algorithm (the tuner's choice then), its calibration ratios and median kernel time.
-public struct GateBaseline: Codable, Sendable {
-    public static let schemaVersion = 1
-    public var schema_version: Int
-    public var created: String
-    public var machine: MachineFingerprint
-    public var build: BuildSignature
-    public var threads: Int
-    public var calibration: String
-    public var entries: [Entry]
-
-    public struct Entry: Codable, Sendable {
-        public var problem: String
-        public var algorithm: String
-        public var ratios: [Double]
-        public var median_ratio: Double
-        public var kernel_ms: Double
-        public var relative_error: Double
-        public init(problem: String, algorithm: String, ratios: [Double], kernel_ms: Double, relative_error: Double) {
-            self.problem = problem
-            self.algorithm = algorithm
-            self.ratios = ratios
-            median_ratio = median(ratios)
-            self.kernel_ms = kernel_ms
-            self.relative_error = relative_error
-        }
-    }
-
-    public init(created: String, machine: MachineFingerprint, build: BuildSignature, threads: Int, entries: [Entry]) {
-        schema_version = GateBaseline.schemaVersion
-        self.created = created
-        self.machine = machine
-        self.build = build
-        self.threads = threads
-        calibration = "per thread: 2^19 iterations of the 16-chain SIMD16 FMA loop + 2^10 sweeps of load-fed FMAs over 128 KiB + 8 triads over 3 × 2 MiB, alternated with each kernel repetition"
-        self.entries = entries
     }
 }

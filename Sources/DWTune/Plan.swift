@@ -169,7 +169,7 @@ extension Plan {
             throw PlanError.malformed(path, describe(error))
         }
         for (key, entry) in plan.entries {
-            guard let problem = try? ConvProblem(parsing: key), problem.description == entry.problem else {
+            guard let problem = try? ConvProblem(parsing: key), problem.description == key, key == entry.problem else {
                 throw PlanError.inconsistent(path, "entry key '\(key)' is not the text form of its problem '\(entry.problem)'")
             }
             guard registry.contains(entry.algorithm) else { throw PlanError.unknownAlgorithm(path, key, entry.algorithm) }

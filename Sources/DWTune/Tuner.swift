@@ -98,7 +98,8 @@ public struct Tuner {
 
     func measure(_ problem: ConvProblem) -> Plan.Entry {
         let (candidates, refused) = split(problem)
-        let data = TrialData(problem, seed: 11)
+        // A problem whose tensors do not fit in memory cannot be measured; its entry is the cost model's.
+        guard let data = try? TrialData(problem, seed: 11) else { return estimate(problem) }
         var runs: [(name: String, run: () -> Void)] = []
         var failed: [Plan.Candidate] = []
         for a in candidates {

@@ -60,7 +60,16 @@ struct Bench: ParsableCommand {
         _ = try parseEpilogue(epilogue)
     }
 
+    /// The requested problems, each checked to fit in memory before anything runs.
     func problems() throws -> [ConvProblem] {
+        let problems = try requestedProblems()
+        for problem in problems {
+            do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
+        }
+        return problems
+    }
+
+    func requestedProblems() throws -> [ConvProblem] {
         if let shapeSet {
             do { return try ShapeFile.resolve(shapeSet).uniqueProblems } catch { throw CLIError("\(error)") }
         }
@@ -105,7 +114,7 @@ struct Bench: ParsableCommand {
             do { choice = try chooser?.chooseName(problem) } catch { throw CLIError("\(error)") }
             let algorithms = selected.filter { $0.kind == problem.kind }
             if algorithms.isEmpty { throw CLIError("--algorithms: none of them solves \(problem.kind) problems such as \(problem)") }
-            var result = benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak,
+            var result = try benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak,
                                    epilogue: pointwiseEpilogue)
             let planned = choice.map { "\($0.name) (\($0.source))" }
             if let choice {

@@ -46,8 +46,9 @@ func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRe
 
 extension Bench {
     func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
-                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) -> (records: [BenchRecord], raw: ProblemBenchmark) {
-        let raw = ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue)
+                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
+        let raw: ProblemBenchmark
+        do { raw = try ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue) } catch { throw CLIError("\(error)") }
         return (records(raw, threads: threads, peak: peak), raw)
     }
 }

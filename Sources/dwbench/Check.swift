@@ -22,6 +22,8 @@ struct Check: ParsableCommand {
     @Option(help: "Largest accepted slowdown of a median ratio (0.5 = 50%; a 2× slowdown is +100%).") var tolerance: Double = 0.5
     @Flag(help: "Measure and rewrite the baseline instead of comparing.") var update = false
     @Option(help: "Threads of the suite (1: the dedicated core).") var threads: Int = 1
+    @Option(help: "Check these problems (comma separated) instead of the built-in suite; a problem the baseline lacks is reported as new.")
+    var problems: String?
     @Option(help: "Alternating kernel/calibration rounds per kernel.") var rounds: Int = 15
     @Flag(help: "Run even in a debug build.") var allowDebug = false
 
@@ -29,14 +31,26 @@ struct Check: ParsableCommand {
         guard tolerance > 0, tolerance < 10 else { throw CLIError("--tolerance must be in (0, 10), got \(tolerance)") }
         guard (1...256).contains(threads) else { throw CLIError("--threads must be between 1 and 256, got \(threads)") }
         guard (5...1000).contains(rounds) else { throw CLIError("--rounds must be in 5…1000, got \(rounds)") }
+        _ = try suite()
+    }
+
+    /// --problems, or the built-in suite; each problem checked to fit in memory.
+    func suite() throws -> [ConvProblem] {
+        let texts = problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite
+        guard !texts.isEmpty else { throw CLIError("--problems: no problem given") }
+        return try texts.map { text in
+            let problem = try parseConvProblem(text)
+            do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
+            return problem
+        }
     }
 
     func run() throws {
         try refuseDebugBuild(allowDebug)
         var old: GateBaseline?
         if FileManager.default.fileExists(atPath: baseline) {
-            do { old = try JSONDecoder().decode(GateBaseline.self, from: Data(contentsOf: URL(fileURLWithPath: baseline))) } catch {
-                if !update { throw CLIError("\(baseline): not a dwbench check baseline (\(error))") }
+            do { old = try GateBaseline.load(path: baseline) } catch {
+                if !update { throw CLIError("\(error)") }
             }
         } else if !update {
             throw CLIError("\(baseline): no such baseline; record one with --update")
@@ -51,7 +65,7 @@ struct Check: ParsableCommand {
         if let old, old.threads != threads { throw CLIError("\(baseline) was recorded at \(old.threads) thread(s); run with --threads \(old.threads)") }
 
         // The tuner's choices for the suite (measure mode, quick).
-        let problems = try PerformanceGate.suite.map(parseConvProblem)
+        let problems = try suite()
         let speed = MachineSpeed.measure(threads: threads)
         let tuned = Tuner(threads: threads, mode: .measure,
                           model: CostModel(peakGflops: speed.peakGflopsOneCore, bandwidthGBs: speed.bandwidthGBsOneCore)).tune(problems)
@@ -113,9 +127,7 @@ struct Check: ParsableCommand {
         if update {
             let record = GateBaseline(created: ISO8601DateFormatter().string(from: Date()), machine: here,
                                       build: BuildSignature.current(registryNames: Registry.names), threads: threads, entries: entries)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            do { try AtomicFile.write(try encoder.encode(record), to: baseline) } catch { throw CLIError("\(error)") }
+            do { try AtomicFile.write(try record.encoded(), to: baseline) } catch { throw CLIError("\(error)") }
             print("wrote \(baseline)")
         }
         if wrong > 0 || regressions > 0 {

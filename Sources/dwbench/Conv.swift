@@ -50,6 +50,7 @@ struct Conv: ParsableCommand {
         let problem: Problem
         do {
             problem = try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding)
+            try ConvProblem.depthwise(problem).requireMemory()  // padding can make the output far larger than the input
         } catch { throw CLIError("\(error)") }
         let chosen: any DepthwiseAlgorithm
         var source = "named"

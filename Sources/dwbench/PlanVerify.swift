@@ -44,7 +44,7 @@ extension PlanCommand {
                 FileHandle.standardError.write(Data("verify: \(n + 1)/\(keys.count) \(key)\n".utf8))
                 let problem = try parseConvProblem(key)
                 let candidates = Registry.all.filter { !$0.isReference && $0.kind == problem.kind && $0.supports(problem) == nil }
-                let data = TrialData(problem, seed: 5)
+                let data = try TrialData(problem, seed: 5)
                 let ops = try candidates.map { try $0.trial(data, threads: threads).run }
                 let times = InterleavedTimer.run(ops, policy: policy).map(\.median)
                 let bestIndex = times.indices.min { times[$0] < times[$1] }!

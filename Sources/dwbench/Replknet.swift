@@ -52,11 +52,22 @@ struct Replknet: ParsableCommand {
         if format == .csv { throw ValidationError("--format must be table or json") }
     }
 
+    /// Refuses a --batch × --resolution beyond this machine's memory, before the image or any buffer exists.
+    /// (An --input image's own size is checked again when the model plans its buffers.)
+    func requireMemory(_ cfg: RepLKNetConfig) throws {
+        do {
+            try MemoryBudget.require(RepLKNetModel.memoryPlan(cfg, batch: batch, resolution: resolution).bytes,
+                                     for: "RepLKNet at batch \(batch), resolution \(resolution)")
+        } catch { throw CLIError("\(error)") }
+    }
+
     func run() throws {
         try refuseDebugBuild(allowDebug)
         if let output { do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") } }
         let threads = threadOptions.threads
         let setupStart = monotonicSeconds()
+        // A preset's size is known before its weights are made: refuse an impossible run before allocating them.
+        if checkpoint == nil { try requireMemory(RepLKNetConfig.named(config)!) }
         // Weights: checkpoint (architecture inferred) or seeded random for the preset.
         var net: DeployedRepLKNet
         let source: String
@@ -70,6 +81,7 @@ struct Replknet: ParsableCommand {
             }
         } catch { throw CLIError("\(error)") }
         let cfg = net.config
+        try requireMemory(cfg)
         // Input.
         var n = batch, r = resolution
         var image: [Float]

@@ -56,7 +56,7 @@ struct Report: ParsableCommand {
                 var all: [BenchRecord] = []
                 for problem in set.uniqueProblems {
                     FileHandle.standardError.write(Data("report: \(t) thread\(t == 1 ? "" : "s"), \(name), \(problem)\n".utf8))
-                    let raw = ProblemBenchmark.run(problem, algorithms: Registry.algorithms(for: problem), threads: t, policy: policy)
+                    let raw = try ProblemBenchmark.run(problem, algorithms: Registry.algorithms(for: problem), threads: t, policy: policy)
                     all += records(raw, threads: t, peak: peak)
                     if t == 1, let c = raw.conversions.first { conversions["\(problem)"] = c }
                 }

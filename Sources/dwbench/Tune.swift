@@ -41,6 +41,12 @@ struct Tune: ParsableCommand {
         if tuneMode != .estimate { try refuseDebugBuild(allowDebug) }
         let problems: [ConvProblem]
         do { problems = try ShapeFile.resolve(shapes).uniqueProblems } catch { throw CLIError("\(error)") }
+        // Measuring allocates each problem's tensors; estimating does not (a plan for a larger machine).
+        if tuneMode != .estimate {
+            for problem in problems {
+                do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
+            }
+        }
         let threads = threadOptions.threads
         let model: CostModel
         if let calibration {

@@ -17,10 +17,33 @@ enum CLI {
         return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("dwbench")
     }
 
-    static func run(_ arguments: [String]) throws -> CLIResult {
+    /// Whether this test process (and so the `dwbench` built with it) runs under ASan or TSan.
+    static let sanitized: Bool = {
+        let program = dlopen(nil, RTLD_NOW)   // the process's global symbols
+        return dlsym(program, "__asan_init") != nil || dlsym(program, "__tsan_init") != nil
+    }()
+
+    /// Runs `dwbench arguments`; `environment` entries are added to this process's environment.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        return try capture(process)
+    }
+
+    /// Runs a `/bin/sh -c` command line (for `ulimit`), capturing its output like `run`.
+    static func runShell(_ command: String, environment: [String: String] = [:]) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        return try capture(process)
+    }
+
+    private static func capture(_ process: Process) throws -> CLIResult {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -26,11 +26,14 @@ final class ReplknetCommandTests: XCTestCase {
         XCTAssertEqual(logits.shape, [2, 10])
         let diff = zip(logits.values, expected.values).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(diff, 1e-4 * expected.values.map(abs).max()!)
-        // Second run: the plan now exists and is used as is.
+        // Second run, another process: the plan now exists and is used as is, and the logits are the same bits.
+        let out2 = dir.appendingPathComponent("logits-again.npy").path
         let again = try CLI.run(["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path,
-                                 "--batch", "1", "--resolution", "64", "--plan", plan, "--threads", "2", "--repeat", "1", "--allow-debug"])
+                                 "--input", modelFixtures.appendingPathComponent("tiny-input.npy").path, "--output", out2,
+                                 "--plan", plan, "--threads", "2", "--repeat", "1", "--allow-debug"])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertFalse(again.stderr.contains("wrote"), again.stderr)
+        XCTAssertEqual(FileManager.default.contents(atPath: out2), FileManager.default.contents(atPath: out), "same plan, same threads: logits differ between runs")
         XCTAssertTrue(again.stdout.contains("top-5") && again.stdout.contains("depthwise layers:"), again.stdout)
     }
 

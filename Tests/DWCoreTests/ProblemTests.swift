@@ -37,9 +37,11 @@ final class ProblemTests: XCTestCase {
             ("", "missing field 'n'"),
             ("n1c99999999999999999h1w1k1s1p0", "too large"),
             ("N1c128h56w56k31s1p15", "expected 'n'"),
+            ("n01c128h56w56k31s1p15", "field 'n' (batch) has a leading zero"),   // one spelling per problem
+            ("n1c128h56w56o0512", "field 'o' (output channels) has a leading zero"),
         ]
         for (text, fragment) in cases {
-            XCTAssertThrowsError(try Problem(parsing: text), text) { error in
+            XCTAssertThrowsError(try ConvProblem(parsing: text), text) { error in
                 XCTAssertTrue("\(error)".contains(fragment), "'\(text)': \(error)")
             }
         }
@@ -54,6 +56,7 @@ final class ProblemTests: XCTestCase {
             ("n1c16h8w4k9s1p1", "w (width)"),           // OW < 1
             ("n1c16h8w8k1024s1p600", "k (kernel size)"), // beyond the limit
             ("n1c100000h100000w100000k3s1p1", "n×c×h×w"),
+            ("n1c65536h1w1k1s1p1000", "n×c×oh×ow"),       // padding makes the output 4·10^6 times the input
         ]
         for (text, field) in cases {
             XCTAssertThrowsError(try Problem(parsing: text), text) { error in

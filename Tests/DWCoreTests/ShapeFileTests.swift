@@ -17,6 +17,18 @@ final class ShapeFileTests: XCTestCase {
         XCTAssertEqual(file.uniqueProblems.map(\.description), ["n1c128h112w112k3s1p1", "n1c512h14w14k27s1p13"])
     }
 
+    /// Files edited on Windows (CRLF, a single Character in Swift) or old Macs (CR) read like LF files,
+    /// and errors still name the right line.
+    func testAnyLineEnding() throws {
+        let lf = try ShapeFile(parsing: "a n1c4h8w8k3s1p1\nb n1c4h8w8o8 2\n")
+        for ending in ["\r\n", "\r"] {
+            XCTAssertEqual(try ShapeFile(parsing: "a n1c4h8w8k3s1p1\(ending)b n1c4h8w8o8 2\(ending)"), lf, ending.debugDescription)
+            XCTAssertThrowsError(try ShapeFile(parsing: "a n1c4h8w8k3s1p1\(ending)b n1c4h8w8k3s0p1")) { error in
+                XCTAssertTrue("\(error)".contains("<shapes>:2:"), "\(error)")
+            }
+        }
+    }
+
     func testErrorsNameTheLine() {
         let cases: [(String, String)] = [
             ("a n1c1h1w1k1s1p0\nb n1c1h1w1k3s0p0", "<shapes>:2: invalid problem: s (stride)"),

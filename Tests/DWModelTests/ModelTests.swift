@@ -63,6 +63,10 @@ final class ModelTests: XCTestCase {
         let outputs = try [1, 2, 3].map { try runModel(ck, batch: 2, resolution: 32, threads: $0, image: image) }
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[1].map(\.bitPattern), "1 vs 2 threads")
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[2].map(\.bitPattern), "1 vs 3 threads")
+        // The same model run again, and a second model built from the same weights and choices: bitwise equal.
+        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 32, threads: 2, choose: heuristic)
+        XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "rebuilt model differs")
+        XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "second run of one model differs")
         // Image 1 of the batch equals that image run alone.
         let single = try runModel(ck, batch: 1, resolution: 32, threads: 2, image: Array(image[(3 * 32 * 32)...]))
         XCTAssertEqual(Array(outputs[1][7...]).map(\.bitPattern), single.map(\.bitPattern))

@@ -5,14 +5,19 @@ import DWCore
 import Glibc
 #endif
 
-/// Pointwise convolution as one library SGEMM per image on NCHW activations, Y (O × HW) = W (O × C) ·
-/// X (C × HW), with the library's own threading; the bias enters through beta = 1 (Y prefilled with it),
-/// activation and residual follow as a separate vectorised pass over Y — what a framework built on a
-/// BLAS does.
+/// Pointwise convolution as library SGEMMs on NCHW activations, Y (O × HW) = W (O × C) · X (C × HW); the
+/// bias enters through beta = 1 (Y prefilled with it), activation and residual follow as a separate
+/// vectorised pass over Y — what a framework built on a BLAS does.
 /// The pre-BatchNorm is folded into W and the bias at preparation.
 ///
-/// Backends: OpenBLAS `cblas_sgemm` (Debian libopenblas-dev) and oneDNN `dnnl_sgemm` (libdnnl-dev,
-/// OpenMP threads). Results depend on the library's blocking, which may change with the thread count.
+/// Backends:
+/// - OpenBLAS `cblas_sgemm` (Debian libopenblas-dev). With its own threads, results depended on the
+///   thread count (1 vs 2 threads differed in the last bits; so did one whole call against the same GEMM
+///   cut into 16-row-aligned slices), so the library runs single-threaded on a fixed grid of tiles, 256
+///   output channels × 1024 pixels, spread over our threads: the same calls at every thread count, so
+///   bitwise thread-invariant results (InvarianceTests checks it).
+/// - oneDNN `dnnl_sgemm` (libdnnl-dev) with its own OpenMP threads: thread-invariant as it is
+///   (checked for every algorithm by InvarianceTests).
 public struct PointwiseBLAS: PointwiseAlgorithm {
     public enum Backend: String, Sendable, CaseIterable {
         case openblas
@@ -59,6 +64,12 @@ final class PointwiseBLASPlan: PointwisePlan {
     let weights: AlignedBuffer
     let bias: [Float]
     let threads: Int
+    let pool: ThreadPool
+
+    /// The OpenBLAS call grid: 256 rows of W (fewer, and each call repacks its slice of X more often: 64
+    /// rows cost 10% at one thread) by 1024 pixels (enough tiles for two threads on the early stages).
+    static let openBLASRows = 256
+    static let openBLASPixels = 1024
 
     init(problem: PointwiseProblem, weights w: PointwiseWeights, epilogue: PointwiseEpilogue,
          backend: PointwiseBLAS.Backend, threads: Int) {
@@ -69,31 +80,56 @@ final class PointwiseBLASPlan: PointwisePlan {
         weights = AlignedBuffer(folded)
         bias = b
         self.threads = threads
+        pool = ThreadPool.shared(threads: threads)
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
         precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
         let p = problem
         let m = p.o, n = p.pixels, k = p.c
-        switch backend {
-        case .openblas: openblas_set_num_threads(Int32(threads))
-        case .onednn: OpenMP.setThreads(threads)
-        }
         let act = epilogue.activation
+        if backend == .openblas {
+            openblas_set_num_threads(1)
+            executeOpenBLASTiles(input: input, output: output, residual: residual)
+            return
+        }
+        OpenMP.setThreads(threads)
         for image in 0..<p.n {
             let x = input + image * p.c * n, y = output + image * p.o * n
             // The bias goes in through beta = 1: rows prefilled with their bias, C = A·B + C.
             for o in 0..<m { (y + o * n).update(repeating: bias[o], count: n) }
-            switch backend {
-            case .openblas:
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                            1, weights.pointer, Int32(k), x, Int32(n), 1, y, Int32(n))
-            case .onednn:
-                _ = dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(m), Int64(n), Int64(k),
-                               1, weights.pointer, Int64(k), x, Int64(n), 1, y, Int64(n))
-            }
+            _ = dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "N")), Int64(m), Int64(n), Int64(k),
+                           1, weights.pointer, Int64(k), x, Int64(n), 1, y, Int64(n))
             if act != .none || residual != nil {
                 applyRowEpilogue(y, residual.map { $0 + image * p.o * n }, count: m * n, act)
+            }
+        }
+    }
+
+    /// OpenBLAS, single-threaded, one call per tile of a fixed grid — (image, 256 rows of W and Y, 1024
+    /// pixels) — spread over our pool. The grid does not depend on the thread count, so every thread count
+    /// makes the same library calls and gets the same bits. Each task prefills its bias and applies the
+    /// epilogue to its tile while it is in cache.
+    private func executeOpenBLASTiles(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        let p = problem, n = p.pixels, k = p.c
+        let (rowTile, colTile) = (Self.openBLASRows, Self.openBLASPixels)
+        let rowTiles = (p.o + rowTile - 1) / rowTile, colTiles = (n + colTile - 1) / colTile
+        let x0 = SendablePointer(input), y0 = SendableMutablePointer(output), r0 = residual.map(SendablePointer.init)
+        let w0 = SendablePointer(UnsafePointer(weights.pointer))
+        let bias = bias, act = epilogue.activation
+        pool.parallelFor(count: p.n * rowTiles * colTiles) { task, _ in
+            let image = task / (rowTiles * colTiles), tile = task % (rowTiles * colTiles)
+            let first = (tile / colTiles) * rowTile, rows = min(rowTile, p.o - first)
+            let col = (tile % colTiles) * colTile, cols = min(colTile, n - col)
+            let x = x0.pointer + image * p.c * n + col
+            let offset = (image * p.o + first) * n + col, y = y0.pointer + offset
+            for o in 0..<rows { (y + o * n).update(repeating: bias[first + o], count: cols) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(k),
+                        1, w0.pointer + first * k, Int32(k), x, Int32(n), 1, y, Int32(n))
+            if act != .none || r0 != nil {
+                for o in 0..<rows {
+                    applyRowEpilogue(y + o * n, r0.map { $0.pointer + offset + o * n }, count: cols, act)
+                }
             }
         }
     }
