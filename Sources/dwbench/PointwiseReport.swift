@@ -64,7 +64,7 @@ extension ReportWriter {
         guard let set = sets.first(where: { $0.0 == ReportWriter.pointwiseSet }) else { return [] }
         var md: [String] = []
         md.append("## Pointwise (1×1) convolution: RepLKNet-31B's 1×1 layers (224², batch 1)\n")
-        md.append("Our Swift GEMM (`gemm-simd.*`, NCHW16c activations, packed weights, register tiles of 21–28 zmm accumulators) against one `sgemm` call per image of OpenBLAS and oneDNN (NCHW, their own threads), all with the bias fused (BLAS: beta = 1 over a bias-filled output). The 1×1 layers carry 12.85 of the model's 15.35 GMAC. % peak is against the measured FMA peak at that thread count. Targets: ≥ 85% of peak at 1 thread on the large layers, ≥ 1.3× OpenBLAS, ≥ 1.1× oneDNN, the 7×7 (N = 49) layers at least matching the best BLAS.\n")
+        md.append("Our Swift GEMM (`gemm-simd.*`, NCHW16c activations, packed weights, register tiles of 21–28 zmm accumulators) against oneDNN's `sgemm`, one call per image with its own threads, and OpenBLAS's, single-threaded on a fixed grid of 256-channel × 1024-pixel tiles over our threads (so that its results do not depend on the thread count) (NCHW), all with the bias fused (BLAS: beta = 1 over a bias-filled output). The 1×1 layers carry 12.85 of the model's 15.35 GMAC. % peak is against the measured FMA peak at that thread count. Targets: ≥ 85% of peak at 1 thread on the large layers, ≥ 1.3× OpenBLAS, ≥ 1.1× oneDNN, the 7×7 (N = 49) layers at least matching the best BLAS.\n")
         for t in threads {
             let recs = records(set.0, t)
             let peak = t == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores
