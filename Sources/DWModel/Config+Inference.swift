@@ -28,22 +28,19 @@ extension RepLKNetConfig {
         guard stages >= 1, blockIndices.keys.sorted() == Array(0..<stages) else {
             throw ModelError("checkpoint: stages \(blockIndices.keys.sorted().prefix(8)) are not numbered 0…n−1")
         }
-        var blockCounts: [Int: Int] = [:]
-        for (s, indices) in blockIndices {
-            guard indices.count == indices.max()! + 1 else {
-                let missing = (0...indices.max()!).first { !indices.contains($0) }!
-                throw ModelError("checkpoint: stage \(s) has no block \(missing) (tensors 'stages.\(s).blocks.\(missing).*')")
-            }
-            blockCounts[s] = indices.count
-        }
         var kernels: [Int] = [], blocks: [Int] = [], channels: [Int] = []
         var small: Int?? = .none
         var dwRatio: Double?, ffnRatio: Int?
         for s in 0..<stages {
-            guard blockCounts[s]! % 2 == 0 else {
-                throw ModelError("checkpoint: stage \(s) has \(blockCounts[s]!) blocks; RepLK and ConvFFN blocks come in pairs")
+            let indices = blockIndices[s]!, last = indices.max()!
+            guard indices.count == last + 1 else {
+                let missing = (0...last).first { !indices.contains($0) }!
+                throw ModelError("checkpoint: stage \(s) has no block \(missing) (tensors 'stages.\(s).blocks.\(missing).*')")
             }
-            blocks.append(blockCounts[s]! / 2)
+            guard indices.count % 2 == 0 else {
+                throw ModelError("checkpoint: stage \(s) has \(indices.count) blocks; RepLK and ConvFFN blocks come in pairs")
+            }
+            blocks.append(indices.count / 2)
             let c = try shape("stages.\(s).blocks.0.prelkb_bn.weight")
             guard c.count == 1, c[0] >= 1 else { throw ModelError("checkpoint: tensor 'stages.\(s).blocks.0.prelkb_bn.weight' has shape \(c), expected a non-empty vector") }
             channels.append(c[0])

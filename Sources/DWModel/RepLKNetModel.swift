@@ -60,8 +60,7 @@ public final class RepLKNetModel {
         self.threads = threads
         pool = ThreadPool.shared(threads: threads)
 
-        let memory = RepLKNetModel.memoryPlan(cfg, batch: batch, resolution: resolution)
-        try MemoryBudget.require(memory.bytes, for: "RepLKNet at batch \(batch), resolution \(resolution)")
+        let memory = try RepLKNetModel.requireMemory(cfg, batch: batch, resolution: resolution)
         let largest = memory.largestActivation
         patches = AlignedBuffer(count: memory.patches)
         patches.pointer.update(repeating: 0, count: patches.count)
@@ -93,6 +92,14 @@ public final class RepLKNetModel {
         let floats = 4 * Double(largest) + Double(patches) + Double(batch * cfg.inChannels) * Double(resolution * resolution)
             + 2 * Double(cfg.parameterCount)
         return (largest, patches, 4 * floats)
+    }
+
+    /// The memory plan, after checking that it fits `MemoryBudget` (throws `MemoryBudgetError` otherwise).
+    @discardableResult
+    public static func requireMemory(_ cfg: RepLKNetConfig, batch: Int, resolution: Int) throws -> (largestActivation: Int, patches: Int, bytes: Double) {
+        let memory = memoryPlan(cfg, batch: batch, resolution: resolution)
+        try MemoryBudget.require(memory.bytes, for: "RepLKNet at batch \(batch), resolution \(resolution)")
+        return memory
     }
 
     // MARK: building

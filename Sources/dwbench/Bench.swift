@@ -63,9 +63,7 @@ struct Bench: ParsableCommand {
     /// The requested problems, each checked to fit in memory before anything runs.
     func problems() throws -> [ConvProblem] {
         let problems = try requestedProblems()
-        for problem in problems {
-            do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
-        }
+        try requireMemory(problems)
         return problems
     }
 

@@ -38,11 +38,9 @@ struct Check: ParsableCommand {
     func suite() throws -> [ConvProblem] {
         let texts = problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite
         guard !texts.isEmpty else { throw CLIError("--problems: no problem given") }
-        return try texts.map { text in
-            let problem = try parseConvProblem(text)
-            do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
-            return problem
-        }
+        let suite = try texts.map(parseConvProblem)
+        try requireMemory(suite)
+        return suite
     }
 
     func run() throws {

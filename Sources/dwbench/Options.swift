@@ -39,3 +39,10 @@ func parseProblem(_ text: String) throws -> Problem {
 func parseConvProblem(_ text: String) throws -> ConvProblem {
     do { return try ConvProblem(parsing: text) } catch { throw CLIError("\(error)") }
 }
+
+/// Refuses, before anything is allocated, the first problem whose trial does not fit in memory.
+func requireMemory(_ problems: [ConvProblem]) throws {
+    for problem in problems {
+        do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
+    }
+}

@@ -55,10 +55,7 @@ struct Replknet: ParsableCommand {
     /// Refuses a --batch × --resolution beyond this machine's memory, before the image or any buffer exists.
     /// (An --input image's own size is checked again when the model plans its buffers.)
     func requireMemory(_ cfg: RepLKNetConfig) throws {
-        do {
-            try MemoryBudget.require(RepLKNetModel.memoryPlan(cfg, batch: batch, resolution: resolution).bytes,
-                                     for: "RepLKNet at batch \(batch), resolution \(resolution)")
-        } catch { throw CLIError("\(error)") }
+        do { try RepLKNetModel.requireMemory(cfg, batch: batch, resolution: resolution) } catch { throw CLIError("\(error)") }
     }
 
     func run() throws {
@@ -81,7 +78,8 @@ struct Replknet: ParsableCommand {
             }
         } catch { throw CLIError("\(error)") }
         let cfg = net.config
-        try requireMemory(cfg)
+        // A checkpoint's architecture is known only now (a preset's was checked above).
+        if checkpoint != nil { try requireMemory(cfg) }
         // Input.
         var n = batch, r = resolution
         var image: [Float]

@@ -42,11 +42,7 @@ struct Tune: ParsableCommand {
         let problems: [ConvProblem]
         do { problems = try ShapeFile.resolve(shapes).uniqueProblems } catch { throw CLIError("\(error)") }
         // Measuring allocates each problem's tensors; estimating does not (a plan for a larger machine).
-        if tuneMode != .estimate {
-            for problem in problems {
-                do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
-            }
-        }
+        if tuneMode != .estimate { try requireMemory(problems) }
         let threads = threadOptions.threads
         let model: CostModel
         if let calibration {

@@ -85,14 +85,14 @@ final class PointwiseBLASPlan: PointwisePlan {
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
         precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
-        let p = problem
-        let m = p.o, n = p.pixels, k = p.c
-        let act = epilogue.activation
         if backend == .openblas {
             openblas_set_num_threads(1)
             executeOpenBLASTiles(input: input, output: output, residual: residual)
             return
         }
+        let p = problem
+        let m = p.o, n = p.pixels, k = p.c
+        let act = epilogue.activation
         OpenMP.setThreads(threads)
         for image in 0..<p.n {
             let x = input + image * p.c * n, y = output + image * p.o * n
