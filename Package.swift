@@ -23,11 +23,15 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        // Photos for `replknet --image`: the system's libjpeg-turbo and libpng (Debian libjpeg-dev, libpng-dev),
+        // behind a small C layer that turns their longjmp error handling into status codes.
+        .target(name: "DWImageDecode", path: "Sources/DWImageDecode",
+                linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
                 exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
-        .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
+        .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
             dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel",

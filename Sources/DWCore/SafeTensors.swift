@@ -6,17 +6,13 @@ import Foundation
 ///
 /// Everything is validated before any tensor is read, and every error names the file and the tensor:
 /// a file shorter than its header, a header length beyond the file, a header that is not a JSON object,
-/// an unsupported dtype, a negative or overflowing shape, offsets out of range or not matching the shape,
-/// overlapping tensors. F32, F16 and BF16 are accepted; `floats(_:)` converts to Float32.
+/// an unknown dtype, a negative or overflowing shape, offsets out of range or not matching the shape,
+/// overlapping tensors. Every dtype of the format is accepted (F64, F32, F16, BF16, I64, I32, I16, I8, U8,
+/// BOOL, F8_E4M3, F8_E5M2); `floats(_:)` converts the weight types to Float32 and refuses the others, so a
+/// caller decides per tensor (a checkpoint's int64 `num_batches_tracked` counters are simply not read).
 /// The file is memory-mapped, so opening a large checkpoint reads only its header.
 public struct SafeTensors: Sendable {
-    public enum DType: String, Sendable {
-        case f32 = "F32"
-        case f16 = "F16"
-        case bf16 = "BF16"
-
-        public var size: Int { self == .f32 ? 4 : 2 }
-    }
+    public typealias DType = TensorDType
 
     public struct Entry: Sendable, Equatable {
         public let name: String
@@ -31,38 +27,40 @@ public struct SafeTensors: Sendable {
     public let path: String
     public let entries: [String: Entry]
     public let metadata: [String: String]
-    private let data: Data
+    private let bytes: MappedBytes
     private let dataStart: Int
 
     /// Largest accepted header, 100 MiB (a checkpoint's header is kilobytes).
     public static let maxHeaderBytes = 100 << 20
 
+    /// Maps `path` (only the header is read now).
     public init(path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw SafeTensorsError(path, "cannot read file")
-        }
-        try self.init(data: data, path: path)
+        try self.init(bytes: try MappedBytes(path: path), path: path)
     }
 
     public init(data: Data, path: String = "<safetensors>") throws {
+        try self.init(bytes: MappedBytes(data: data), path: path)
+    }
+
+    public init(bytes: MappedBytes, path: String) throws {
         self.path = path
-        self.data = data
-        guard data.count >= 8 else { throw SafeTensorsError(path, "truncated: \(data.count) bytes, shorter than the 8-byte header length") }
+        self.bytes = bytes
+        let size = bytes.count
+        guard size >= 8 else { throw SafeTensorsError(path, "truncated: \(size) bytes, shorter than the 8-byte header length") }
         var length: UInt64 = 0
-        for i in 0..<8 { length |= UInt64(data[data.startIndex + i]) << (8 * UInt64(i)) }
+        for i in 0..<8 { length |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard length <= UInt64(SafeTensors.maxHeaderBytes) else {
-            throw SafeTensorsError(path, "header length \(length) exceeds the limit of \(SafeTensors.maxHeaderBytes) bytes")
+            throw SafeTensorsError(path, "header length \(length) exceeds the limit of \(SafeTensors.maxHeaderBytes) bytes: not a safetensors file")
         }
-        guard 8 + Int(length) <= data.count else {
-            throw SafeTensorsError(path, "header length \(length) runs past the end of the \(data.count)-byte file")
+        guard 8 + Int(length) <= size else {
+            throw SafeTensorsError(path, "header length \(length) runs past the end of the \(size)-byte file")
         }
         dataStart = 8 + Int(length)
-        let header = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + dataStart))
+        let header = bytes.data(8..<dataStart)
         guard let object = try? JSONSerialization.jsonObject(with: header), let dict = object as? [String: Any] else {
             throw SafeTensorsError(path, "header is not a JSON object")
         }
-        let dataSize = data.count - dataStart
+        let dataSize = size - dataStart
         var entries: [String: Entry] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in dict {
@@ -74,7 +72,7 @@ public struct SafeTensors: Sendable {
             guard let info = value as? [String: Any] else { throw SafeTensorsError(path, "tensor '\(name)': not an object") }
             guard let dtypeText = info["dtype"] as? String else { throw SafeTensorsError(path, "tensor '\(name)': missing dtype") }
             guard let dtype = DType(rawValue: dtypeText) else {
-                throw SafeTensorsError(path, "tensor '\(name)': unsupported dtype \(dtypeText) (F32, F16 and BF16 are read)")
+                throw SafeTensorsError(path, "tensor '\(name)': unknown dtype \(dtypeText) (the format defines \(DType.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             guard let shapeValues = info["shape"] as? [Any] else { throw SafeTensorsError(path, "tensor '\(name)': missing shape") }
             var shape: [Int] = []
@@ -108,21 +106,17 @@ public struct SafeTensors: Sendable {
         self.metadata = metadata
     }
 
-    /// The tensor's values as Float32 (F16 and BF16 converted exactly).
-    public func floats(_ name: String) throws -> [Float] {
+    /// The tensor `name`, not yet read.
+    public func stored(_ name: String) throws -> StoredTensor {
         guard let e = entries[name] else { throw SafeTensorsError(path, "missing tensor '\(name)'") }
-        let start = data.startIndex + dataStart + e.begin
-        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Float] in
-            let base = raw.baseAddress! + (start - data.startIndex)
-            switch e.dtype {
-            case .f32:
-                return (0..<e.count).map { Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-            case .f16:
-                return (0..<e.count).map { halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-            case .bf16:
-                return (0..<e.count).map { Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
-            }
-        }
+        return StoredTensor(dtype: e.dtype, shape: e.shape, strides: StoredTensor.contiguousStrides(e.shape), bytes: bytes,
+                            byteOffset: dataStart + e.begin, offset: 0)
+    }
+
+    /// The tensor's values as Float32 (F16 and BF16 converted exactly, F64 rounded); other dtypes are refused
+    /// with a line naming the tensor and its dtype.
+    public func floats(_ name: String) throws -> [Float] {
+        do { return try stored(name).floats(name: name) } catch let e as CheckpointFormatError { throw SafeTensorsError(path, e.description) }
     }
 
     /// Encodes float32 tensors as a safetensors file (names sorted, data packed in that order).
@@ -147,22 +141,5 @@ public struct SafeTensors: Sendable {
     }
 }
 
-/// IEEE 754 half → single, exact (subnormals, infinities and NaNs included).
-@inline(__always)
-func halfToFloat(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exponent = Int((h >> 10) & 0x1F)
-    let mantissa = UInt32(h & 0x3FF)
-    if exponent == 0 {
-        // ±0 or subnormal: mantissa · 2^-24.
-        let value = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
-        return sign != 0 ? -value : value
-    }
-    if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-    return Float(bitPattern: sign | (UInt32(exponent + 112) << 23) | (mantissa << 13))
-}
-
-public struct SafeTensorsError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ path: String, _ why: String) { description = "\(path): \(why)" }
-}
+/// A safetensors error: one line naming the file and the tensor.
+public typealias SafeTensorsError = CheckpointFormatError

@@ -1,14 +1,47 @@
 import DWCore
 import Foundation
 
-/// A named tensor of a checkpoint: its shape (PyTorch's) and float32 values.
+/// A named tensor of a checkpoint: its shape (PyTorch's) and its values, either in memory as float32 or
+/// still in the checkpoint file (read, and converted to float32, when the model takes it).
 public struct NamedTensor: Sendable, Equatable {
     public var shape: [Int]
-    public var values: [Float]
+    private var storage: Storage
+
+    private enum Storage: Sendable {
+        case floats([Float])
+        case stored(StoredTensor)
+    }
+
     public init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
         self.shape = shape
-        self.values = values
+        storage = .floats(values)
+    }
+
+    public init(_ stored: StoredTensor) {
+        shape = stored.shape
+        storage = .stored(stored)
+    }
+
+    /// The element type as stored (F32 for tensors made in memory).
+    public var dtype: TensorDType {
+        if case .stored(let t) = storage { return t.dtype }
+        return .f32
+    }
+
+    /// The values as float32; a stored tensor of a type that is not a weight type is refused, naming it.
+    public func floats(name: String) throws -> [Float] {
+        switch storage {
+        case .floats(let v): return v
+        case .stored(let t):
+            do { return try t.floats(name: name) } catch { throw ModelError("checkpoint: \(error)") }
+        }
+    }
+
+    public static func == (a: NamedTensor, b: NamedTensor) -> Bool {
+        guard a.shape == b.shape, a.dtype == b.dtype else { return false }
+        guard let x = try? a.floats(name: ""), let y = try? b.floats(name: "") else { return false }
+        return x.map(\.bitPattern) == y.map(\.bitPattern)
     }
 }
 
@@ -17,22 +50,105 @@ public struct NamedTensor: Sendable, Equatable {
 /// in training form (conv + BN everywhere, `lkb_origin` + `small_conv`) or deployed form (`lkb_reparam`).
 public struct Checkpoint: Sendable {
     public var tensors: [String: NamedTensor]
+    /// Where the state dict was found (`'model'` of a training checkpoint, the top level, …), for messages.
+    public var origin: String = ""
+    /// Entries read but not used: `num_batches_tracked` counters, a stripped `module.` prefix.
+    public var notes: [String] = []
 
     public init(tensors: [String: NamedTensor]) { self.tensors = tensors }
 
-    /// Reads a safetensors file; `num_batches_tracked` entries are skipped. Errors name the tensor.
-    public static func load(path: String) throws -> Checkpoint {
-        let file = try SafeTensors(path: path)
-        var tensors: [String: NamedTensor] = [:]
-        for (name, entry) in file.entries where !name.hasSuffix("num_batches_tracked") {
-            tensors[name] = NamedTensor(shape: entry.shape, values: try file.floats(name))
+    /// Where a state dict is looked for in a training checkpoint, in order, when `--model-key` is not given:
+    /// the official training script saves `{'model', 'model_ema', 'optimizer', 'scaler', 'epoch', 'args'}`
+    /// and evaluates `model` by default (`--model_key model|model_ema`); other tools save `{'state_dict'}`.
+    /// When none is present the top level must be the state dict.
+    public static let defaultModelKeys = ["model", "state_dict"]
+
+    /// Reads a checkpoint: a PyTorch `.pth`/`.pt` (`torch.save`'s ZIP format, read in Swift, nothing executed)
+    /// or a safetensors file, told apart by their first bytes.
+    ///
+    /// - `modelKey`: the entry of a `.pth` holding the state dict (`model`, `model_ema`, `state_dict`; several
+    ///   may be given as `a|b`, the first present wins); by default `defaultModelKeys`, then the top level.
+    /// - A `module.` prefix on every name (a model wrapped in DistributedDataParallel) is removed.
+    /// - `num_batches_tracked` counters (integers) are skipped. F64, F16 and BF16 weights are converted to
+    ///   float32 when the model takes them; a tensor in another dtype is refused then, naming it.
+    /// Tensors stay in the mapped file until taken, so loading reads only the pickle or header.
+    public static func load(path: String, modelKey: String? = nil) throws -> Checkpoint {
+        let bytes: MappedBytes
+        do { bytes = try MappedBytes(path: path) } catch { throw ModelError("\(error)") }
+        var raw: [(String, StoredTensor)] = []
+        var origin: String
+        do {
+            if ZipArchive.hasSignature(bytes) || TorchCheckpoint.looksLikeLegacy(bytes) {
+                let torch = try TorchCheckpoint(bytes: bytes, path: path)
+                (raw, origin) = try stateDict(torch, modelKey: modelKey)
+            } else {
+                if let modelKey { throw ModelError("\(path): --model-key '\(modelKey)' applies to PyTorch checkpoints; a safetensors file holds one state dict") }
+                let file = try SafeTensors(bytes: bytes, path: path)
+                raw = try file.entries.keys.map { ($0, try file.stored($0)) }
+                origin = "safetensors"
+            }
+        } catch let e as ModelError { throw e } catch { throw ModelError("\(error)") }
+        var notes: [String] = []
+        // DistributedDataParallel's prefix, when every name has it.
+        if !raw.isEmpty, raw.allSatisfy({ $0.0.hasPrefix("module.") }) {
+            raw = raw.map { (String($0.0.dropFirst("module.".count)), $0.1) }
+            notes.append("removed the 'module.' prefix of a DistributedDataParallel model")
         }
-        return Checkpoint(tensors: tensors)
+        var tensors: [String: NamedTensor] = [:]
+        var counters = 0
+        for (name, t) in raw {
+            if name.hasSuffix("num_batches_tracked") && (t.dtype.isInteger || t.count <= 1) { counters += 1; continue }
+            guard tensors[name] == nil else { throw ModelError("\(path): tensor '\(name)' appears twice") }
+            tensors[name] = NamedTensor(t)
+        }
+        if counters > 0 { notes.append("skipped \(counters) num_batches_tracked counters") }
+        var checkpoint = Checkpoint(tensors: tensors)
+        checkpoint.origin = origin
+        checkpoint.notes = notes
+        return checkpoint
+    }
+
+    /// The state dict inside a torch checkpoint, with a description of where it was.
+    static func stateDict(_ torch: TorchCheckpoint, modelKey: String?) throws -> ([(String, StoredTensor)], String) {
+        let path = torch.path
+        guard case .dict(let top) = torch.root else {
+            throw ModelError("\(path): holds \(torch.root.kindDescription), not a state dict (save model.state_dict(), not the model)")
+        }
+        var chosen: (PickleDict, String)?
+        if let modelKey {
+            let keys = modelKey.split(separator: "|").map(String.init)
+            for key in keys {
+                if let v = top[key] {
+                    guard case .dict(let d) = v else { throw ModelError("\(path): '\(key)' holds \(v.kindDescription), not a state dict") }
+                    chosen = (d, "'\(key)'")
+                    break
+                }
+            }
+            guard chosen != nil else {
+                throw ModelError("\(path): no entry \(keys.map { "'\($0)'" }.joined(separator: " or ")) (top-level keys: \(top.stringKeys.prefix(12).joined(separator: ", ")))")
+            }
+        } else {
+            for key in defaultModelKeys {
+                if let v = top[key], case .dict(let d) = v { chosen = (d, "'\(key)'"); break }
+            }
+        }
+        let (dict, origin) = chosen ?? (top, "the top level")
+        var out: [(String, StoredTensor)] = []
+        out.reserveCapacity(dict.entries.count)
+        for (key, value) in dict.entries {
+            guard case .string(let name) = key else { throw ModelError("\(path): \(origin) has a key that is not a string") }
+            guard case .tensor(let t) = value else {
+                let hint = origin == "the top level" ? " (a training checkpoint? its keys: \(top.stringKeys.prefix(12).joined(separator: ", ")); choose one with --model-key)" : ""
+                throw ModelError("\(path): entry '\(name)' of \(origin) is \(value.kindDescription), not a tensor\(hint)")
+            }
+            out.append((name, t))
+        }
+        return (out, origin)
     }
 
     /// Writes the tensors as a float32 safetensors file, atomically.
     public func write(path: String) throws {
-        let data = try SafeTensors.encode(tensors.map { ($0.key, $0.value.shape, $0.value.values) })
+        let data = try SafeTensors.encode(tensors.map { ($0.key, $0.value.shape, try $0.value.floats(name: $0.key)) })
         try AtomicFile.write(data, to: path)
     }
 
@@ -42,7 +158,7 @@ public struct Checkpoint: Sendable {
         guard t.shape == shape else {
             throw ModelError("checkpoint: tensor '\(name)' has shape \(t.shape), the architecture needs \(shape)")
         }
-        return t.values
+        return try t.floats(name: name)
     }
 
     /// Removes and returns the tensor `name`, which must have exactly `shape` (frees it as it is consumed).

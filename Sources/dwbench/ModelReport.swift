@@ -13,6 +13,8 @@ struct ModelReport {
     let peak: Double
     let bandwidth: Double
     let setupSeconds: Double
+    /// What each batch item is (a photo's path, the input file), for the top-5 lines; empty for random input.
+    var inputNames: [String] = []
 
     struct LayerRow: Codable {
         var layer: String
@@ -52,7 +54,8 @@ struct ModelReport {
         var layers: [LayerRow]
     }
 
-    struct Top: Codable { var index: Int; var logit: Float }
+    /// One of the five highest logits: its class index, the ImageNet class name (1000-class models only) and value.
+    struct Top: Codable { var index: Int; var label: String?; var logit: Float }
 
     static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 
@@ -70,7 +73,9 @@ struct ModelReport {
         let classes = model.config.classes
         return (0..<model.batch).map { b in
             let row = Array(logits[(b * classes)..<((b + 1) * classes)])
-            return row.indices.sorted { row[$0] > row[$1] }.prefix(5).map { Top(index: $0, logit: row[$0]) }
+            return row.indices.sorted { row[$0] > row[$1] }.prefix(5).map {
+                Top(index: $0, label: classes == imageNetClasses.count ? imageNetClasses[$0] : nil, logit: row[$0])
+            }
         }
     }
 
@@ -103,8 +108,12 @@ struct ModelReport {
         let o = json()
         var lines: [String] = []
         lines.append("RepLKNet \(model.config.channels) kernels \(model.config.kernels), batch \(o.batch), \(o.resolution)×\(o.resolution), \(o.threads) thread\(o.threads == 1 ? "" : "s"); weights: \(source)")
+        lines.append("top-5 per image, as class index\(model.config.classes == imageNetClasses.count ? " 'ImageNet class'" : ""): logit")
         for (b, top) in o.top5.enumerated() {
-            lines.append("image \(b): top-5 " + top.map { "\($0.index) (\(String(format: "%.3f", $0.logit)))" }.joined(separator: ", "))
+            let name = b < inputNames.count ? " (\(inputNames[b]))" : ""
+            lines.append("  image \(b)\(name): " + top.map { t in
+                "\(t.index)\(t.label.map { " '\($0)'" } ?? ""): \(String(format: "%.3f", t.logit))"
+            }.joined(separator: ", "))
         }
         lines.append("latency: median \(fmt(o.median_ms, 2)) ms over \(totals.count) runs (min \(fmt(o.min_ms, 2)), max \(fmt(o.max_ms, 2))); \(fmt(o.images_per_s, 1)) images/s; \(fmt(o.gflop / (o.median_ms / 1e3), 1)) GFLOP/s")
         var rows = [["layer", "op", "algorithm", "GFLOP", "MB", "predicted ms", "measured ms", "efficiency"]]

@@ -9,19 +9,33 @@ struct Replknet: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a RepLKNet forward pass (re-parameterized, plan-driven) and time it layer by layer.",
         discussion: """
-        Without --checkpoint the net of --config gets seeded random weights (no download). A checkpoint is a
-        safetensors file with the official RepLKNet-pytorch state-dict names, training form (lkb_origin +
-        small_conv + BNs) or deployed (lkb_reparam); the architecture is inferred from it. Convert a .pth with
-          python3 -c "import torch,safetensors.torch as s; d=torch.load('m.pth',map_location='cpu'); d=d.get('model',d); s.save_file({k:v.contiguous() for k,v in d.items()},'m.safetensors')"
-        Input: float32 .npy (N, 3, R, R) (seeded random if absent). Output: logits (N, classes) .npy, written
-        atomically. --plan FILE uses a tuning plan, tuning the model's problems into FILE first if it does not
-        exist yet. Each layer's predicted time is the roofline max(FLOPs / peak, bytes / bandwidth) with the
+        Without --checkpoint the net of --config gets seeded random weights (no download). --checkpoint takes \
+        the file you downloaded or trained: a PyTorch .pth/.pt as torch.save writes it (read directly, in \
+        Swift; nothing in it is executed) or a safetensors file, with the official RepLKNet-pytorch names, \
+        in training form (lkb_origin + small_conv + BNs) or deployed (lkb_reparam). A training checkpoint's \
+        state dict is taken from 'model', else 'state_dict', else the top level (choose with --model-key, \
+        e.g. model_ema); a DistributedDataParallel 'module.' prefix is removed; F16, BF16 and F64 weights \
+        are converted to float32. The architecture is inferred from the names and shapes.
+
+        Input: --image FILE (JPEG or PNG, repeatable, one batch item each), preprocessed with the official \
+        evaluation transform (resize the shorter side to R/0.875 bicubic as PIL does, center crop R, \
+        ImageNet mean/std; a plain resize to R×R when R ≥ 384); or --input, a float32 .npy of shape \
+        (N, 3, R, R); or seeded random. --save-input writes the preprocessed batch. Output: logits (N, \
+        classes) .npy, written atomically; with 1000 classes the top-5 shows ImageNet class names.
+
+        --plan FILE uses a tuning plan, tuning the model's problems into FILE first if it does not exist \
+        yet. Each layer's predicted time is the roofline max(FLOPs / peak, bytes / bandwidth) with the \
         peak and bandwidth measured at start (as 'dwbench machine').
         """)
 
     @Option(help: "31B, 31L or XL (ignored with --checkpoint, whose architecture is inferred).") var config: String = "31B"
-    @Option(help: "A safetensors checkpoint in the official key layout.") var checkpoint: String?
+    @Option(help: "A checkpoint in the official key layout: PyTorch .pth/.pt (torch.save) or safetensors.") var checkpoint: String?
+    @Option(help: "Where the state dict is in a .pth: model, model_ema, state_dict, … ('a|b': the first present). Default: model, then state_dict, then the top level.")
+    var modelKey: String?
+    @Option(name: .customLong("image"), help: "A JPEG or PNG photo, preprocessed with the official evaluation transform at --resolution (repeatable: one batch item each).")
+    var images: [String] = []
     @Option(help: "Input images, float32 .npy of shape (N, 3, R, R).") var input: String?
+    @Option(help: "Write the preprocessed input batch (N, 3, R, R) as float32 .npy.") var saveInput: String?
     @Option(help: "Where to write the logits (N, classes) as float32 .npy.") var output: String?
     @Option(help: "Batch size N (without --input).") var batch: Int = 1
     @Option(help: "Resolution R, a multiple of 32 (without --input).") var resolution: Int = 224
@@ -49,18 +63,21 @@ struct Replknet: ParsableCommand {
         if let b = tuneBudget, b <= 0 { throw CLIError("--tune-budget must be positive") }
         guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
+        if input != nil && !images.isEmpty { throw ValidationError("--image and --input are alternatives; give one") }
+        if modelKey != nil && checkpoint == nil { throw ValidationError("--model-key needs --checkpoint") }
+        if !images.isEmpty && images.count > 1024 { throw ValidationError("at most 1024 --image files") }
         if format == .csv { throw ValidationError("--format must be table or json") }
     }
 
     /// Refuses a --batch × --resolution beyond this machine's memory, before the image or any buffer exists.
     /// (An --input image's own size is checked again when the model plans its buffers.)
-    func requireMemory(_ cfg: RepLKNetConfig) throws {
-        do { try RepLKNetModel.requireMemory(cfg, batch: batch, resolution: resolution) } catch { throw CLIError("\(error)") }
+    func requireMemory(_ cfg: RepLKNetConfig, batch: Int? = nil) throws {
+        do { try RepLKNetModel.requireMemory(cfg, batch: batch ?? self.batch, resolution: resolution) } catch { throw CLIError("\(error)") }
     }
 
     func run() throws {
         try refuseDebugBuild(allowDebug)
-        if let output { do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") } }
+        for file in [output, saveInput].compactMap({ $0 }) { do { try AtomicFile.requireDirectory(of: file) } catch { throw CLIError("\(error)") } }
         let threads = threadOptions.threads
         let setupStart = monotonicSeconds()
         // A preset's size is known before its weights are made: refuse an impossible run before allocating them.
@@ -70,8 +87,9 @@ struct Replknet: ParsableCommand {
         let source: String
         do {
             if let checkpoint {
-                net = try DeployedRepLKNet(try Checkpoint.load(path: checkpoint))
-                source = checkpoint
+                let loaded = try Checkpoint.load(path: checkpoint, modelKey: modelKey)
+                source = loaded.origin == "safetensors" || loaded.origin == "the top level" ? checkpoint : "\(checkpoint) [\(loaded.origin)]"
+                net = try DeployedRepLKNet(loaded)
             } else {
                 net = try DeployedRepLKNet(Checkpoint.random(RepLKNetConfig.named(config)!, seed: seed))
                 source = "RepLKNet-\(config.uppercased()), seeded random weights (seed \(seed))"
@@ -83,16 +101,31 @@ struct Replknet: ParsableCommand {
         // Input.
         var n = batch, r = resolution
         var image: [Float]
-        if let input {
+        var inputNames: [String] = []
+        if !images.isEmpty {
+            n = images.count
+            try requireMemory(cfg, batch: n)
+            image = []
+            image.reserveCapacity(n * 3 * r * r)
+            for file in images {
+                guard cfg.inChannels == 3 else { throw CLIError("--image gives 3-channel input; this checkpoint takes \(cfg.inChannels) channels") }
+                do { image += EvaluationTransform.apply(try RGBImage.read(path: file), resolution: r) } catch { throw CLIError("\(error)") }
+                inputNames.append(file)
+            }
+        } else if let input {
             let x = try readNPY(input, role: "input")
             guard x.shape.count == 4, x.shape[1] == cfg.inChannels, x.shape[2] == x.shape[3], x.shape[2] % 32 == 0, x.shape[0] >= 1 else {
                 throw CLIError("\(input): input must have shape (N, \(cfg.inChannels), R, R) with R a multiple of 32, got \(x.shape)")
             }
             n = x.shape[0]; r = x.shape[2]
             image = x.values
+            inputNames = n == 1 ? [input] : (0..<n).map { "\(input)[\($0)]" }
         } else {
             var rng = SeededGenerator(seed: seed &+ 1)
             image = rng.signedArray(n * cfg.inChannels * r * r)
+        }
+        if let saveInput {
+            do { try NPYArray(shape: [n, cfg.inChannels, r, r], values: image).write(path: saveInput) } catch { throw CLIError("\(error)") }
         }
         // Measured after the input checks (bad input fails fast) and before the plans are prepared.
         let speed = MachineSpeed.measure(threads: threads)
@@ -144,8 +177,9 @@ struct Replknet: ParsableCommand {
         if let output {
             do { try NPYArray(shape: [n, cfg.classes], values: logits).write(path: output) } catch { throw CLIError("\(error)") }
         }
-        let report = ModelReport(model: model, source: source, perLayer: perLayer, totals: totals, logits: logits,
+        var report = ModelReport(model: model, source: source, perLayer: perLayer, totals: totals, logits: logits,
                                  peak: peak, bandwidth: bandwidth, setupSeconds: setupSeconds)
+        report.inputNames = inputNames
         switch format {
         case .json: print(try jsonString(report.json()))
         default: print(report.table())
