@@ -1,6 +1,6 @@
 """RepLKNet in PyTorch, written from the paper and the official RepLKNet-pytorch layout (module names give
-the official state-dict keys). Used by Tests/DWModelTests/Fixtures/make_fixture.py (the logits fixture) and
-by run_replknet_peers.py (whole-model timing of PyTorch, ONNX Runtime and OpenVINO).
+the official state-dict keys). Used by run_replknet_peers.py (whole-model timing of PyTorch, ONNX Runtime and
+OpenVINO). The test fixtures are made by the official model code itself (Tests/DWModelTests/Fixtures/make_fixtures.py).
 """
 import torch
 import torch.nn as nn
@@ -131,23 +131,3 @@ def fuse(seq):
 def build(name):
     c = CONFIGS[name]
     return RepLKNet(c["kernels"], c["blocks"], c["channels"], c["small"], c["dw_ratio"])
-
-
-def save_safetensors(path, tensors, dtype="F32"):
-    """Writes a safetensors file by hand (8-byte little-endian header length, JSON header, raw data), so
-    neither the fixture nor the peers need the safetensors package."""
-    import json
-    import struct
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        a = tensors[name].detach().cpu().numpy().astype("<f2" if dtype == "F16" else "<f4")
-        b = a.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, sort_keys=True).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    import os
-    os.replace(path + ".tmp", path)

@@ -109,3 +109,10 @@ public func median(_ values: [Double]) -> Double {
     let m = s.count / 2
     return s.count % 2 == 1 ? s[m] : 0.5 * (s[m - 1] + s[m])
 }
+
+/// Maximum resident set size of this process so far, in bytes.
+public func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}

@@ -98,13 +98,16 @@ public final class PickleDict: @unchecked Sendable {
     var depth = 1
     var sealed = false
 
+    public init() {}
+
     /// The value of the string key `key`.
     public subscript(key: String) -> PickleValue? { stringIndex[key].map { entries[$0].value } }
 
     /// The string keys, in order.
     public var stringKeys: [String] { entries.compactMap { if case .string(let k) = $0.key { return k } else { return nil } } }
 
-    func set(_ key: PickleValue, _ value: PickleValue) {
+    /// Sets `key` (a hook building a new dict may fill it; the unpickler refuses changes once it is nested).
+    public func set(_ key: PickleValue, _ value: PickleValue) {
         if case .string(let k) = key {
             if let i = stringIndex[k] { entries[i].value = value; return }
             stringIndex[k] = entries.count

@@ -79,6 +79,17 @@ public final class MappedBytes: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_WILLNEED)
     }
 
+    /// Gives back the memory of the whole pages inside `range`, where mapped: they leave this process's
+    /// resident set (the file stays in the page cache, and a later read maps them again). For a tensor the
+    /// model has consumed, so that the checkpoint and the packed model are never resident in full together.
+    public func release(_ range: Range<Int>) {
+        guard mapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     public subscript(i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
 
     /// The bytes of `range` as Data (a copy; for small records such as headers).
@@ -113,6 +124,12 @@ public struct StoredTensor: Sendable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// Releases the resident pages of this tensor's elements (contiguous tensors; see `MappedBytes.release`).
+    public func releasePages() {
+        guard isContiguous else { return }
+        bytes.release(byteOffset + offset * dtype.size ..< byteOffset + (offset + count) * dtype.size)
+    }
+
     /// Row-major contiguous strides for `shape`.
     public static func contiguousStrides(_ shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
@@ -144,6 +161,21 @@ public struct StoredTensor: Sendable {
             last = a
         }
         return last + 1
+    }
+
+    /// Whether the values can be used in place: contiguous little-endian F32 at a 4-byte aligned address.
+    public var isZeroCopy: Bool {
+        dtype == .f32 && !bigEndian && isContiguous && Int(bitPattern: bytes.base + byteOffset + 4 * offset) % 4 == 0
+    }
+
+    /// Calls `body` with the values as Float32: a view of the mapped file when `isZeroCopy` (nothing is
+    /// copied; pages are read as `body` touches them), else a converted copy (`floats(name:)`).
+    public func withFloats<R>(name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        if isZeroCopy {
+            let start = (bytes.base + byteOffset + 4 * offset).assumingMemoryBound(to: Float.self)
+            return try withExtendedLifetime(bytes) { try body(UnsafeBufferPointer(start: start, count: count)) }
+        }
+        return try floats(name: name).withUnsafeBufferPointer(body)
     }
 
     /// The values as Float32: F32 copied, F16 and BF16 converted exactly, F64 rounded to nearest.

@@ -38,6 +38,27 @@ public struct NamedTensor: Sendable, Equatable {
         }
     }
 
+    /// Whether the values are used in place in the mapped file (contiguous little-endian F32).
+    public var isZeroCopy: Bool {
+        if case .stored(let t) = storage { return t.isZeroCopy }
+        return false
+    }
+
+    /// Calls `body` with the values as float32, in place in the mapped file where the layout allows
+    /// (contiguous little-endian F32), else converted.
+    public func withFloats<R>(name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        switch storage {
+        case .floats(let v): return try v.withUnsafeBufferPointer(body)
+        case .stored(let t):
+            do { return try t.withFloats(name: name, body) } catch let e as CheckpointFormatError { throw ModelError("checkpoint: \(e)") }
+        }
+    }
+
+    /// Gives back the resident pages of a tensor read from a mapped file (after its values were copied).
+    func releasePages() {
+        if case .stored(let t) = storage { t.releasePages() }
+    }
+
     public static func == (a: NamedTensor, b: NamedTensor) -> Bool {
         guard a.shape == b.shape, a.dtype == b.dtype else { return false }
         guard let x = try? a.floats(name: ""), let y = try? b.floats(name: "") else { return false }
@@ -75,6 +96,11 @@ public struct Checkpoint: Sendable {
     public static func load(path: String, modelKey: String? = nil) throws -> Checkpoint {
         let bytes: MappedBytes
         do { bytes = try MappedBytes(path: path) } catch { throw ModelError("\(error)") }
+        return try load(bytes: bytes, path: path, modelKey: modelKey)
+    }
+
+    /// `load(path:modelKey:)` on bytes already in memory or mapped; `path` names them in messages.
+    public static func load(bytes: MappedBytes, path: String, modelKey: String? = nil) throws -> Checkpoint {
         var raw: [(String, StoredTensor)] = []
         var origin: String
         do {
@@ -164,7 +190,7 @@ public struct Checkpoint: Sendable {
     /// Removes and returns the tensor `name`, which must have exactly `shape` (frees it as it is consumed).
     mutating func take(_ name: String, _ shape: [Int]) throws -> [Float] {
         let values = try tensor(name, shape)
-        tensors.removeValue(forKey: name)
+        tensors.removeValue(forKey: name)?.releasePages()
         return values
     }
 

@@ -10,6 +10,6 @@ struct DWBench: ParsableCommand {
         n{N}c{C}h{H}w{W}o{O} (pointwise 1×1, e.g. n1c512h14w14o2048).
         Start with: dwbench --sizes 3,13,31; a whole network: dwbench replknet
         """,
-        subcommands: [Bench.self, Conv.self, Replknet.self, Tune.self, PlanCommand.self, Check.self, Algorithms.self, Machine.self, Report.self],
+        subcommands: [Bench.self, Conv.self, Replknet.self, CheckpointCommand.self, Tune.self, PlanCommand.self, Check.self, Algorithms.self, Machine.self, Report.self],
         defaultSubcommand: Bench.self)
 }

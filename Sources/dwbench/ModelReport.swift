@@ -79,13 +79,6 @@ struct ModelReport {
         }
     }
 
-    /// Maximum resident set size of the process so far (bytes).
-    static var peakMemoryBytes: Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
-    }
-
     func json() -> Output {
         let r = rows()
         let med = ModelReport.median(totals)
@@ -100,7 +93,7 @@ struct ModelReport {
                       images_per_s: Double(model.batch) / med, predicted_ms: r.reduce(0) { $0 + $1.predicted_ms },
                       gflop: flops / 1e9, peak_gflops: peak, bandwidth_gbs: bandwidth,
                       depthwise_time_share: measuredSum > 0 ? dwTime / measuredSum : 0, depthwise_flop_share: dwFlops / flops,
-                      top5: top5(), peak_memory_bytes: ModelReport.peakMemoryBytes, weight_bytes: weights,
+                      top5: top5(), peak_memory_bytes: peakResidentBytes(), weight_bytes: weights,
                       activation_bytes: model.activationBytes, setup_seconds: setupSeconds, layers: r)
     }
 

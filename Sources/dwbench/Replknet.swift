@@ -63,9 +63,9 @@ struct Replknet: ParsableCommand {
         if let b = tuneBudget, b <= 0 { throw CLIError("--tune-budget must be positive") }
         guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
-        if input != nil && !images.isEmpty { throw ValidationError("--image and --input are alternatives; give one") }
-        if modelKey != nil && checkpoint == nil { throw ValidationError("--model-key needs --checkpoint") }
-        if !images.isEmpty && images.count > 1024 { throw ValidationError("at most 1024 --image files") }
+        if input != nil && !images.isEmpty { throw CLIError("--image and --input are alternatives; give one") }
+        if modelKey != nil && checkpoint == nil { throw CLIError("--model-key needs --checkpoint") }
+        if !images.isEmpty && images.count > 1024 { throw CLIError("at most 1024 --image files") }
         if format == .csv { throw ValidationError("--format must be table or json") }
     }
 

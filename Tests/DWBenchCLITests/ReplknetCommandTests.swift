@@ -22,7 +22,7 @@ final class ReplknetCommandTests: XCTestCase {
         let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
         XCTAssertTrue(layers.contains { ($0["op"] as? String) == "depthwise" && ($0["choice"] as? String ?? "").hasPrefix("plan") })
         XCTAssertEqual((json["top5"] as? [[Any]])?.count, 2)
-        let logits = try NPYArray.read(path: out), expected = try NPYArray.read(path: modelFixtures.appendingPathComponent("tiny-logits.npy").path)
+        let logits = try NPYArray.read(path: out), expected = try NPYArray.read(path: modelFixtures.appendingPathComponent("logits-tiny-safetensors.npy").path)
         XCTAssertEqual(logits.shape, [2, 10])
         let diff = zip(logits.values, expected.values).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(diff, 1e-4 * expected.values.map(abs).max()!)
@@ -37,16 +37,56 @@ final class ReplknetCommandTests: XCTestCase {
         XCTAssertTrue(again.stdout.contains("top-5") && again.stdout.contains("depthwise layers:"), again.stdout)
     }
 
+    /// What a user downloads and has: the official training checkpoint (its EMA weights on request) and photos.
+    func testTrainingCheckpointAndPhotos() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("logits.npy").path, saved = dir.appendingPathComponent("input.npy").path
+        let ema = try CLI.run(["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny-train.pth").path, "--model-key", "model_ema",
+                               "--input", modelFixtures.appendingPathComponent("tiny-input.npy").path, "--output", out, "--repeat", "1", "--allow-debug"])
+        XCTAssertEqual(ema.status, 0, ema.stderr)
+        XCTAssertTrue(ema.stdout.contains("tiny-train.pth ['model_ema']"), ema.stdout)
+        try assertClose(out, modelFixtures.appendingPathComponent("logits-tiny-train-pth-ema.npy").path)
+        let photos = ["photos/rocket.jpg", "photos/chelsea.png"].map { modelFixtures.appendingPathComponent($0).path }
+        let run = try CLI.run(["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny-state.pth").path,
+                               "--image", photos[0], "--image", photos[1], "--resolution", "64", "--save-input", saved,
+                               "--output", out, "--repeat", "1", "--allow-debug"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("image 0 (\(photos[0]))") && run.stdout.contains("image 1 (\(photos[1]))"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("top-5 per image, as class index: logit"), run.stdout)
+        try assertClose(out, modelFixtures.appendingPathComponent("photos/logits-photos-64.npy").path)
+        let input = try NPYArray.read(path: saved)
+        XCTAssertEqual(input.shape, [2, 3, 64, 64])
+        let rocket = try NPYArray.read(path: modelFixtures.appendingPathComponent("photos/expected-rocket-jpg-64.npy").path)
+        XCTAssertEqual(Array(input.values.prefix(rocket.values.count)), rocket.values, "--save-input holds the PIL-identical batch")
+    }
+
+    func assertClose(_ file: String, _ reference: String, line: UInt = #line) throws {
+        let a = try NPYArray.read(path: file), b = try NPYArray.read(path: reference)
+        XCTAssertEqual(a.shape, b.shape, line: line)
+        let diff = zip(a.values, b.values).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(diff, 1e-4 * b.values.map(abs).max()!, line: line)
+    }
+
     func testBadInputFailsCleanly() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("y.npy").path
         let truncated = dir.appendingPathComponent("t.safetensors")
         try Data(try Data(contentsOf: modelFixtures.appendingPathComponent("tiny.safetensors")).prefix(1000)).write(to: truncated)
+        let truncatedPth = dir.appendingPathComponent("t.pth")
+        try Data(try Data(contentsOf: modelFixtures.appendingPathComponent("tiny-train.pth")).prefix(300_000)).write(to: truncatedPth)
+        let corruptJPEG = dir.appendingPathComponent("cut.jpg")
+        try Data(try Data(contentsOf: modelFixtures.appendingPathComponent("photos/rocket.jpg")).prefix(20_000)).write(to: corruptJPEG)
         let badInput = dir.appendingPathComponent("x.npy").path
         try NPYArray(shape: [1, 3, 60, 60], values: [Float](repeating: 0, count: 3 * 3600)).write(path: badInput)
         let cases: [([String], String)] = [
             (["--checkpoint", truncated.path], "runs past the end"),
+            (["--checkpoint", truncatedPth.path], "truncated"),
+            (["--checkpoint", modelFixtures.appendingPathComponent("tiny-train.pth").path, "--model-key", "ema"], "no entry 'ema'"),
+            (["--checkpoint", modelFixtures.appendingPathComponent("tiny-state.pth").path, "--image", corruptJPEG.path], "corrupt JPEG"),
+            (["--checkpoint", modelFixtures.appendingPathComponent("tiny-state.pth").path, "--image", modelFixtures.appendingPathComponent("tiny-input.npy").path], "not a JPEG or PNG"),
+            (["--image", corruptJPEG.path, "--input", badInput], "alternatives"),
             (["--checkpoint", dir.appendingPathComponent("missing.safetensors").path], "cannot read file"),
             (["--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path, "--input", badInput], "must have shape (N, 3, R, R)"),
             (["--config", "31Q"], "--config"),

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of every fuzz target into Tests/Fuzz/corpus/<target>/ (standard library only).
+"""Writes the seed corpus of every fuzz target into Tests/Fuzz/corpus/<target>/ (the pickle and zip seeds
+are written by torch.save itself, so this needs PyTorch; everything else is standard library only).
 
 Seeds are small valid files of each format plus a few near-misses, so that the fuzzer starts from inputs
 that reach deep into each reader: .npy arrays of several versions and ranks, safetensors files holding a
-complete micro RepLKNet (training and deployed form, F32/F16/BF16, with metadata), trimmed copies of the
+complete micro RepLKNet (training and deployed form, F32/F16/BF16, with metadata), the same micro RepLKNet
+saved by torch.save (a plain state dict, a training checkpoint with optimizer state and argparse args, a
+DDP-prefixed, a BF16 and a legacy non-ZIP file) and the pickles inside them plus Python's own pickles of
+protocols 0-5, trimmed copies of the
 committed plans and gate baseline, and the committed shape files. Rerun after a format changes:
 
     python3 Tests/Fuzz/make_seeds.py
@@ -41,7 +45,7 @@ out("npy", "seed-v2", npy([2, 2], [1, 2, 3, 4], version=2))
 out("npy", "seed-v3", npy([3], [1, 2, 3], version=3))
 out("npy", "seed-f8", npy([2], [1, 2], descr="<f8")[:-8] + struct.pack("<2d", 1, 2))
 out("npy", "seed-fortran", npy([2, 2], [1, 2, 3, 4], fortran=True))
-with open(os.path.join(REPO, "Tests/DWModelTests/Fixtures/tiny-logits.npy"), "rb") as f:
+with open(os.path.join(REPO, "Tests/DWModelTests/Fixtures/logits-tiny-state-pth.npy"), "rb") as f:
     out("npy", "seed-fixture-logits", f.read())
 
 
@@ -118,6 +122,54 @@ out("safetensors", "seed-replknet-deployed-f16", safetensors(micro_replknet(True
 out("safetensors", "seed-replknet-nosmall-bf16", safetensors(micro_replknet(False, small=0, channels=(4,), kernels=(7,), dw=2), "BF16"))
 out("safetensors", "seed-tensors", safetensors({"a": [2, 3], "b": [0], "c": []}))
 out("safetensors", "seed-empty", safetensors({}))
+counter_header = json.dumps({"n.num_batches_tracked": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]},
+                             "w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}, separators=(",", ":")).encode().ljust(104)
+out("safetensors", "seed-counter-i64", struct.pack("<Q", len(counter_header)) + counter_header + struct.pack("<q2f", 7, 1, 2))
+
+
+# --- zip / pickle: torch.save of the micro RepLKNet, as users save checkpoints ----------------------
+def torch_seeds():
+    import argparse
+    import io
+    import pickle
+    import zipfile
+
+    import torch
+
+    def state(deployed=False, dtype=torch.float32, **kw):
+        g = torch.Generator().manual_seed(3)
+        d = {k: (torch.rand(v, generator=g) + (1.0 if k.endswith("running_var") else 0.0)).to(dtype) for k, v in micro_replknet(deployed, **kw).items()}
+        for k in list(d):
+            if k.endswith("running_var"):
+                d[k[: -len("running_var")] + "num_batches_tracked"] = torch.tensor(5)
+        return d
+
+    def saved(obj, **kw):
+        buffer = io.BytesIO()
+        torch.save(obj, buffer, **kw)
+        return buffer.getvalue()
+
+    files = {
+        "seed-state": saved(state()),
+        "seed-deployed-bf16": saved(state(True, torch.bfloat16)),
+        "seed-training": saved({"model": state(), "optimizer": {"state": {0: {"step": torch.tensor(2.0)}}, "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0]}]},
+                                "scaler": {"scale": 65536.0}, "epoch": 3, "args": argparse.Namespace(model="micro", lr=1e-3, model_ema=False)}),
+        "seed-ddp": saved({"module." + k: v for k, v in state().items()}),
+        "seed-protocol4": saved({"state_dict": state(small=0, channels=(4,), kernels=(7,), blocks=(1,))}, pickle_protocol=4),
+    }
+    for name, data in files.items():
+        out("zip", name, data)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            pkl = [n for n in z.namelist() if n.endswith("/data.pkl")][0]
+            out("pickle", name + "-data.pkl", z.read(pkl))
+    out("zip", "seed-legacy", saved(state(), _use_new_zipfile_serialization=False))
+    sample = {"a": [1, 2.5, None, True, "text", b"bytes", (1, (2, 3))], "b": {1, 2}, "c": frozenset([3]), "d": -2**70, "e": bytearray(b"xy")}
+    for protocol in range(0, 6):
+        out("pickle", "seed-python-protocol%d" % protocol, pickle.dumps(sample, protocol=protocol))
+    out("pickle", "seed-namespace", pickle.dumps(argparse.Namespace(lr=0.1, name="x"), protocol=2))
+
+
+torch_seeds()
 
 # --- plans: the committed plans, trimmed to a few entries ------------------------------------------
 for name, keep in (("plan-replknet31b-1t.json", 3), ("plan-replknet31b-pointwise-1t.json", 2), ("plan-sweep-1t-estimate.json", 2)):

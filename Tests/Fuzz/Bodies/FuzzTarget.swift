@@ -21,6 +21,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case shapes
     /// Regression-gate baselines (`GateBaseline.decode`).
     case baseline
+    /// Pickle streams (`Unpickler`, the restricted unpickler of `.pth` checkpoints).
+    case pickle
+    /// ZIP archives (`ZipArchive`), and through them whole `torch.save` checkpoints (`TorchCheckpoint`,
+    /// `Checkpoint.load`, then the RepLKNet architecture).
+    case zip
 
     /// Runs the body on one input. Rejections (thrown errors) are the expected outcome for most inputs.
     public func run(_ data: Data) {
@@ -30,10 +35,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .plan: fuzzPlan(data)
         case .shapes: fuzzShapes(data)
         case .baseline: fuzzBaseline(data)
+        case .pickle: fuzzPickle(data)
+        case .zip: fuzzZip(data)
         }
     }
 
-    /// The target an executable named `fuzz-<target>` runs (one binary, linked under five names).
+    /// The target an executable named `fuzz-<target>` runs (one binary, linked under one name per target).
     public static func forExecutable(_ path: String) -> FuzzTarget? {
         let name = URL(fileURLWithPath: path).lastPathComponent
         guard name.hasPrefix("fuzz-") else { return nil }
