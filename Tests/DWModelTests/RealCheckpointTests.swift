@@ -151,3 +151,45 @@ final class RealCheckpointTests: XCTestCase {
         XCTAssertEqual(EvaluationTransform.resize(ramp, width: 4, height: 1), ramp)
     }
 }
+
+/// Photos that cannot be decoded: one line naming the file, before any pixel buffer is allocated.
+final class PhotoErrorTests: XCTestCase {
+    func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        }
+        return ~c
+    }
+
+    func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+
+    func expect(_ data: Data, _ fragment: String, line: UInt = #line) {
+        XCTAssertThrowsError(try RGBImage.decode(MappedBytes(data: data), path: "p.img"), line: line) { error in
+            XCTAssertTrue("\(error)".hasPrefix("p.img: ") && "\(error)".contains(fragment), "\(error)", line: line)
+            XCTAssertFalse("\(error)".contains("\n"), line: line)
+        }
+    }
+
+    func testBadPhotosAreRefused() throws {
+        // A PNG whose header declares 50000 × 50000 pixels (7.5 GB of RGB): refused from the header alone.
+        let ihdr: [UInt8] = Array("IHDR".utf8) + bigEndian(50_000) + bigEndian(50_000) + [8, 2, 0, 0, 0]
+        let idat: [UInt8] = Array("IDAT".utf8)
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + bigEndian(13) + ihdr + bigEndian(crc32(ihdr))
+        png += bigEndian(0) + idat + bigEndian(crc32(idat))
+        expect(Data(png), "too large")
+        // The same header with a damaged checksum.
+        png[8 + 4 + 17] ^= 0xFF
+        expect(Data(png), "corrupt PNG")
+        // Truncated real files, and something that is neither format.
+        let photos = fixtures.appendingPathComponent("photos")
+        let jpeg = try Data(contentsOf: photos.appendingPathComponent("rocket.jpg"))
+        expect(jpeg.prefix(jpeg.count / 3), "corrupt JPEG")
+        expect(jpeg.prefix(200), "corrupt JPEG")
+        let realPNG = try Data(contentsOf: photos.appendingPathComponent("chelsea.png"))
+        expect(realPNG.prefix(realPNG.count / 2), "corrupt PNG")
+        expect(Data("GIF89a".utf8), "not a JPEG or PNG")
+        expect(Data(), "not a JPEG or PNG")
+    }
+}
