@@ -1,27 +1,119 @@
 #!/usr/bin/env python3
 """Reads a dwbench tuning plan (schema_version 1) with the standard library only.
 
-    python3 dwplan.py PLAN.json n1c128h56w56k31s1p15      # prints the chosen algorithm; exit 1 if absent
+    python3 dwplan.py PLAN.json PROBLEM     # prints the chosen algorithm; exit 1 if absent, 2 if invalid
+
+PROBLEM is a depthwise problem (n1c128h56w56k31s1p15) or a pointwise 1x1 one (n1c512h14w14o2048).
 
 As a module:
 
-    from dwplan import load_plan, lookup
+    from dwplan import load_plan, lookup, parse_problem
     plan = load_plan("plan.json")
     name = lookup(plan, "n1c128h56w56k31s1p15")           # registry name, or None if the problem is absent
+    parse_problem("n1c512h14w14o2048")                    # {'kind': 'pointwise', 'n': 1, 'c': 512, ...}
 
-The plan records the machine fingerprint, build signature and thread count it was tuned for; a tool
-that runs elsewhere should tune again (see `dwbench plan check`). Schema: Sources/DWTune/plan.schema.json.
+Every entry kind is read, and each entry is checked as Sources/DWTune/plan.schema.json checks it (required
+fields and their types, the mode and status vocabularies, canonical problem keys), plus what a schema cannot
+say: each key equals its entry's problem. The plan records the machine fingerprint, build signature and
+thread count it was tuned for; a tool that runs elsewhere should tune again (see `dwbench plan check`).
 """
 import json
 import re
 import sys
 
 SCHEMA_VERSION = 1
-PROBLEM = re.compile(r"^n(\d+)c(\d+)h(\d+)w(\d+)k(\d+)s(\d+)p(\d+)$")
+_D = r"([1-9][0-9]{0,11})"
+_Z = r"(0|[1-9][0-9]{0,11})"
+DEPTHWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}k{_D}s{_D}p{_Z}$")
+POINTWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}o{_D}$")
+MODES = {"estimate", "measure", "exhaustive"}
+STATUSES = {"measured", "dropped", "estimated", "refused"}
 
 
 class PlanError(Exception):
     pass
+
+
+def parse_problem(text):
+    """The fields of a problem's text form, with its kind; PlanError when it is neither kind."""
+    if not isinstance(text, str):
+        raise PlanError(f"invalid problem {text!r}: not a string")
+    m = DEPTHWISE.match(text)
+    if m:
+        return dict(kind="depthwise", **dict(zip("nchwksp", map(int, m.groups()))))
+    m = POINTWISE.match(text)
+    if m:
+        return dict(kind="pointwise", **dict(zip("nchwo", map(int, m.groups()))))
+    raise PlanError(f"invalid problem {text!r}: expected n{{N}}c{{C}}h{{H}}w{{W}}k{{K}}s{{S}}p{{P}} (depthwise) "
+                    f"or n{{N}}c{{C}}h{{H}}w{{W}}o{{O}} (pointwise), without leading zeros")
+
+
+def _check_entry(path, key, entry):
+    def bad(why):
+        return PlanError(f"{path}: entry {key!r}: {why}")
+    try:
+        parse_problem(key)
+    except PlanError as e:
+        raise PlanError(f"{path}: {e}")
+    if not isinstance(entry, dict):
+        raise bad("not an object")
+    for field in ("problem", "algorithm", "mode", "threads", "margin", "confident", "candidates"):
+        if field not in entry:
+            raise bad(f"missing '{field}'")
+    if entry["problem"] != key:
+        raise bad(f"its problem {entry['problem']!r} differs from its key")
+    if not isinstance(entry["algorithm"], str):
+        raise bad("algorithm is not a string")
+    if entry["mode"] not in MODES:
+        raise bad(f"mode {entry['mode']!r} is not one of {sorted(MODES)}")
+    if not _positive_int(entry["threads"]):
+        raise bad("threads is not a positive integer")
+    if type(entry["margin"]) not in (int, float) or entry["margin"] < 0:
+        raise bad("margin is not a non-negative number")
+    if type(entry["confident"]) is not bool:
+        raise bad("confident is not a boolean")
+    if not isinstance(entry["candidates"], list):
+        raise bad("candidates is not a list")
+    for c in entry["candidates"]:
+        if not isinstance(c, dict) or not isinstance(c.get("algorithm"), str) or c.get("status") not in STATUSES:
+            raise bad(f"malformed candidate {c!r}")
+        if "median_ms" in c and not _number(c["median_ms"], lambda v: v > 0):
+            raise bad(f"candidate {c['algorithm']} has median_ms {c['median_ms']!r}")
+        if "spread" in c and not _number(c["spread"], lambda v: v >= 0):
+            raise bad(f"candidate {c['algorithm']} has spread {c['spread']!r}")
+
+
+def _number(v, ok):
+    return type(v) in (int, float) and ok(v)
+
+
+def _positive_int(v):
+    return type(v) is int and v >= 1
+
+
+def _check_header(path, plan):
+    """machine, threads and calibration, as the schema states them."""
+    def bad(why):
+        return PlanError(f"{path}: {why}")
+    m = plan["machine"]
+    if not isinstance(m, dict) or not isinstance(m.get("cpuModel"), str) or not isinstance(m.get("features"), list) \
+            or not _positive_int(m.get("cores")) or not _positive_int(m.get("numaNodes")) or not isinstance(m.get("caches"), list):
+        raise bad("malformed machine fingerprint")
+    for c in m["caches"]:
+        if not isinstance(c, dict) or type(c.get("level")) is not int or not isinstance(c.get("type"), str) \
+                or not _number(c.get("bytes"), lambda v: type(v) is int and v >= 0) or not _positive_int(c.get("sharedBy")):
+            raise bad(f"malformed cache {c!r}")
+    b = plan["build"]
+    if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("package_version", "registry_hash", "compiler", "flags")):
+        raise bad("malformed build signature")
+    if not _positive_int(plan["threads"]):
+        raise bad("threads is not a positive integer")
+    c = plan["calibration"]
+    if not isinstance(c, dict) or not _number(c.get("peak_gflops"), lambda v: v > 0) or not _number(c.get("bandwidth_gbs"), lambda v: v > 0):
+        raise bad("calibration peak_gflops and bandwidth_gbs must be positive numbers")
+    for table in ("efficiency", "memory_efficiency"):
+        if not isinstance(c.get(table), dict) or not all(_number(v, lambda v: v > 0) for v in c[table].values()):
+            raise bad(f"calibration {table} must map names to positive numbers")
 
 
 def load_plan(path):
@@ -31,27 +123,30 @@ def load_plan(path):
             plan = json.load(f)
     except OSError as e:
         raise PlanError(f"{path}: cannot read: {e.strerror}")
-    except json.JSONDecodeError as e:
-        raise PlanError(f"{path}: not JSON: {e.msg} at line {e.lineno}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PlanError(f"{path}: not JSON: {e}")
     if not isinstance(plan, dict):
         raise PlanError(f"{path}: not a plan (top level is not an object)")
     version = plan.get("schema_version")
     if version != SCHEMA_VERSION:
         raise PlanError(f"{path}: unknown plan schema_version {version!r} (this reader knows {SCHEMA_VERSION})")
+    for field in ("generator", "created", "machine", "build", "threads", "calibration"):
+        if field not in plan:
+            raise PlanError(f"{path}: missing '{field}'")
+    if not isinstance(plan["generator"], str) or not isinstance(plan["created"], str):
+        raise PlanError(f"{path}: generator and created must be strings")
+    _check_header(path, plan)
     entries = plan.get("entries")
     if not isinstance(entries, dict):
         raise PlanError(f"{path}: missing 'entries'")
     for key, entry in entries.items():
-        if not PROBLEM.match(key) or not isinstance(entry, dict) or entry.get("problem") != key \
-                or not isinstance(entry.get("algorithm"), str):
-            raise PlanError(f"{path}: malformed entry {key!r}")
+        _check_entry(path, key, entry)
     return plan
 
 
 def lookup(plan, problem):
-    """The algorithm registry name chosen for `problem` (its text form), or None."""
-    if not PROBLEM.match(problem):
-        raise PlanError(f"invalid problem {problem!r}: expected n{{N}}c{{C}}h{{H}}w{{W}}k{{K}}s{{S}}p{{P}}")
+    """The algorithm registry name chosen for `problem` (its text form, either kind), or None."""
+    parse_problem(problem)
     entry = plan["entries"].get(problem)
     return entry["algorithm"] if entry else None
 

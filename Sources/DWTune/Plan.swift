@@ -168,6 +168,7 @@ extension Plan {
         do { plan = try JSONDecoder().decode(Plan.self, from: data) } catch let error as DecodingError {
             throw PlanError.malformed(path, describe(error))
         }
+        if let why = plan.schemaViolation() { throw PlanError.malformed(path, why) }
         for (key, entry) in plan.entries {
             guard let problem = try? ConvProblem(parsing: key), problem.description == key, key == entry.problem else {
                 throw PlanError.inconsistent(path, "entry key '\(key)' is not the text form of its problem '\(entry.problem)'")
@@ -176,6 +177,35 @@ extension Plan {
         }
         return plan
     }
+
+    /// The value constraints `plan.schema.json` states (vocabularies and numeric ranges), checked the same
+    /// way here so that the schema and this reader accept the same plans (PlanSchemaAgreementTests).
+    func schemaViolation() -> String? {
+        if machine.cores < 1 { return "machine.cores must be at least 1" }
+        if machine.numaNodes < 1 { return "machine.numaNodes must be at least 1" }
+        for c in machine.caches where c.bytes < 0 || c.sharedBy < 1 { return "machine.caches: level \(c.level) has bytes \(c.bytes), sharedBy \(c.sharedBy)" }
+        if threads < 1 { return "threads must be at least 1" }
+        if !(calibration.peak_gflops > 0) || !(calibration.bandwidth_gbs > 0) { return "calibration peak and bandwidth must be positive" }
+        for (name, e) in calibration.efficiency.merging(calibration.memory_efficiency, uniquingKeysWith: min) where !(e > 0) {
+            return "calibration efficiency of \(name) must be positive"
+        }
+        for key in entries.keys.sorted() {
+            let e = entries[key]!
+            if !Plan.modes.contains(e.mode) { return "entry \(key): mode '\(e.mode)' is not one of \(Plan.modes.sorted().joined(separator: ", "))" }
+            if e.threads < 1 { return "entry \(key): threads must be at least 1" }
+            if !(e.margin >= 0) { return "entry \(key): margin must not be negative" }
+            for c in e.candidates {
+                if !Plan.statuses.contains(c.status) { return "entry \(key): candidate status '\(c.status)' is not one of \(Plan.statuses.sorted().joined(separator: ", "))" }
+                if let m = c.median_ms, !(m > 0) { return "entry \(key): candidate \(c.algorithm) has median_ms \(m)" }
+                if let s = c.spread, !(s >= 0) { return "entry \(key): candidate \(c.algorithm) has spread \(s)" }
+            }
+        }
+        return nil
+    }
+
+    /// The entry modes and candidate statuses the schema allows.
+    static let modes: Set<String> = ["estimate", "measure", "exhaustive"]
+    static let statuses: Set<String> = ["measured", "dropped", "estimated", "refused"]
 
     static func describe(_ error: DecodingError) -> String {
         switch error {

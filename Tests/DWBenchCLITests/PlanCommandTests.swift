@@ -1,4 +1,6 @@
 import DWCore
+import DWKernels
+import DWTune
 import Foundation
 import XCTest
 
@@ -114,29 +116,112 @@ final class PlanCommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("h.json")))
     }
 
-    /// The plan is readable from Python with the standard library, and valid against the committed schema.
+    /// Runs `python3 ARGS`; (status, stdout).
+    func python(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    /// A plan `tune` writes with both problem kinds is valid against the published schema and readable from
+    /// Python with the standard library (dwplan.py), for depthwise and pointwise entries alike.
     func testPythonReaderAndSchema() throws {
         let plan = path("plan.json")
-        XCTAssertEqual(try tune(plan, mode: "estimate").status, 0)
+        XCTAssertEqual(try tune(plan, mode: "estimate", extra: ["--shapes", "n1c20h12w12k5s1p2,n1c33h9w9k13s1p6,n1c32h8w8o64"]).status, 0)
+        let validator = repoRoot.appendingPathComponent("Benchmarks/plan/validate_plans.py").path
+        let (status, summary) = try python([validator, plan])
+        XCTAssertEqual(status, 0, "the tuned plan fails plan.schema.json or dwplan.py: \(summary)")
+        let entries = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: plan))) as! [String: Any]
         let reader = repoRoot.appendingPathComponent("Benchmarks/plan/dwplan.py").path
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", reader, plan, "n1c33h9w9k13s1p6"]
-        let out = Pipe()
-        python.standardOutput = out
-        try python.run()
-        let name = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        python.waitUntilExit()
-        XCTAssertEqual(python.terminationStatus, 0)
-        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: plan))) as! [String: Any]
-        XCTAssertEqual(name, ((obj["entries"] as! [String: Any])["n1c33h9w9k13s1p6"] as! [String: Any])["algorithm"] as? String)
+        for problem in ["n1c33h9w9k13s1p6", "n1c32h8w8o64"] {
+            let (code, name) = try python([reader, plan, problem])
+            XCTAssertEqual(code, 0, problem)
+            XCTAssertEqual(name.trimmingCharacters(in: .whitespacesAndNewlines),
+                           ((entries["entries"] as! [String: Any])[problem] as! [String: Any])["algorithm"] as? String, problem)
+        }
+    }
 
-        let schema = repoRoot.appendingPathComponent("Sources/DWTune/plan.schema.json").path
-        let validate = Process()
-        validate.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        validate.arguments = ["python3", "-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))", plan, schema]
-        try validate.run()
-        validate.waitUntilExit()
-        XCTAssertEqual(validate.terminationStatus, 0, "the plan validates against plan.schema.json (python3 jsonschema)")
+    /// The three readers of a plan — dwbench (Swift), the JSON Schema and dwplan.py — agree on each of a set of
+    /// corrupted plans: all accept it or all refuse it. Cross-field rules a schema cannot state (a key equal to
+    /// its entry's problem, a registry name) are refused by both readers and documented in the schema.
+    func testSchemaAndReadersAgreeOnCorruptedPlans() throws {
+        let plan = path("base.json")
+        XCTAssertEqual(try tune(plan, mode: "estimate", extra: ["--shapes", "n1c20h12w12k5s1p2,n1c33h9w9k13s1p6,n1c32h8w8o64"]).status, 0)
+        let pw = "n1c32h8w8o64", dw = "n1c20h12w12k5s1p2"
+        func entry(_ o: inout [String: Any], _ key: String, _ edit: (inout [String: Any]) -> Void) {
+            var entries = o["entries"] as! [String: Any]
+            var e = entries[key] as! [String: Any]
+            edit(&e)
+            entries[key] = e
+            o["entries"] = entries
+        }
+        func candidate(_ o: inout [String: Any], _ edit: (inout [String: Any]) -> Void) {
+            entry(&o, dw) { e in
+                var cs = e["candidates"] as! [[String: Any]]
+                edit(&cs[0])
+                e["candidates"] = cs
+            }
+        }
+        let mutations: [(String, Bool, (inout [String: Any]) -> Void)] = [
+            ("unchanged", true, { _ in }),
+            ("extra field", true, { $0["note"] = "kept" }),
+            ("no entries", true, { $0["entries"] = [String: Any]() }),
+            ("candidate reason", true, { candidate(&$0) { $0["reason"] = "why" } }),
+            ("schema version 2", false, { $0["schema_version"] = 2 }),
+            ("no generator", false, { $0["generator"] = nil }),
+            ("no machine", false, { $0["machine"] = nil }),
+            ("zero cores", false, { o in var m = o["machine"] as! [String: Any]; m["cores"] = 0; o["machine"] = m }),
+            ("zero threads", false, { $0["threads"] = 0 }),
+            ("negative peak", false, { o in var c = o["calibration"] as! [String: Any]; c["peak_gflops"] = -1; o["calibration"] = c }),
+            ("leading-zero key", false, { o in
+                var entries = o["entries"] as! [String: Any]
+                var e = entries.removeValue(forKey: dw) as! [String: Any]
+                e["problem"] = "n01c20h12w12k5s1p2"
+                entries["n01c20h12w12k5s1p2"] = e
+                o["entries"] = entries
+            }),
+            ("garbage key", false, { o in
+                var entries = o["entries"] as! [String: Any]
+                entries["conv3x3"] = entries[dw]
+                o["entries"] = entries
+            }),
+            ("unknown mode", false, { entry(&$0, pw) { $0["mode"] = "fast" } }),
+            ("entry threads 0", false, { entry(&$0, pw) { $0["threads"] = 0 } }),
+            ("negative margin", false, { entry(&$0, dw) { $0["margin"] = -0.5 } }),
+            ("confident as text", false, { entry(&$0, dw) { $0["confident"] = "yes" } }),
+            ("no candidates", false, { entry(&$0, pw) { $0["candidates"] = nil } }),
+            ("unknown status", false, { candidate(&$0) { $0["status"] = "won" } }),
+            ("zero median", false, { candidate(&$0) { $0["median_ms"] = 0 } }),
+            ("candidate without name", false, { candidate(&$0) { $0["algorithm"] = nil } }),
+        ]
+        var files: [String] = []
+        for (i, m) in mutations.enumerated() {
+            let file = path("m\(i).json")
+            try editPlan(plan, file, m.2)
+            files.append(file)
+        }
+        let validator = repoRoot.appendingPathComponent("Benchmarks/plan/validate_plans.py").path
+        let (status, report) = try python([validator, "--report"] + files)
+        XCTAssertEqual(status, 0)
+        let lines = report.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(lines.count, mutations.count)
+        for (i, m) in mutations.enumerated() {
+            let swift = (try? Plan.load(path: files[i], registry: Registry.names)) != nil
+            let schema = lines[i]["schema"] is NSNull, reader = lines[i]["dwplan"] is NSNull
+            XCTAssertEqual(swift, m.1, "\(m.0): dwbench \(swift ? "accepts" : "refuses")")
+            XCTAssertEqual(schema, m.1, "\(m.0): the schema says \(lines[i]["schema"] ?? "")")
+            XCTAssertEqual(reader, m.1, "\(m.0): dwplan.py says \(lines[i]["dwplan"] ?? "")")
+        }
+        // What only the readers can check: a key that is not its entry's problem.
+        let swapped = path("swapped.json")
+        try editPlan(plan, swapped) { entry(&$0, pw) { $0["problem"] = "n1c32h8w8o65" } }
+        XCTAssertNil(try? Plan.load(path: swapped, registry: Registry.names))
+        XCTAssertNotEqual(try python([repoRoot.appendingPathComponent("Benchmarks/plan/dwplan.py").path, swapped, pw]).0, 0)
     }
 }
