@@ -84,7 +84,8 @@ public func dwCaseDestroy(_ handle: UnsafeMutableRawPointer) {
 @_cdecl("dw_shapes_open")
 public func dwShapesOpen(_ path: UnsafePointer<CChar>, _ message: UnsafeMutablePointer<CChar>?, _ capacity: Int32) -> UnsafeMutableRawPointer? {
     do {
-        let file = try ShapeFile.load(path: String(cString: path))
+        // A built-in set by name (works from any directory), a shape-file path, or comma-separated problems.
+        let file = try ShapeFile.resolve(String(cString: path))
         return Unmanaged.passRetained(ShapeBox(file)).toOpaque()
     } catch {
         copyOut("\(error)", message, capacity)

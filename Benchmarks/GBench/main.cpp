@@ -1,12 +1,12 @@
-// Google Benchmark harness for dwbench: one benchmark per (registry algorithm × shape-file entry).
+// Google Benchmark harness for dwbench: one benchmark per (registry algorithm × shape-set entry).
 //
-//   .build/release/dwbench-gbench [--threads=N] [--shapes=FILE]... [benchmark flags]
+//   .build/release/dwbench-gbench [--threads=N] [--shapes=SET]... [benchmark flags]
 //
-// Defaults: all cores, Benchmarks/shapes/replknet31b.txt. Names are dw/<algorithm>/<layer>/<problem>/threads:<N>.
-// Counters FLOP/s (direct-equivalent, 2·N·C·OH·OW·K² per iteration) and bytes/s (compulsory traffic) are
-// rates; each benchmark runs 5 repetitions and reports mean/median/stddev/cv aggregates. Plans are
-// prepared once, outside the timed loop; caches are warm. Try --benchmark_format=json, or
-// --benchmark_filter=direct-simd to select.
+// Names are dw/<algorithm>/<layer>/<problem>/threads:<N>. Counters FLOP/s (direct-equivalent,
+// 2·N·C·OH·OW·K² per iteration) and bytes/s (compulsory traffic) are rates. Plans are prepared once,
+// outside the timed loop; caches are warm. Google Benchmark's own flags keep their meaning; only where one
+// is not given does the harness default it (see usage()). Every repetition is reported in JSON output, so
+// compare.py can run its U test.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -52,6 +52,35 @@ void runCase(benchmark::State &state, int algorithm, std::string problem, int th
                                                    benchmark::Counter::kIs1024);
 }
 
+void usage() {
+    std::printf(
+        "dwbench-gbench: Google Benchmark harness over dwbench's registry (one benchmark per algorithm and problem)\n"
+        "\n"
+        "  dwbench-gbench [--threads=N] [--shapes=SET]... [Google Benchmark flags]\n"
+        "\n"
+        "  --threads=N     threads per kernel (default: all %u cores)\n"
+        "  --shapes=SET    a built-in set (replknet31b, replknet31b-pointwise), a shape file, or comma-separated\n"
+        "                  problems such as n1c384h32w32k31s1p15 (repeatable; default: replknet31b, built in,\n"
+        "                  so the binary runs from any directory)\n"
+        "  --help          this text, then Google Benchmark's flags\n"
+        "\n"
+        "Defaults applied only when the flag is absent: --benchmark_min_time=0.05, --benchmark_repetitions=9,\n"
+        "--benchmark_display_aggregates_only=true (the console shows mean/median/stddev/cv; --benchmark_out\n"
+        "files keep every repetition for compare.py's U test), times in microseconds unless\n"
+        "--benchmark_time_unit is given. Names: dw/<algorithm>/<layer>/<problem>/threads:<N>.\n"
+        "Compare two runs: /usr/share/benchmark/compare.py benchmarks a.json b.json (Debian libbenchmark-tools).\n"
+        "\n",
+        std::thread::hardware_concurrency());
+}
+
+bool hasFlag(const std::vector<char *> &args, const char *name) {
+    size_t n = std::strlen(name);
+    for (char *a : args) {
+        if (std::strncmp(a, name, n) == 0 && (a[n] == '=' || a[n] == 0)) return true;
+    }
+    return false;
+}
+
 bool takeFlag(const char *arg, const char *name, std::string &value) {
     size_t n = std::strlen(name);
     if (std::strncmp(arg, name, n) == 0 && arg[n] == '=') {
@@ -79,11 +108,22 @@ int main(int argc, char **argv) {
             }
         } else if (takeFlag(argv[i], "--shapes", v)) {
             shapeFiles.push_back(v);
+        } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+            usage();
+            rest.push_back(argv[i]);
         } else {
             rest.push_back(argv[i]);
         }
     }
-    if (shapeFiles.empty()) shapeFiles.push_back("Benchmarks/shapes/replknet31b.txt");
+    if (shapeFiles.empty()) shapeFiles.push_back("replknet31b");
+    // Defaults only where the user gave no flag of their own.
+    static std::string minTime = "--benchmark_min_time=0.05", repetitions = "--benchmark_repetitions=9",
+                       aggregates = "--benchmark_display_aggregates_only=true";
+    if (!hasFlag(rest, "--benchmark_min_time")) rest.push_back(minTime.data());
+    if (!hasFlag(rest, "--benchmark_repetitions")) rest.push_back(repetitions.data());
+    if (!hasFlag(rest, "--benchmark_display_aggregates_only") && !hasFlag(rest, "--benchmark_report_aggregates_only"))
+        rest.push_back(aggregates.data());
+    bool userUnit = hasFlag(rest, "--benchmark_time_unit");
 
     std::vector<std::pair<std::string, std::string>> shapes;  // (layer, problem), unique problems
     for (const auto &path : shapeFiles) {
@@ -109,12 +149,8 @@ int main(int argc, char **argv) {
         for (const auto &[layer, problem] : shapes) {
             if (!dw_algorithm_solves(a, problem.c_str())) continue;
             std::string name = "dw/" + std::string(algorithm) + "/" + layer + "/" + problem + "/threads:" + std::to_string(threads);
-            benchmark::RegisterBenchmark(name.c_str(), runCase, a, problem, threads, name)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime()
-                ->MinTime(0.05)
-                ->Repetitions(5)
-                ->ReportAggregatesOnly(true);
+            auto *b = benchmark::RegisterBenchmark(name.c_str(), runCase, a, problem, threads, name)->UseRealTime();
+            if (!userUnit) b->Unit(benchmark::kMicrosecond);
         }
     }
 

@@ -108,6 +108,11 @@ public struct BuildSignature: Codable, Sendable, Equatable {
 
     public static let packageVersion = "0.2.0"
 
+    /// What `dwbench --version` prints: the package version and this build's signature.
+    public var versionLine: String {
+        "dwbench \(package_version) (\(compiler), \(flags), registry \(registry_hash))"
+    }
+
     public static func current(registryNames: [String]) -> BuildSignature {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in registryNames.joined(separator: "\n").utf8 {

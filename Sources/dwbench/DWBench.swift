@@ -1,4 +1,6 @@
 import ArgumentParser
+import DWKernels
+import DWTune
 
 @main
 struct DWBench: ParsableCommand {
@@ -10,6 +12,7 @@ struct DWBench: ParsableCommand {
         n{N}c{C}h{H}w{W}o{O} (pointwise 1×1, e.g. n1c512h14w14o2048).
         Start with: dwbench --sizes 3,13,31; a whole network: dwbench replknet
         """,
+        version: BuildSignature.current(registryNames: Registry.names).versionLine,
         subcommands: [Bench.self, Conv.self, Replknet.self, CheckpointCommand.self, Tune.self, PlanCommand.self, Check.self, Algorithms.self, Machine.self, Report.self],
         defaultSubcommand: Bench.self)
 }

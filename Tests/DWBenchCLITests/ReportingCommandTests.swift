@@ -133,4 +133,13 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no such shape file"), bad.stderr)
     }
+
+    /// `dwbench --version` prints the package version and the build signature, exit 0, stdout only.
+    func testVersion() throws {
+        let r = try CLI.run(["--version"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("dwbench 0."), r.stdout)
+        XCTAssertTrue(r.stdout.contains("registry "), r.stdout)
+        XCTAssertEqual(r.stderr, "")
+    }
 }
