@@ -9,6 +9,9 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
         public var bytes: Int
         /// Number of logical CPUs that share it.
         public var sharedBy: Int
+
+        /// "L1d", "L1i", "L2", "L3".
+        public var label: String { "L\(level)" + (type == "Data" ? "d" : type == "Instruction" ? "i" : "") }
     }
 
     public var cpuModel: String
@@ -17,6 +20,56 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
     public var cores: Int
     public var numaNodes: Int
     public var caches: [Cache]
+    /// CPUID identity (vendor, family, model, stepping), which VMs pass through even when the brand string
+    /// is only "AMD EPYC": it tells CPU generations apart. Absent in plans written before it was recorded.
+    public var vendor: String?
+    public var family: Int?
+    public var model: Int?
+    public var stepping: Int?
+
+    public init(cpuModel: String, features: [String], cores: Int, numaNodes: Int, caches: [Cache],
+                vendor: String? = nil, family: Int? = nil, model: Int? = nil, stepping: Int? = nil) {
+        self.cpuModel = cpuModel
+        self.features = features
+        self.cores = cores
+        self.numaNodes = numaNodes
+        self.caches = caches
+        self.vendor = vendor
+        self.family = family
+        self.model = model
+        self.stepping = stepping
+    }
+
+    /// What differs between this fingerprint (a plan's, "there") and `other` ("here"), one phrase per field,
+    /// e.g. "L1d 48 KiB there, 32 KiB here"; empty when they describe the same machine. A field one side does
+    /// not record (an older plan's CPUID identity) is not a difference.
+    public func differences(from other: MachineFingerprint) -> [String] {
+        var out: [String] = []
+        func compare<T: Equatable>(_ name: String, _ a: T?, _ b: T?, _ text: (T) -> String) {
+            if let a, let b, a != b { out.append("\(name) \(text(a)) there, \(text(b)) here") }
+        }
+        compare("CPU", cpuModel, other.cpuModel) { "'\($0)'" }
+        compare("vendor", vendor, other.vendor) { $0 }
+        compare("family", family, other.family) { "\($0)" }
+        compare("model", model, other.model) { "\($0)" }
+        compare("stepping", stepping, other.stepping) { "\($0)" }
+        compare("cores", cores, other.cores) { "\($0)" }
+        compare("NUMA nodes", numaNodes, other.numaNodes) { "\($0)" }
+        if features != other.features {
+            let missing = features.filter { !other.features.contains($0) }, extra = other.features.filter { !features.contains($0) }
+            out.append("features" + (missing.isEmpty ? "" : " \(missing.joined(separator: " ")) there only") + (extra.isEmpty ? "" : " \(extra.joined(separator: " ")) here only"))
+        }
+        for cache in Set(caches.map(\.label) + other.caches.map(\.label)).sorted() {
+            let a = caches.first { $0.label == cache }, b = other.caches.first { $0.label == cache }
+            compare(cache, a.map(\.bytes), b.map(\.bytes)) { MachineFingerprint.sizeText($0) }
+            compare("\(cache) sharing", a.map(\.sharedBy), b.map(\.sharedBy)) { "by \($0)" }
+        }
+        return out
+    }
+
+    static func sizeText(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+    }
 
     /// The feature flags this project cares about, in report order.
     public static let interestingFeatures = ["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw",
@@ -30,11 +83,13 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         var model = "unknown"
         var flags = Set<String>()
+        var identity: [String: String] = [:]
         for line in cpuinfo.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2 else { continue }
             if parts[0] == "model name", model == "unknown" { model = parts[1] }
             if parts[0] == "flags", flags.isEmpty { flags = Set(parts[1].split(separator: " ").map(String.init)) }
+            if ["vendor_id", "cpu family", "model", "stepping"].contains(parts[0]), identity[parts[0]] == nil { identity[parts[0]] = parts[1] }
         }
         var caches: [Cache] = []
         for index in 0..<8 {
@@ -50,7 +105,9 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
                                   features: interestingFeatures.filter { flags.contains($0) },
                                   cores: ProcessInfo.processInfo.activeProcessorCount,
                                   numaNodes: NUMA.nodeCount,
-                                  caches: caches)
+                                  caches: caches,
+                                  vendor: identity["vendor_id"], family: identity["cpu family"].flatMap { Int($0) },
+                                  model: identity["model"].flatMap { Int($0) }, stepping: identity["stepping"].flatMap { Int($0) })
     }
 
     /// "48K" → 49152; "1024K" → 1048576; "32M" → 33554432.

@@ -237,15 +237,43 @@ extension Plan {
 
     /// Why this plan does not describe this machine and build, or nil when it does.
     public func mismatch(machine: MachineFingerprint, build: BuildSignature, threads: Int? = nil) -> String? {
-        if self.machine != machine {
-            return "it was tuned on another machine (\(self.machine.cpuModel), \(self.machine.cores) cores, features \(self.machine.features.joined(separator: " ")))"
+        let differences = self.machine.differences(from: machine)
+        if !differences.isEmpty {
+            return "it was tuned on another machine (\(differences.joined(separator: "; ")))"
         }
         if self.build != build {
             return "it was tuned by another build (dwbench \(self.build.package_version), registry \(self.build.registry_hash), \(self.build.compiler); this is \(build.package_version), registry \(build.registry_hash), \(build.compiler))"
         }
         if let threads, threads != self.threads {
-            return "it was tuned for \(self.threads) thread\(self.threads == 1 ? "" : "s"), not \(threads)"
+            return "it was tuned for \(self.threads) thread\(self.threads == 1 ? "" : "s"), not \(threads): run with --threads \(self.threads) to use it, or tune again with --threads \(threads)"
         }
         return nil
+    }
+
+    /// Whether two plans describe the same machine, build and thread count (so their entries may be combined).
+    public func isCompatible(with other: Plan) -> Bool {
+        machine.differences(from: other.machine).isEmpty && build == other.build && threads == other.threads
+    }
+
+    /// Merges any number of plans. The plans compatible with this machine and build (`machine`, `build`)
+    /// are combined, a newer plan's entry replacing an older one's for the same problem; the others are
+    /// dropped, and `dropped` says which and why. With no plan from here, all must be mutually compatible.
+    public static func merge(_ plans: [(name: String, plan: Plan)], machine: MachineFingerprint, build: BuildSignature)
+        throws -> (plan: Plan, dropped: [String]) {
+        guard let first = plans.first else { throw PlanError.inconsistent("merge", "no plans to merge") }
+        let local = plans.filter { $0.plan.mismatch(machine: machine, build: build) == nil }
+        let anchor = local.first ?? first
+        var kept: [(name: String, plan: Plan)] = [], dropped: [String] = []
+        for p in plans {
+            if p.plan.isCompatible(with: anchor.plan) { kept.append(p); continue }
+            guard !local.isEmpty else {
+                throw PlanError.inconsistent(p.name, "tuned elsewhere than \(anchor.name) and neither is from this machine and build (\(p.plan.mismatch(machine: anchor.plan.machine, build: anchor.plan.build, threads: anchor.plan.threads) ?? "")); merge them where they were tuned")
+            }
+            dropped.append("\(p.name): \(p.plan.entries.count) entries dropped, because \(p.plan.mismatch(machine: machine, build: build, threads: anchor.plan.threads) ?? "it differs from \(anchor.name)")")
+        }
+        let ordered = kept.sorted { $0.plan.created < $1.plan.created }
+        var merged = ordered.last!.plan
+        merged.entries = ordered.reduce(into: [:]) { all, p in all.merge(p.plan.entries) { _, newer in newer } }
+        return (merged, dropped)
     }
 }

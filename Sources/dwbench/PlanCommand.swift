@@ -58,34 +58,32 @@ struct PlanCommand: ParsableCommand {
 
     struct Merge: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Merge two plans (several shape sets or hosts) into one.",
+            abstract: "Merge plans into one (the newer entry wins for a problem both have).",
             discussion: """
-            Plans from the same machine, build and thread count are united; where both have a problem, the
-            newer entry wins. Plans from different machines are resolved by fingerprint: the one tuned on
-            this machine wins and the other's entries are dropped (reported); if neither is from this
-            machine, merging is refused.
+            Plans tuned on this machine and build are combined; a plan from elsewhere is dropped, which is an \
+            error (exit 1, nothing written) unless --allow-drop is given. With no plan from here, all must \
+            come from one machine and build.
             """)
-        @Argument(help: "First plan.") var a: String
-        @Argument(help: "Second plan.") var b: String
-        @Option(name: .shortAndLong, help: "Output plan.") var output: String
+        @Argument(help: "Two or more plan files.") var files: [String]
+        @Option(name: [.short, .long], help: "Where to write the merged plan (atomically).") var output: String
+        @Flag(help: "Drop the entries of plans from another machine, build or thread count instead of failing.") var allowDrop = false
+
+        func validate() throws {
+            if files.count < 2 { throw CLIError("merge takes two or more plan files") }
+        }
 
         func run() throws {
-            let (pa, pb) = (try PlanCommand.load(a), try PlanCommand.load(b))
-            let here = MachineFingerprint.current()
-            var merged: Plan
-            if pa.machine == pb.machine && pa.build == pb.build && pa.threads == pb.threads {
-                let (older, newer) = pa.created <= pb.created ? (pa, pb) : (pb, pa)
-                merged = newer
-                merged.entries = older.entries.merging(newer.entries) { _, new in new }
-            } else if pa.machine == here || pb.machine == here {
-                let (keep, drop, dropName) = pa.machine == here ? (pa, pb, b) : (pb, pa, a)
-                merged = keep
-                FileHandle.standardError.write(Data("merge: \(dropName) is from another machine, build or thread count; dropped its \(drop.entries.count) entries\n".utf8))
-            } else {
-                throw CLIError("\(a) and \(b) were tuned on different machines or builds, neither this one; merge them on one of those machines")
+            let plans = try files.map { (name: $0, plan: try PlanCommand.load($0)) }
+            let result: (plan: Plan, dropped: [String])
+            do {
+                result = try Plan.merge(plans, machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names))
+            } catch { throw CLIError("\(error)") }
+            if !result.dropped.isEmpty && !allowDrop {
+                throw CLIError("merge would drop entries (\(result.dropped.joined(separator: "; "))); pass --allow-drop to write the rest")
             }
-            do { try merged.write(path: output) } catch { throw CLIError("\(error)") }
-            print("wrote \(output): \(merged.entries.count) problems")
+            for line in result.dropped { FileHandle.standardError.write(Data("merge: \(line)\n".utf8)) }
+            do { try result.plan.write(path: output) } catch { throw CLIError("\(error)") }
+            print("wrote \(output): \(result.plan.entries.count) problems from \(files.count - result.dropped.count) of \(files.count) plans")
         }
     }
 

@@ -103,9 +103,15 @@ final class PlanCommandTests: XCTestCase {
             mm["cores"] = 128
             obj["machine"] = mm
         }
-        let r = try CLI.run(["plan", "merge", a, foreign, "-o", merged])
+        // Dropping a foreign plan's entries is an error unless asked for; the message names what differs.
+        try? FileManager.default.removeItem(atPath: merged)
+        let refused = try CLI.run(["plan", "merge", a, foreign, "-o", merged])
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--allow-drop") && refused.stderr.contains("cores 128 there"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: merged))
+        let r = try CLI.run(["plan", "merge", a, foreign, b, "--allow-drop", "-o", merged])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("dropped its 1 entries"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("1 entries dropped") && r.stdout.contains("from 2 of 3 plans"), r.stderr + r.stdout)
         let both = path("g.json")
         try editPlan(a, both) { obj in
             var mm = obj["machine"] as! [String: Any]
@@ -114,6 +120,37 @@ final class PlanCommandTests: XCTestCase {
         }
         XCTAssertNotEqual(try CLI.run(["plan", "merge", both, foreign, "-o", path("h.json")]).status, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("h.json")))
+    }
+
+    /// A plan from another machine says what differs, field by field; one tuned for another thread count
+    /// says how to use it.
+    func testForeignPlanNamesWhatDiffers() throws {
+        let a = path("a.json"), foreign = path("f.json")
+        XCTAssertEqual(try tune(a, mode: "estimate").status, 0)
+        try editPlan(a, foreign) { obj in
+            var mm = obj["machine"] as! [String: Any]
+            var caches = mm["caches"] as! [[String: Any]]
+            let l1d = caches.firstIndex { ($0["level"] as? Int) == 1 && ($0["type"] as? String) == "Data" }!
+            caches[l1d]["bytes"] = (caches[l1d]["bytes"] as! Int) + 16384
+            mm["caches"] = caches
+            mm["model"] = 999
+            obj["machine"] = mm
+        }
+        let check = try CLI.run(["plan", "check", foreign, "--threads", "1"])
+        XCTAssertEqual(check.status, 2, check.stderr + check.stdout)
+        let text = check.stdout + check.stderr
+        XCTAssertTrue(text.contains("L1d") && text.contains("there") && text.contains("model 999 there"), text)
+        let threads = try CLI.run(["plan", "check", a, "--threads", "2"])
+        XCTAssertEqual(threads.status, 2)
+        XCTAssertTrue((threads.stdout + threads.stderr).contains("run with --threads 1"), threads.stdout + threads.stderr)
+        // A plan written before the CPUID identity was recorded still matches this machine.
+        let old = path("old.json")
+        try editPlan(a, old) { obj in
+            var mm = obj["machine"] as! [String: Any]
+            for k in ["vendor", "family", "model", "stepping"] { mm[k] = nil }
+            obj["machine"] = mm
+        }
+        XCTAssertEqual(try CLI.run(["plan", "check", old, "--threads", "1"]).status, 0)
     }
 
     /// Runs `python3 ARGS`; (status, stdout).
