@@ -8,10 +8,12 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time every registered algorithm on a set of problems (the default subcommand).",
         discussion: """
-        For each kernel size in --sizes, runs every algorithm on N×C×H×W (default 1×384×32×32), stride 1,
-        same padding; or on the exact problems given with --shape. Times are medians of --repetitions
-        repetitions, each at least --min-time seconds, after a warm-up, with warm caches. GFLOP/s is
-        direct-equivalent: 2·N·C·OH·OW·K² / time. Layout conversions are timed separately.
+        For each kernel size in --sizes, runs every algorithm on N×C×H×W (default 1×384×32×32), stride 1, \
+        same padding; or on the exact problems given with --shape. Times are medians of --repetitions \
+        repetitions, each at least --min-time seconds, after a warm-up, with warm caches. direct-eq. \
+        GFLOP/s is 2·N·C·OH·OW·K² / time whatever the algorithm does (for comparing algorithms); % peak \
+        divides the FLOPs the algorithm performs by the FMA peak measured at start. Layout conversions \
+        are timed separately.
         """)
 
     @Option(help: "Kernel sizes, comma separated (used with the default shape).")

@@ -8,13 +8,13 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The performance-regression gate: time a fixed suite against a calibration loop and compare with a baseline.",
         discussion: """
-        The suite (RepLKNet-31B's large depthwise layers, K = 3/13/31 on 384×32×32, two 1×1 layers) runs with the
-        tuner's choices. Each kernel is timed in rounds alternating with a fixed FMA calibration loop on the same
-        threads, and scored as kernel time / calibration time, so a slower or busier machine cancels out. A kernel
-        regresses when its median ratio is more than --tolerance above the baseline's and a one-sided
-        Mann–Whitney test (p < 0.01) agrees, in the first measurement and in a confirming second one (a burst of
-        other work on a shared machine passes; a real slowdown stays). --update records three times the rounds. Every output is checked against the reference; a changed tuner choice
-        is reported. Exit status 1 on a regression or a wrong output. --update rewrites the baseline atomically.
+        The suite (RepLKNet-31B's large depthwise layers, K = 3/13/31 on 384×32×32, two 1×1 layers) runs with the \
+        tuner's choices. Each kernel is timed in rounds alternating with a fixed FMA calibration loop on the same \
+        threads, and scored as kernel time / calibration time, so a slower or busier machine cancels out. A kernel \
+        regresses when its median ratio is more than --tolerance above the baseline's and a one-sided \
+        Mann–Whitney test (p < 0.01) agrees, in the first measurement and in a confirming second one (a burst of \
+        other work on a shared machine passes; a real slowdown stays). --update records three times the rounds. Every output is checked against the reference; a changed tuner choice \
+        is reported. Exit status 1 on a regression or a wrong output. --update rewrites the baseline atomically. \
         A baseline from another CPU model is compared for information only (status 0 unless an output is wrong).
         """)
 

@@ -16,11 +16,7 @@ struct CheckpointCommand: ParsableCommand {
 
     @Argument(help: "A PyTorch .pth/.pt (torch.save) or safetensors file.") var file: String
     @Option(help: "Where the state dict is in a .pth (as replknet --model-key).") var modelKey: String?
-    @Option(help: "Output format: table or json.") var format: OutputFormat = .table
-
-    func validate() throws {
-        if format == .csv { throw CLIError("--format must be table or json") }
-    }
+    @Option(help: "Output format.") var format: ReportFormat = .table
 
     func run() throws {
         let s: CheckpointSummary

@@ -8,8 +8,8 @@ struct Conv: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one depthwise convolution on your .npy data.",
         discussion: """
-        Input (N, C, H, W), weight (C, 1, K, K) as PyTorch stores it, optional bias (C,), all float32 .npy.
-        Writes the output (N, C, OH, OW) atomically; on any error no output file is created.
+        Input (N, C, H, W), weight (C, 1, K, K) as PyTorch stores it, optional bias (C,), all float32 .npy. \
+        Writes the output (N, C, OH, OW) atomically; on any error no output file is created. \
         Matches torch.nn.functional.conv2d(x, w, b, stride, padding, groups=C).
         """)
 
@@ -61,11 +61,16 @@ struct Conv: ParsableCommand {
                 if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
                 (chosen, source) = try chooser.choose(problem)
             } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+        } else if let named = Registry.algorithms.first(where: { $0.name == algorithm }) {
+            chosen = named
+        } else if Registry.pointwise.contains(where: { $0.name == algorithm }) {
+            throw CLIError("'\(algorithm)' is a pointwise (1×1) algorithm and conv runs depthwise convolutions; depthwise algorithms: \(Registry.algorithms.map(\.name).joined(separator: ", ")) (pointwise ones run in 'dwbench bench --shape n…c…h…w…o…')")
         } else {
-            do { chosen = try Registry.algorithm(named: algorithm) } catch { throw CLIError("\(error)") }
+            throw CLIError("unknown algorithm '\(algorithm)'; depthwise algorithms: \(Registry.algorithms.map(\.name).joined(separator: ", "))")
         }
         if let why = chosen.supports(problem) {
-            throw CLIError("algorithm '\(chosen.name)' does not support \(problem): \(why)")
+            let alternatives = Registry.algorithms.filter { $0.supports(problem) == nil }.map(\.name)
+            throw CLIError("algorithm '\(chosen.name)' does not support \(problem): \(why); algorithms that do: \(alternatives.joined(separator: ", "))")
         }
         let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k, weight: w.values, bias: b)
         let tensor = Tensor(nchw: x.values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)

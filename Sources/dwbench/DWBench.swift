@@ -8,8 +8,8 @@ struct DWBench: ParsableCommand {
         commandName: "dwbench",
         abstract: "Benchmark and run depthwise convolution algorithms on this CPU.",
         discussion: """
-        Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P} (depthwise, e.g. n1c128h56w56k31s1p15) or
-        n{N}c{C}h{H}w{W}o{O} (pointwise 1×1, e.g. n1c512h14w14o2048).
+        Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P} (depthwise, e.g. n1c128h56w56k31s1p15) or \
+        n{N}c{C}h{H}w{W}o{O} (pointwise 1×1, e.g. n1c512h14w14o2048). \
         Start with: dwbench --sizes 3,13,31; a whole network: dwbench replknet
         """,
         version: BuildSignature.current(registryNames: Registry.names).versionLine,

@@ -9,8 +9,8 @@ struct Machine: ParsableCommand {
 
     @OptionGroup var threadOptions: ThreadOptions
 
-    @Option(help: "Output format: table or json.")
-    var format: OutputFormat = .table
+    @Option(help: "Output format.")
+    var format: ReportFormat = .table
 
     @Flag(help: "Time even in a debug build (the figures will be meaningless).")
     var allowDebug = false
@@ -23,7 +23,7 @@ struct Machine: ParsableCommand {
         case .json:
             let report = MachineReport(fingerprint: fp, speed: speed, threads: threadOptions.threads)
             print(try jsonString(report))
-        case .table, .csv:
+        case .table:
             print(describeMachine(fp, speed, threads: threadOptions.threads))
         }
     }

@@ -2,14 +2,19 @@ import ArgumentParser
 import DWCore
 import DWKernels
 
-/// Output format shared by the reporting subcommands.
+/// Output format of `bench`, whose records are rows: a table, JSON or CSV with the same columns.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
 }
 
+/// Output format of the commands that print one report (replknet, checkpoint, machine): no CSV.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
 /// `--threads`, shared by every subcommand that computes.
 struct ThreadOptions: ParsableArguments {
-    @Option(name: .long, help: "Worker threads (default: all \(ThreadPool.defaultThreads) cores).")
+    @Option(name: .long, help: "Worker threads (this machine has \(ThreadPool.defaultThreads) cores).")
     var threads: Int = ThreadPool.defaultThreads
 
     func validate() throws {

@@ -9,8 +9,8 @@ extension PlanCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check plans' choices against a fresh exhaustive re-measurement.",
             discussion: """
-            Re-times every candidate of every problem in the first plan (interleaved, longer repetitions than
-            tuning) and reports, per plan, how often its choice is within --tolerance of the best re-measured
+            Re-times every candidate of every problem in the first plan (interleaved, longer repetitions than \
+            tuning) and reports, per plan, how often its choice is within --tolerance of the best re-measured \
             time. Plans must share the thread count. Writes a Markdown report (stdout or --output).
             """)
         @Argument(help: "Plans to verify (e.g. a measured and an estimated plan of the same problems).") var plans: [String]

@@ -24,7 +24,7 @@ struct Replknet: ParsableCommand {
         classes) .npy, written atomically; with 1000 classes the top-5 shows ImageNet class names.
 
         --plan FILE uses a tuning plan, tuning the model's problems into FILE first if it does not exist \
-        yet. Each layer's predicted time is the roofline max(FLOPs / peak, bytes / bandwidth) with the \
+        yet. Each layer's predicted time is the roofline max(performed FLOPs / peak, bytes / bandwidth) with the \
         peak and bandwidth measured at start (as 'dwbench machine').
         """)
 
@@ -45,7 +45,7 @@ struct Replknet: ParsableCommand {
     @Option(help: "Seconds of measuring for a missing --plan; the rest is estimated.") var tuneBudget: Double?
     @OptionGroup var threadOptions: ThreadOptions
     @Option(name: .customLong("repeat"), help: "Timed forward passes (after one warm-up).") var `repeat`: Int = 5
-    @Option(help: "Output format: table or json.") var format: OutputFormat = .table
+    @Option(help: "Output format.") var format: ReportFormat = .table
     @Option(help: "Seed of the random weights and input.") var seed: UInt64 = 2022
     @Option(help: "Also write a Markdown page, JSON and an SVG plot named replknet-<config>-<T>t-b<N>.* into this directory.")
     var report: String?
@@ -66,7 +66,6 @@ struct Replknet: ParsableCommand {
         if input != nil && !images.isEmpty { throw CLIError("--image and --input are alternatives; give one") }
         if modelKey != nil && checkpoint == nil { throw CLIError("--model-key needs --checkpoint") }
         if !images.isEmpty && images.count > 1024 { throw CLIError("at most 1024 --image files") }
-        if format == .csv { throw ValidationError("--format must be table or json") }
     }
 
     /// Refuses a --batch × --resolution beyond this machine's memory, before the image or any buffer exists.

@@ -7,8 +7,8 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the shape sets and write Results/: JSON, Markdown tables and SVG plots.",
         discussion: """
-        Runs every registered algorithm on each shape set at each thread count (the same timing as 'bench'),
-        writes bench-<set>-<T>t.json and machine.json, and renders README.md with the comparison against
+        Runs every registered algorithm on each shape set at each thread count (the same timing as 'bench'), \
+        writes bench-<set>-<T>t.json and machine.json, and renders README.md with the comparison against \
         the peer engines whose JSON (from Benchmarks/peers/run_peers.py) is passed with --peers.
         """)
 

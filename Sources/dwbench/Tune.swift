@@ -8,10 +8,10 @@ struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tune the algorithm choice per problem and write a plan (JSON) that dwbench and other tools read.",
         discussion: """
-        Modes: measure (default) times every registered candidate interleaved, drops those slower than
-        1.5× the best after a quick round and re-measures the finalists; exhaustive drops nobody; estimate
-        times nothing and ranks by the roofline cost model, using the efficiencies calibrated by a measured
-        plan given with --calibration (or rough defaults). The plan is written atomically: an interrupted
+        Modes: measure (default) times every registered candidate interleaved, drops those slower than \
+        1.5× the best after a quick round and re-measures the finalists; exhaustive drops nobody; estimate \
+        times nothing and ranks by the roofline cost model, using the efficiencies calibrated by a measured \
+        plan given with --calibration (or rough defaults). The plan is written atomically: an interrupted \
         tune leaves the previous file intact. Schema: Sources/DWTune/plan.schema.json.
         """)
 

@@ -62,6 +62,10 @@ final class BadInputTests: XCTestCase {
         let big = try save("big.npy", shape: [1, 1, 64, 64])
         try expectFailure("algorithm refuses", input: big, weight: try save("w63.npy", shape: [1, 1, 63, 63]),
                           extra: ["--algorithm", "fft.t64", "--padding", "31"], mentions: "does not support")
+        try expectFailure("refusal names the alternatives", input: big, weight: try save("w63b.npy", shape: [1, 1, 63, 63]),
+                          extra: ["--algorithm", "fft.t64", "--padding", "31"], mentions: "algorithms that do: ")
+        try expectFailure("pointwise algorithm in conv", input: input, weight: weight, extra: ["--algorithm", "pointwise-naive"],
+                          mentions: "is a pointwise (1×1) algorithm")
         try expectFailure("output directory missing", input: input, weight: weight,
                           extra: ["--output", path("no/such/dir/y.npy")], mentions: "does not exist")
     }
