@@ -36,7 +36,7 @@ let package = Package(
             name: "dwbench",
             dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: nativeCPU),
+            exclude: ["bench.schema.json"], swiftSettings: nativeCPU),
         // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
         // calling the Swift kernels through the bridge's C entry points.
         .target(name: "DWBenchBridge", dependencies: ["DWCore", "DWKernels"], path: "Benchmarks/Bridge",

@@ -5,7 +5,7 @@ Usage (creates its own virtual environment on first use; not part of CI):
     python3 Benchmarks/peers/run_peers.py --shapes Benchmarks/shapes/headline.txt --threads 1 --output peers-1t.json
     python3 Benchmarks/peers/run_peers.py --shapes n1c384h32w32k31s1p15 --threads 2 --engines onnxruntime
 
-Writes a JSON list of records in the format of `dwbench bench --format json` (problem, algorithm, layout,
+Writes a JSON list of records in the record format of `dwbench bench --format json` (problem, algorithm, layout,
 threads, status, median_ms, min_ms, max_ms, gflops, …), one per (engine × problem), so the two line up.
 Timing mirrors dwbench: one warm-up run, iterations grown until a repetition lasts --min-time seconds,
 --repetitions repetitions, median and min–max; warm caches; fp32; NCHW input as each engine takes it.

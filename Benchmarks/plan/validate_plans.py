@@ -16,7 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import dwplan  # noqa: E402
-import jsonschema  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from validate_json import validator as schema_validator  # noqa: E402
 
 
 def check(path, validator):
@@ -38,10 +39,7 @@ def check(path, validator):
 def main(argv):
     report = "--report" in argv
     files = [a for a in argv if a != "--report"] or sorted(glob.glob(os.path.join(ROOT, "Results", "plan-*.json")))
-    with open(os.path.join(ROOT, "Sources/DWTune/plan.schema.json")) as f:
-        schema = json.load(f)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = schema_validator("plan")
     failures = 0
     for path in files:
         s, r = check(path, validator)

@@ -164,6 +164,11 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         peak(pool: ThreadPool.shared(threads: threads), workers: threads)
     }
 
+    /// Triad bandwidth at `threads` threads, GB/s.
+    public static func bandwidthGBs(threads: Int) -> Double {
+        bandwidth(pool: ThreadPool.shared(threads: threads), workers: threads)
+    }
+
     static func peak(pool: ThreadPool, workers: Int) -> Double {
         // ~20 ms per repetition; the best of 10 filters out interference from other work.
         let iterations = 10_000_000

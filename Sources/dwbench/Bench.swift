@@ -129,7 +129,7 @@ struct Bench: ParsableCommand {
         }
         switch format {
         case .table: break
-        case .json: print(try jsonString(all))
+        case .json: print(try jsonString(BenchOutput(threads: threads, peak: peak, bandwidth: MachineSpeed.bandwidthGBs(threads: threads), records: all)))
         case .csv: print(renderCSV(all))
         }
     }

@@ -1,5 +1,6 @@
 import DWCore
 import DWKernels
+import DWTune
 import Foundation
 
 /// One `dwbench bench` result, the JSON record format shared with the peer scripts and (later) plans.
@@ -28,6 +29,34 @@ struct BenchRecord: Codable {
     var fastest: Bool
     /// With --plan: whether this is the plan's choice.
     var planned: Bool?
+}
+
+/// What `dwbench bench --format json` prints and `dwbench report` writes (bench-<set>-<T>t.json): one
+/// envelope saying where and how the records were measured, then the records. Schema:
+/// Benchmarks/schemas/bench.schema.json (`schema_version` 1).
+struct BenchOutput: Codable {
+    static let schemaVersion = 1
+    var schema_version = BenchOutput.schemaVersion
+    var generator: String
+    var created: String
+    var machine: MachineFingerprint
+    var build: BuildSignature
+    var threads: Int
+    /// FMA peak and triad bandwidth measured at start for `threads`, the denominators of the records' ratios.
+    var peak_gflops: Double
+    var bandwidth_gbs: Double
+    var records: [BenchRecord]
+
+    init(threads: Int, peak: Double, bandwidth: Double, records: [BenchRecord]) {
+        generator = "dwbench \(BuildSignature.packageVersion)"
+        created = ISO8601DateFormatter().string(from: Date())
+        machine = MachineFingerprint.current()
+        build = BuildSignature.current(registryNames: Registry.names)
+        self.threads = threads
+        peak_gflops = peak
+        bandwidth_gbs = bandwidth
+        self.records = records
+    }
 }
 
 /// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
@@ -117,12 +146,13 @@ func formatColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
 }
 
 func renderCSV(_ records: [BenchRecord]) -> String {
-    var lines = ["problem,algorithm,layout,threads,status,median_ms,min_ms,max_ms,gflops,performed_gflops,percent_of_peak,speedup_vs_naive,relative_error,fastest"]
-    func opt(_ x: Double?) -> String { x.map { String($0) } ?? "" }
+    var lines = ["problem,algorithm,layout,threads,status,reason,median_ms,min_ms,max_ms,gflops,performed_gflops,percent_of_peak,speedup_vs_naive,relative_error,iterations,repetitions,fastest,planned"]
+    func opt<T>(_ x: T?) -> String { x.map { "\($0)" } ?? "" }
+    func quoted(_ text: String?) -> String { text.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" } ?? "" }
     for r in records {
-        lines.append([r.problem, r.algorithm, r.layout, String(r.threads), r.status, opt(r.median_ms), opt(r.min_ms),
+        lines.append([r.problem, r.algorithm, r.layout, String(r.threads), r.status, quoted(r.reason), opt(r.median_ms), opt(r.min_ms),
                       opt(r.max_ms), opt(r.gflops), opt(r.performed_gflops), opt(r.percent_of_peak), opt(r.speedup_vs_naive),
-                      opt(r.relative_error), String(r.fastest)].joined(separator: ","))
+                      opt(r.relative_error), opt(r.iterations), opt(r.repetitions), String(r.fastest), opt(r.planned)].joined(separator: ","))
     }
     return lines.joined(separator: "\n")
 }

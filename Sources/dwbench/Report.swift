@@ -61,7 +61,8 @@ struct Report: ParsableCommand {
                     if t == 1, let c = raw.conversions.first { conversions["\(problem)"] = c }
                 }
                 results[t, default: [:]][name] = all
-                try write(try jsonString(all), "bench-\(name)-\(t)t.json")
+                try write(try jsonString(BenchOutput(threads: t, peak: peak, bandwidth: t == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores,
+                                                     records: all)), "bench-\(name)-\(t)t.json")
             }
         }
         var epilogues: [EpilogueRecord] = []

@@ -20,7 +20,7 @@ final class ReportingCommandTests: XCTestCase {
         let result = try CLI.run(["bench", "--shape", "n1c20h12w12k5s1p2", "--format", "json", "--min-time", "0.001",
                                   "--repetitions", "2", "--threads", "1", "--allow-debug"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let records = try benchRecords(result.stdout, threads: 1)
         XCTAssertEqual(records.map { $0["algorithm"] as? String }, Registry.algorithms.map(\.name),
                        "one record per depthwise registry entry, in order")
         for r in records {
@@ -29,7 +29,7 @@ final class ReportingCommandTests: XCTestCase {
                 XCTAssertFalse((r["reason"] as? String ?? "").isEmpty, "a refusal carries its reason")
                 continue
             }
-            for key in ["median_ms", "min_ms", "max_ms", "gflops"] {
+            for key in ["median_ms", "min_ms", "max_ms", "gflops", "performed_gflops", "percent_of_peak"] {
                 let v = try XCTUnwrap(r[key] as? Double, "\(r["algorithm"]!) lacks \(key)")
                 XCTAssertGreaterThan(v, 0)
             }
@@ -39,7 +39,14 @@ final class ReportingCommandTests: XCTestCase {
             }
         }
         XCTAssertEqual(records.filter { $0["fastest"] as? Bool == true }.count, 1)
+        // CSV: the records' columns, one line per record.
+        let csv = try CLI.run(["bench", "--shape", "n1c20h12w12k5s1p2", "--format", "csv", "--min-time", "0.001",
+                               "--repetitions", "1", "--threads", "1", "--allow-debug"])
+        let lines = csv.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.first, "problem,algorithm,layout,threads,status,reason,median_ms,min_ms,max_ms,gflops,performed_gflops,percent_of_peak,speedup_vs_naive,relative_error,iterations,repetitions,fastest,planned")
+        XCTAssertEqual(lines.count, 1 + Registry.algorithms.count)
     }
+
 
     func testBenchTableMarksTheFastest() throws {
         let result = try CLI.run(["--sizes", "3", "--channels", "17", "--height", "9", "--width", "9", "--min-time", "0.001",
@@ -100,7 +107,7 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: "\(out)/replknet-checkpoint-1t-b1.svg", encoding: .utf8).hasPrefix("<svg"))
         let svg = try String(contentsOfFile: "\(out)/sweep-gflops-1t.svg", encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("direct-simd.w16.nchw16c"))
-        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/bench-sweep-1t.json"))) as? [[String: Any]])
+        let records = try benchRecords(try String(contentsOfFile: "\(out)/bench-sweep-1t.json", encoding: .utf8), threads: 1)
         XCTAssertEqual(records.count, 2 * Registry.algorithms.count)
     }
 
@@ -109,7 +116,7 @@ final class ReportCommandTests: XCTestCase {
         let result = try CLI.run(["bench", "--shape", "n1c40h5w6o24", "--epilogue", "gelu+residual", "--format", "json",
                                   "--min-time", "0.001", "--repetitions", "1", "--threads", "2", "--allow-debug"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let records = try benchRecords(result.stdout, threads: 2)
         XCTAssertEqual(records.map { $0["algorithm"] as? String }, Registry.pointwise.map(\.name))
         for r in records where r["algorithm"] as? String != "pointwise-naive" {
             XCTAssertEqual(r["status"] as? String, "ok")
@@ -142,4 +149,21 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("registry "), r.stdout)
         XCTAssertEqual(r.stderr, "")
     }
+}
+
+/// The records of a `bench --format json` envelope, after checking the envelope against the published
+/// schema (Sources/dwbench/bench.schema.json, with python3 jsonschema).
+func benchRecords(_ stdout: String, threads: Int, file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+    let envelope = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], file: file, line: line)
+    XCTAssertEqual(envelope["schema_version"] as? Int, 1, file: file, line: line)
+    XCTAssertEqual(envelope["threads"] as? Int, threads, file: file, line: line)
+    XCTAssertGreaterThan(envelope["peak_gflops"] as? Double ?? 0, 0, file: file, line: line)
+    let dir = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("bench.json").path
+    try Data(stdout.utf8).write(to: URL(fileURLWithPath: path))
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let check = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) bench \(path)")
+    XCTAssertEqual(check.status, 0, "bench JSON fails its schema: \(check.stderr)", file: file, line: line)
+    return try XCTUnwrap(envelope["records"] as? [[String: Any]], file: file, line: line)
 }
