@@ -120,7 +120,8 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
         lines.append("layout conversion, not included above: NCHW→\(c.layout) input \(fmt(c.input.median * 1e3, 3)) ms, \(c.layout)→NCHW output \(fmt(c.output.median * 1e3, 3)) ms")
     }
     overPeak = result.records.contains { ($0.percent_of_peak ?? 0) > 100 }
-    lines.append("* fastest. Median of repetitions, warm caches; rel. error = max|out − naive| / max|naive|. direct-eq. GFLOP/s counts every tap of the direct convolution (compare algorithms with it); % peak counts the FLOPs the algorithm performs (taps meeting real input for direct kernels, transforms and spectral products for the FFT) against the measured FMA peak.")
+    lines.append("* fastest. Median of repetitions, warm caches; rel. error = max|out − naive| / max|naive|.")
+    lines.append("direct-eq. GFLOP/s counts every tap (compare algorithms with it); % peak = FLOPs the algorithm performs / measured FMA peak.")
     if overPeak {
         lines.append("† above the measured peak: that algorithm's FLOP count is its own estimate (the FFT's is 5·n·log₂n per transform, more than a mixed-radix transform performs), so its share of peak reads high.")
     }

@@ -41,7 +41,7 @@ func describeMachine(_ fp: MachineFingerprint, _ speed: MachineSpeed, threads: I
         return "L\(c.level)\(c.type == "Data" ? "d" : c.type == "Instruction" ? "i" : "") \(size)" + (c.sharedBy > 1 ? " (shared by \(c.sharedBy))" : "")
     }.joined(separator: ", ")
     return """
-    CPU            \(fp.cpuModel)
+    CPU            \(fp.cpuModel)\(fp.family.map { f in " (\(fp.vendor ?? "?") family \(f), model \(fp.model.map(String.init) ?? "?"), stepping \(fp.stepping.map(String.init) ?? "?"))" } ?? "")
     ISA            \(fp.features.joined(separator: " "))
     cores          \(fp.cores)
     NUMA nodes     \(fp.numaNodes)
