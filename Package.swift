@@ -30,13 +30,13 @@ let package = Package(
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
                 exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
-        .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
+        .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json", "baseline.schema.json"], swiftSettings: nativeCPU),
         .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
             dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            exclude: ["bench.schema.json"], swiftSettings: nativeCPU),
+            exclude: ["bench.schema.json", "model-report.schema.json"], swiftSettings: nativeCPU),
         // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
         // calling the Swift kernels through the bridge's C entry points.
         .target(name: "DWBenchBridge", dependencies: ["DWCore", "DWKernels"], path: "Benchmarks/Bridge",

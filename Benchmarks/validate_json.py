@@ -3,6 +3,8 @@
 
     python3 Benchmarks/validate_json.py plan FILE...     # Sources/DWTune/plan.schema.json
     python3 Benchmarks/validate_json.py bench FILE...    # Sources/dwbench/bench.schema.json (bench --format json, Results/bench-*.json)
+    python3 Benchmarks/validate_json.py baseline FILE... # Sources/DWTune/baseline.schema.json (check --update)
+    python3 Benchmarks/validate_json.py model-report FILE...  # Sources/dwbench/model-report.schema.json (replknet --format json)
 
 Exit 0 when every file is valid; otherwise one line per invalid file on stderr and exit 1. The schemas
 refer to each other by their $id (the bench records use the plan schema's machine, build and problem
@@ -16,7 +18,8 @@ import jsonschema
 from referencing import Registry, Resource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMAS = {"plan": "Sources/DWTune/plan.schema.json", "bench": "Sources/dwbench/bench.schema.json"}
+SCHEMAS = {"plan": "Sources/DWTune/plan.schema.json", "bench": "Sources/dwbench/bench.schema.json",
+           "baseline": "Sources/DWTune/baseline.schema.json", "model-report": "Sources/dwbench/model-report.schema.json"}
 
 
 def validator(kind):

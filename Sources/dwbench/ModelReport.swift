@@ -30,9 +30,13 @@ struct ModelReport {
         var efficiency: Double
     }
 
+    /// Schema: Sources/dwbench/model-report.schema.json.
     struct Output: Codable {
+        static let schemaVersion = 1
+        var schema_version = Output.schemaVersion
         var model: String
         var weights: String
+        var inputs: [String]?
         var batch: Int
         var resolution: Int
         var threads: Int
@@ -95,7 +99,7 @@ struct ModelReport {
         let dwFlops = r.filter { $0.op == "depthwise" }.reduce(0) { $0 + $1.flops }
         let measuredSum = r.reduce(0) { $0 + $1.measured_ms }
         let weights = model.config.parameterCount * 4
-        return Output(model: "RepLKNet (\(model.config))", weights: source, batch: model.batch, resolution: model.resolution,
+        return Output(model: "RepLKNet (\(model.config))", weights: source, inputs: inputNames.isEmpty ? nil : inputNames, batch: model.batch, resolution: model.resolution,
                       threads: model.threads, classes: model.config.classes, median_ms: med * 1e3,
                       min_ms: (totals.min() ?? 0) * 1e3, max_ms: (totals.max() ?? 0) * 1e3,
                       images_per_s: Double(model.batch) / med, predicted_ms: r.reduce(0) { $0 + $1.predicted_ms },

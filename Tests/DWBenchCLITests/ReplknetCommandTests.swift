@@ -22,6 +22,12 @@ final class ReplknetCommandTests: XCTestCase {
         let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
         XCTAssertTrue(layers.contains { ($0["op"] as? String) == "depthwise" && ($0["choice"] as? String ?? "").hasPrefix("plan") })
         XCTAssertEqual((json["top5"] as? [[Any]])?.count, 2)
+        XCTAssertEqual(json["schema_version"] as? Int, 1)
+        let report = dir.appendingPathComponent("report.json").path
+        try Data(result.stdout.utf8).write(to: URL(fileURLWithPath: report))
+        let root = modelFixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let valid = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) model-report \(report)")
+        XCTAssertEqual(valid.status, 0, "the model report fails its schema: \(valid.stderr)")
         let logits = try NPYArray.read(path: out), expected = try NPYArray.read(path: modelFixtures.appendingPathComponent("logits-tiny-safetensors.npy").path)
         XCTAssertEqual(logits.shape, [2, 10])
         let diff = zip(logits.values, expected.values).map { abs($0 - $1) }.max()!

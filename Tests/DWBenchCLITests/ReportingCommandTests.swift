@@ -141,6 +141,18 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("no such shape file"), bad.stderr)
     }
 
+    /// The baseline `check --update` writes validates against the published baseline schema.
+    func testGateBaselineMatchesItsSchema() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let baseline = dir.appendingPathComponent("baseline.json").path
+        let r = try CLI.run(["check", "--update", "--problems", "n1c32h16w16k3s1p1,n1c32h8w8o64", "--rounds", "5", "--baseline", baseline, "--allow-debug"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let check = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) baseline \(baseline)")
+        XCTAssertEqual(check.status, 0, check.stderr)
+    }
+
     /// `dwbench --version` prints the package version and the build signature, exit 0, stdout only.
     func testVersion() throws {
         let r = try CLI.run(["--version"])
