@@ -207,6 +207,22 @@ def main():
             name = f"photos/expected-{photo.replace('.', '-')}-{r}.npy"
             np.save(name, out)
             expected.setdefault(photo, {})[r] = name
+    # JPEGs of the other colour spaces PIL writes: grayscale and (Adobe, inverted) CMYK, made by PIL itself
+    # from the rocket photo at a small size (the decoder's gray and CMYK paths; PIL reads them back as the reference).
+    with Image.open(os.path.join("photos", "rocket.jpg")) as im:
+        small = im.resize((120, 80), Image.BICUBIC)
+        small.convert("L").save("photos/rocket-gray.jpg", quality=90)
+        small.convert("CMYK").save("photos/rocket-cmyk.jpg", quality=90)
+    for photo in ("rocket-gray.jpg", "rocket-cmyk.jpg"):
+        t = datasets.build_transform(False, argparse.Namespace(input_size=64, test_size=64, crop_pct=None, imagenet_default_mean_and_std=True))
+        with open(os.path.join("photos", photo), "rb") as f:
+            image = Image.open(f)
+            mode = image.mode
+            out = t(image.convert("RGB")).unsqueeze(0).numpy().astype("<f4")
+        assert mode in ("L", "CMYK"), mode
+        name = f"photos/expected-{photo.replace('.', '-')}-64.npy"
+        np.save(name, out)
+        expected.setdefault(photo, {})[64] = name
     batch = np.concatenate([np.load(expected["rocket.jpg"][64]), np.load(expected["chelsea.png"][64])])
     np.save("photos/logits-photos-64.npy", logits_of(replknet, state, torch.from_numpy(batch)).astype("<f4"))
 
