@@ -180,7 +180,11 @@ struct ModelReport {
         md.append("| layer | op | algorithm (choice) | GFLOP | MB | predicted ms | measured ms | efficiency |")
         md.append("|---|---|---|---|---|---|---|---|")
         for r in o.layers {
-            md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))% |")
+            md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))%\(r.efficiency > 1 ? "†" : "") |")
+        }
+        md.append("\nGFLOP is the direct-equivalent count; predicted ms = max(FLOPs the chosen algorithm performs / peak, bytes / bandwidth); efficiency = predicted / measured.")
+        if o.layers.contains(where: { $0.efficiency > 1 }) {
+            md.append("† above 100%: the layer beat its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's).")
         }
         return md.joined(separator: "\n") + "\n"
     }
