@@ -2,7 +2,7 @@
 """Generates DirectBlocks.swift: the register-blocked micro-kernels of direct-simd.
 
 Swift cannot index registers, so each block width W (output pixels held in W zmm accumulators) is its own
-fully unrolled function. Run from this directory after editing: python3 DirectBlocks.py > DirectBlocks.swift
+fully unrolled function. Regenerate after editing with: bash Sources/generate.sh (CI checks the committed file)
 """
 
 MAX_WIDTH = 16

@@ -4,7 +4,7 @@
 Swift cannot index registers, so every tile shape (A output-channel vectors × B pixels, A·B zmm
 accumulators) is its own fully unrolled function. The registry's tile shapes are listed in TILES; every
 smaller shape they need for remainders (fewer channel vectors in the last panel, fewer pixels in the last
-tile) is generated too. Run from this directory after editing: python3 PointwiseTiles.py > PointwiseTiles.swift
+tile) is generated too. Regenerate after editing with: bash Sources/generate.sh (CI checks the committed file)
 """
 
 # (vectors of 16 output channels, pixels): 28, 24 and 24 accumulators; with the A weight vectors and one
