@@ -12,6 +12,10 @@ public protocol ConvolutionAlgorithm: Sendable {
     var kind: String { get }
     /// The reference implementation of its kind: checked against, never a tuning candidate.
     var isReference: Bool { get }
+    /// The largest relative error (max|out − reference| / max|reference|) its output may have on fp32 data:
+    /// 1e-5 for algorithms that sum the same products as the reference in another order, larger for those that
+    /// transform (the FFT). Tests, the benchmark and the regression gate read it from here.
+    var errorBound: Double { get }
     /// `nil` when supported; otherwise why not (including "not a pointwise problem").
     func supports(_ problem: ConvProblem) -> String?
     func workEstimate(_ problem: ConvProblem) -> WorkEstimate
@@ -82,6 +86,11 @@ public final class TrialData {
         let o = problem.outputShape
         return Tensor(n: o.n, c: o.c, h: o.h, w: o.w, layout: layout)
     }
+}
+
+extension ConvolutionAlgorithm {
+    /// Direct summation in another order: 1e-5 (a transform-based algorithm declares its own).
+    public var errorBound: Double { 1e-5 }
 }
 
 extension DepthwiseAlgorithm {

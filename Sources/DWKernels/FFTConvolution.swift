@@ -18,6 +18,9 @@ import Foundation
 /// Complexity per tile Θ(T² log T) complex vector operations per pair of blocks; filter spectra take
 /// ⌈C/32⌉·2·T_h·(T_w/2 + 1)·128 bytes. Threads split (image, block pair, tile) tasks.
 public struct FFTConvolution: DepthwiseAlgorithm {
+    /// Forward and inverse transforms round in fp32 at every butterfly: 1e-4 relative.
+    public var errorBound: Double { 1e-4 }
+
     /// Largest transform size per dimension.
     public let maxTile: Int
 

@@ -63,7 +63,8 @@ struct BenchOutput: Codable {
 func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
     let p = result.problem
     let performed = Dictionary(Registry.all.map { ($0.name, $0.workEstimate(p).flops) }, uniquingKeysWith: { a, _ in a })
-    let naive = result.cases.first { $0.algorithm.hasSuffix("naive") }?.timing?.median
+    let references = Set(Registry.all.filter(\.isReference).map(\.name))
+    let naive = result.cases.first { references.contains($0.algorithm) }?.timing?.median
     let best = result.cases.compactMap { $0.timing?.median }.min()
     return result.cases.map { c in
         guard let t = c.timing else {
@@ -100,6 +101,7 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
     case let .pointwise(p):
         lines.append("\(p)  (1×1: N\(p.n) C\(p.c) → O\(p.o) on \(p.h)×\(p.w), GEMM M×N×K = \(p.o)×\(p.pixels)×\(p.c) per image; epilogue \(epilogue); \(suffix))")
     }
+    let references = Set(Registry.all.filter(\.isReference).map(\.name))
     let header = ["", "algorithm", "layout", "median ms", "min–max ms", "direct-eq. GFLOP/s", "% peak", "vs naive", "rel. error"]
     var rows: [[String]] = []
     let overPeak: Bool
@@ -113,7 +115,7 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
                      "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
                      fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1) + (r.percent_of_peak! > 100 ? "†" : ""),
                      r.speedup_vs_naive.map { fmt($0, 1) + "×" } ?? "—",
-                     r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm.hasSuffix("naive") ? "ref" : "—")])
+                     r.relative_error.map { String(format: "%.1e", $0) } ?? (references.contains(r.algorithm) ? "ref" : "—")])
     }
     lines.append(formatColumns([header] + rows, rightAligned: [3, 4, 5, 6, 7, 8]))
     for c in result.raw.conversions {

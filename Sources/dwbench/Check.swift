@@ -86,8 +86,7 @@ struct Check: ParsableCommand {
             FileHandle.standardError.write(Data("check: \(key) \(name)\n".utf8))
             let m: PerformanceGate.Measurement
             do { m = try gate.measure(problem, algorithm) } catch { throw CLIError("\(error)") }
-            let bound = name.hasPrefix("fft") ? 1e-4 : 1e-5
-            let correct = m.relativeError <= bound
+            let correct = m.relativeError <= algorithm.errorBound
             if !correct { wrong += 1 }
             entries.append(GateBaseline.Entry(problem: key, algorithm: name, ratios: m.ratios, kernel_ms: m.kernelSeconds * 1e3,
                                               relative_error: m.relativeError))

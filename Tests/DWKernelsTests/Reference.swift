@@ -1,4 +1,5 @@
 import DWCore
+import DWKernels
 
 /// The fp64 reference: the textbook definition of PyTorch's depthwise `conv2d(groups=C)`
 /// (cross-correlation with zero padding), accumulated in Double. Independent of every kernel under test.
@@ -36,9 +37,9 @@ func relativeError(_ a: [Float], _ ref: [Double]) -> Double {
     return scale > 0 ? diff / scale : diff
 }
 
-/// Error bound of an algorithm: FFT convolution rounds in the transform, the direct methods do not.
+/// Error bound of a registry algorithm, as the algorithm declares it (`ConvolutionAlgorithm.errorBound`).
 func tolerance(_ algorithm: String) -> Double {
-    algorithm.hasPrefix("fft") ? 1e-4 : 1e-5
+    (try? Registry.anyAlgorithm(named: algorithm))?.errorBound ?? 1e-5
 }
 
 /// Seeded input for a problem.
