@@ -67,6 +67,28 @@ final class ReplknetCommandTests: XCTestCase {
         XCTAssertEqual(Array(input.values.prefix(rocket.values.count)), rocket.values, "--save-input holds the PIL-identical batch")
     }
 
+    /// `dwbench checkpoint` says where the state dict is, what was skipped or left uncalled, and the architecture.
+    func testCheckpointCommand() throws {
+        let train = modelFixtures.appendingPathComponent("tiny-train.pth").path
+        let table = try CLI.run(["checkpoint", train])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        for fragment in ["PyTorch ZIP (torch.save)", "state dict: 'model'", "num_batches_tracked", "argparse.Namespace",
+                         "architecture: RepLKNet", "channels [8, 16, 24, 32]", "in place"] {
+            XCTAssertTrue(table.stdout.contains(fragment), "'\(fragment)' not in: \(table.stdout)")
+        }
+        let json = try CLI.run(["checkpoint", modelFixtures.appendingPathComponent("tiny-bf16.safetensors").path, "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let s = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(s["format"] as? String, "safetensors")
+        XCTAssertEqual((s["dtypes"] as? [String: Int])?["BF16"], s["tensors"] as? Int, "every weight is BF16")
+        XCTAssertEqual(s["zero_copy_tensors"] as? Int, 0, "BF16 is converted, not used in place")
+        XCTAssertNotNil(s["architecture"] as? String)
+        let bad = try CLI.run(["checkpoint", modelFixtures.appendingPathComponent("tiny-input.npy").path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("not a safetensors file"), bad.stderr)
+    }
+
     func assertClose(_ file: String, _ reference: String, line: UInt = #line) throws {
         let a = try NPYArray.read(path: file), b = try NPYArray.read(path: reference)
         XCTAssertEqual(a.shape, b.shape, line: line)
