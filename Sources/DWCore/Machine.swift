@@ -67,7 +67,8 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
         return out
     }
 
-    static func sizeText(_ bytes: Int) -> String {
+    /// "48 KiB", "1 MiB" (KiB unless a whole number of MiB).
+    public static func sizeText(_ bytes: Int) -> String {
         bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
     }
 

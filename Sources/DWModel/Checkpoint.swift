@@ -71,8 +71,15 @@ public struct NamedTensor: Sendable, Equatable {
 /// in training form (conv + BN everywhere, `lkb_origin` + `small_conv`) or deployed form (`lkb_reparam`).
 public struct Checkpoint: Sendable {
     public var tensors: [String: NamedTensor]
-    /// Where the state dict was found (`'model'` of a training checkpoint, the top level, …), for messages.
-    public var origin: String = ""
+    /// The file's format: `torch.save`'s ZIP checkpoint or safetensors (nil for weights made in memory).
+    public enum Format: String, Sendable { case pytorch = "PyTorch ZIP (torch.save)", safetensors }
+    public var format: Format?
+    /// Where the state dict was found (`'model'` of a training checkpoint, or `topLevel`), for messages.
+    public var origin: String = Checkpoint.topLevel
+    /// The `origin` of a state dict that is the whole file (a safetensors file, a saved `state_dict()`).
+    public static let topLevel = "the top level"
+    /// Globals the `.pth` pickle names that were kept opaque and never called (`TorchCheckpoint.opaqueGlobals`).
+    public var opaqueGlobals: [String] = []
     /// Entries read but not used: `num_batches_tracked` counters, a stripped `module.` prefix.
     public var notes: [String] = []
 
@@ -102,16 +109,17 @@ public struct Checkpoint: Sendable {
     /// `load(path:modelKey:)` on bytes already in memory or mapped; `path` names them in messages.
     public static func load(bytes: MappedBytes, path: String, modelKey: String? = nil) throws -> Checkpoint {
         var raw: [(String, StoredTensor)] = []
-        var origin: String
+        var origin = topLevel, format = Format.safetensors, opaque: [String] = []  // safetensors unless a ZIP is found
         do {
             if ZipArchive.hasSignature(bytes) || TorchCheckpoint.looksLikeLegacy(bytes) {
                 let torch = try TorchCheckpoint(bytes: bytes, path: path)
                 (raw, origin) = try stateDict(torch, modelKey: modelKey)
+                format = .pytorch
+                opaque = torch.opaqueGlobals
             } else {
                 if let modelKey { throw ModelError("\(path): --model-key '\(modelKey)' applies to PyTorch checkpoints; a safetensors file holds one state dict") }
                 let file = try SafeTensors(bytes: bytes, path: path)
                 raw = try file.entries.keys.map { ($0, try file.stored($0)) }
-                origin = "safetensors"
             }
         } catch let e as ModelError { throw e } catch { throw ModelError("\(error)") }
         var notes: [String] = []
@@ -130,6 +138,8 @@ public struct Checkpoint: Sendable {
         if counters > 0 { notes.append("skipped \(counters) num_batches_tracked counters") }
         var checkpoint = Checkpoint(tensors: tensors)
         checkpoint.origin = origin
+        checkpoint.format = format
+        checkpoint.opaqueGlobals = opaque
         checkpoint.notes = notes
         return checkpoint
     }
@@ -158,13 +168,13 @@ public struct Checkpoint: Sendable {
                 if let v = top[key], case .dict(let d) = v { chosen = (d, "'\(key)'"); break }
             }
         }
-        let (dict, origin) = chosen ?? (top, "the top level")
+        let (dict, origin) = chosen ?? (top, topLevel)
         var out: [(String, StoredTensor)] = []
         out.reserveCapacity(dict.entries.count)
         for (key, value) in dict.entries {
             guard case .string(let name) = key else { throw ModelError("\(path): \(origin) has a key that is not a string") }
             guard case .tensor(let t) = value else {
-                let hint = origin == "the top level" ? " (a training checkpoint? its keys: \(top.stringKeys.prefix(12).joined(separator: ", ")); choose one with --model-key)" : ""
+                let hint = origin == topLevel ? " (a training checkpoint? its keys: \(top.stringKeys.prefix(12).joined(separator: ", ")); choose one with --model-key)" : ""
                 throw ModelError("\(path): entry '\(name)' of \(origin) is \(value.kindDescription), not a tensor\(hint)")
             }
             out.append((name, t))

@@ -71,11 +71,9 @@ public struct CheckpointSummary: Codable, Sendable {
             parameters = checkpoint.tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) }
         } catch let e { error = "\(e)" }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-        var opaque: [String] = []
-        if checkpoint.origin != "safetensors", let torch = try? TorchCheckpoint(path: path) { opaque = torch.opaqueGlobals }
-        return CheckpointSummary(file: path, bytes: size, format: checkpoint.origin == "safetensors" ? "safetensors" : "PyTorch ZIP (torch.save)",
+        return CheckpointSummary(file: path, bytes: size, format: checkpoint.format?.rawValue ?? "in memory",
                                  state_dict: checkpoint.origin, tensors: checkpoint.tensors.count, elements: elements, dtypes: dtypes,
-                                 notes: checkpoint.notes, opaque_globals: opaque, architecture: architecture, architecture_error: error,
+                                 notes: checkpoint.notes, opaque_globals: checkpoint.opaqueGlobals, architecture: architecture, architecture_error: error,
                                  parameters: parameters, open_seconds: opened, load_seconds: load, load_bytes: loadBytes,
                                  load_gb_per_s: load > 0 ? Double(loadBytes) / load / 1e9 : 0, zero_copy_tensors: zeroCopy,
                                  copy_seconds: copy, checksum: checksum, peak_rss_bytes: peakResidentBytes())

@@ -89,19 +89,17 @@ public enum EvaluationTransform {
 
     /// PIL's `Image.resize((width, height), Image.BICUBIC)` of an RGB image.
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
-        var current = image
         let vertical = Coefficients(inSize: image.height, outSize: height)
+        let resizeRows = height != image.height
+        var current = image, firstRow = 0
         if width != image.width {
-            // Only the rows the vertical pass reads.
-            let first = vertical.bounds[0].start
-            let last = height == image.height ? image.height : vertical.bounds[height - 1].start + vertical.bounds[height - 1].count
-            let rows = height == image.height ? 0 ..< image.height : first ..< last
+            // Only the rows the vertical pass reads (all of them when there is no vertical pass).
+            let rows = resizeRows ? vertical.bounds[0].start ..< vertical.bounds[height - 1].start + vertical.bounds[height - 1].count
+                                  : 0 ..< image.height
             current = horizontal(image, rows: rows, coefficients: Coefficients(inSize: image.width, outSize: width))
-            if height != image.height { return verticalPass(current, firstRow: first, coefficients: vertical) }
-            return current
+            firstRow = rows.lowerBound
         }
-        if height != image.height { return verticalPass(current, firstRow: 0, coefficients: vertical) }
-        return current
+        return resizeRows ? verticalPass(current, firstRow: firstRow, coefficients: vertical) : current
     }
 
     /// Filter taps per output pixel, as PIL's `precompute_coeffs` and `normalize_coeffs_8bpc`.

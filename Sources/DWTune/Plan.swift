@@ -184,7 +184,8 @@ extension Plan {
     }
 
     /// The value constraints `plan.schema.json` states (vocabularies and numeric ranges), checked the same
-    /// way here so that the schema and this reader accept the same plans (PlanSchemaAgreementTests).
+    /// way here so that the schema and this reader accept the same plans
+    /// (`PlanCommandTests.testSchemaAndReadersAgreeOnCorruptedPlans`).
     func schemaViolation() -> String? {
         if machine.cores < 1 { return "machine.cores must be at least 1" }
         if machine.numaNodes < 1 { return "machine.numaNodes must be at least 1" }

@@ -33,7 +33,7 @@ struct BenchRecord: Codable {
 
 /// What `dwbench bench --format json` prints and `dwbench report` writes (bench-<set>-<T>t.json): one
 /// envelope saying where and how the records were measured, then the records. Schema:
-/// Benchmarks/schemas/bench.schema.json (`schema_version` 1).
+/// Sources/dwbench/bench.schema.json (`schema_version` 1).
 struct BenchOutput: Codable {
     static let schemaVersion = 1
     var schema_version = BenchOutput.schemaVersion

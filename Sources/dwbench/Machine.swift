@@ -37,8 +37,7 @@ struct MachineReport: Codable {
 
 func describeMachine(_ fp: MachineFingerprint, _ speed: MachineSpeed, threads: Int) -> String {
     let caches = fp.caches.map { c in
-        let size = c.bytes >= 1 << 20 ? "\(c.bytes >> 20) MiB" : "\(c.bytes >> 10) KiB"
-        return "L\(c.level)\(c.type == "Data" ? "d" : c.type == "Instruction" ? "i" : "") \(size)" + (c.sharedBy > 1 ? " (shared by \(c.sharedBy))" : "")
+        "\(c.label) \(MachineFingerprint.sizeText(c.bytes))" + (c.sharedBy > 1 ? " (shared by \(c.sharedBy))" : "")
     }.joined(separator: ", ")
     return """
     CPU            \(fp.cpuModel)\(fp.family.map { f in " (\(fp.vendor ?? "?") family \(f), model \(fp.model.map(String.init) ?? "?"), stepping \(fp.stepping.map(String.init) ?? "?"))" } ?? "")

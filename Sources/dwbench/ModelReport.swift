@@ -64,6 +64,10 @@ struct ModelReport {
 
     static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
 
+    /// The footnotes of the table and the page: what "predicted" counts, and why an efficiency can pass 100%.
+    static let predictionNote = "Performed FLOPs are the chosen algorithm's own count; the GFLOP column is the direct-equivalent count; efficiency = predicted / measured."
+    static let aboveRooflineNote = "Efficiency above 100%: the layer ran faster than its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's)."
+
     /// FLOPs a layer's algorithm performs (its own count: the taps that meet real input for direct kernels,
     /// transforms and spectral products for the FFT); the layer's direct FLOPs for fixed steps.
     func performedFlops(_ l: RepLKNetModel.Layer) -> Double {
@@ -130,10 +134,8 @@ struct ModelReport {
         rows.append(["total", "", "", fmt(o.gflop, 2), fmt(o.layers.reduce(0) { $0 + $1.bytes } / 1e6, 1), fmt(o.predicted_ms, 2),
                      fmt(measured, 2), "\(fmt(o.predicted_ms / measured * 100, 0))%"])
         lines.append(formatColumns(rows, rightAligned: [3, 4, 5, 6, 7]))
-        lines.append("predicted = max(performed FLOPs / \(fmt(peak, 0)) GFLOP/s, bytes / \(fmt(bandwidth, 1)) GB/s) per layer, where performed FLOPs are the chosen algorithm's own count (the GFLOP column is the direct-equivalent count); efficiency = predicted / measured.")
-        if o.layers.contains(where: { $0.efficiency > 1 }) {
-            lines.append("Efficiency above 100%: the layer ran faster than its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's).")
-        }
+        lines.append("predicted = max(performed FLOPs / \(fmt(peak, 0)) GFLOP/s, bytes / \(fmt(bandwidth, 1)) GB/s) per layer. " + ModelReport.predictionNote)
+        if o.layers.contains(where: { $0.efficiency > 1 }) { lines.append(ModelReport.aboveRooflineNote) }
         lines.append("depthwise layers: \(fmt(o.depthwise_flop_share * 100, 1))% of the FLOPs, \(fmt(o.depthwise_time_share * 100, 1))% of the time (the paper: 49.5% → 12.3% of GPU time)")
         lines.append("memory: peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB; weights \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB (fp32), activation buffers and workspace \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB; setup \(fmt(o.setup_seconds, 1)) s")
         return lines.joined(separator: "\n")
@@ -182,10 +184,8 @@ struct ModelReport {
         for r in o.layers {
             md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))%\(r.efficiency > 1 ? "†" : "") |")
         }
-        md.append("\nGFLOP is the direct-equivalent count; predicted ms = max(FLOPs the chosen algorithm performs / peak, bytes / bandwidth); efficiency = predicted / measured.")
-        if o.layers.contains(where: { $0.efficiency > 1 }) {
-            md.append("† above 100%: the layer beat its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's).")
-        }
+        md.append("\npredicted ms = max(performed FLOPs / peak, bytes / bandwidth). " + ModelReport.predictionNote)
+        if o.layers.contains(where: { $0.efficiency > 1 }) { md.append("† " + ModelReport.aboveRooflineNote) }
         return md.joined(separator: "\n") + "\n"
     }
 

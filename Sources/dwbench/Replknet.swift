@@ -87,7 +87,7 @@ struct Replknet: ParsableCommand {
         do {
             if let checkpoint {
                 let loaded = try Checkpoint.load(path: checkpoint, modelKey: modelKey)
-                source = loaded.origin == "safetensors" || loaded.origin == "the top level" ? checkpoint : "\(checkpoint) [\(loaded.origin)]"
+                source = loaded.origin == Checkpoint.topLevel ? checkpoint : "\(checkpoint) [\(loaded.origin)]"
                 net = try DeployedRepLKNet(loaded)
             } else {
                 net = try DeployedRepLKNet(Checkpoint.random(RepLKNetConfig.named(config)!, seed: seed))
@@ -104,10 +104,10 @@ struct Replknet: ParsableCommand {
         if !images.isEmpty {
             n = images.count
             try requireMemory(cfg, batch: n)
+            guard cfg.inChannels == 3 else { throw CLIError("--image gives 3-channel input; this checkpoint takes \(cfg.inChannels) channels") }
             image = []
             image.reserveCapacity(n * 3 * r * r)
             for file in images {
-                guard cfg.inChannels == 3 else { throw CLIError("--image gives 3-channel input; this checkpoint takes \(cfg.inChannels) channels") }
                 do { image += EvaluationTransform.apply(try RGBImage.read(path: file), resolution: r) } catch { throw CLIError("\(error)") }
                 inputNames.append(file)
             }

@@ -34,6 +34,16 @@ enum CLI {
         return try capture(process)
     }
 
+    /// Validates the JSON file `path` against the published schema of `kind` (plan, bench, baseline,
+    /// model-report) with `Benchmarks/validate_json.py` (python3 jsonschema); status 0 when valid.
+    static func validateJSON(_ kind: String, _ path: String) throws -> CLIResult {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", root.appendingPathComponent("Benchmarks/validate_json.py").path, kind, path]
+        return try capture(process)
+    }
+
     /// Runs a `/bin/sh -c` command line (for `ulimit`), capturing its output like `run`.
     static func runShell(_ command: String, environment: [String: String] = [:]) throws -> CLIResult {
         let process = Process()

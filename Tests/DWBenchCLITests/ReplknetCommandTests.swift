@@ -25,8 +25,7 @@ final class ReplknetCommandTests: XCTestCase {
         XCTAssertEqual(json["schema_version"] as? Int, 1)
         let report = dir.appendingPathComponent("report.json").path
         try Data(result.stdout.utf8).write(to: URL(fileURLWithPath: report))
-        let root = modelFixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let valid = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) model-report \(report)")
+        let valid = try CLI.validateJSON("model-report", report)
         XCTAssertEqual(valid.status, 0, "the model report fails its schema: \(valid.stderr)")
         let logits = try NPYArray.read(path: out), expected = try NPYArray.read(path: modelFixtures.appendingPathComponent("logits-tiny-safetensors.npy").path)
         XCTAssertEqual(logits.shape, [2, 10])

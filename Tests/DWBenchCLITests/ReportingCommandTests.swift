@@ -148,8 +148,7 @@ final class ReportCommandTests: XCTestCase {
         let baseline = dir.appendingPathComponent("baseline.json").path
         let r = try CLI.run(["check", "--update", "--problems", "n1c32h16w16k3s1p1,n1c32h8w8o64", "--rounds", "5", "--baseline", baseline, "--allow-debug"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let check = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) baseline \(baseline)")
+        let check = try CLI.validateJSON("baseline", baseline)
         XCTAssertEqual(check.status, 0, check.stderr)
     }
 
@@ -174,8 +173,7 @@ func benchRecords(_ stdout: String, threads: Int, file: StaticString = #filePath
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("bench.json").path
     try Data(stdout.utf8).write(to: URL(fileURLWithPath: path))
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let check = try CLI.runShell("python3 \(root.appendingPathComponent("Benchmarks/validate_json.py").path) bench \(path)")
+    let check = try CLI.validateJSON("bench", path)
     XCTAssertEqual(check.status, 0, "bench JSON fails its schema: \(check.stderr)", file: file, line: line)
     return try XCTUnwrap(envelope["records"] as? [[String: Any]], file: file, line: line)
 }
