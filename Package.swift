@@ -29,14 +29,19 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
         .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
-                exclude: ["DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
-        .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json", "baseline.schema.json"], swiftSettings: nativeCPU),
+                exclude: ["Depthwise/Direct/DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
+        .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
         .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
+        // The benchmarking library (benchdnn's place beside oneDNN): problem benchmarks, bench records, the
+        // regression gate and its baseline, epilogue measurement, plan verification, model timing, and the
+        // report writers (Results page, model report, SVG charts). The CLI parses, calls it, prints.
+        .target(name: "DWBench", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"],
+                exclude: ["bench.schema.json", "model-report.schema.json", "baseline.schema.json"], swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
-            dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel",
+            dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            exclude: ["bench.schema.json", "model-report.schema.json"], swiftSettings: nativeCPU),
+            swiftSettings: nativeCPU),
         // Google Benchmark harness: a C++ main that registers one benchmark per registry algorithm × shape,
         // calling the Swift kernels through the bridge's C entry points.
         .target(name: "DWBenchBridge", dependencies: ["DWCore", "DWKernels"], path: "Benchmarks/Bridge",
@@ -46,15 +51,19 @@ let package = Package(
             linkerSettings: [.linkedLibrary("benchmark"), .linkedLibrary("pthread")]),
         // Fuzz bodies, one per input format: run by libFuzzer (Tests/Fuzz/fuzz.sh links Tests/Fuzz/Entry) and
         // replayed over the committed corpus and crash regressions by DWFuzzTests.
-        .target(name: "DWFuzzBodies", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"], path: "Tests/Fuzz/Bodies",
+        .target(name: "DWFuzzBodies", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench"], path: "Tests/Fuzz/Bodies",
                 swiftSettings: nativeCPU),
         .testTarget(name: "DWFuzzTests", dependencies: ["DWFuzzBodies"], path: "Tests/Fuzz/Replay"),
+        // Test support: the fp64 references, seeded sweeps and the conformance checks every algorithm gets
+        // from being in a list (the registry's, or the registry plus a test-only algorithm).
+        .target(name: "DWTestSupport", dependencies: ["DWCore", "DWKernels"], path: "Tests/DWTestSupport", swiftSettings: nativeCPU),
         .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
-        .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels", "DWTestSupport"], swiftSettings: nativeCPU),
         .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
-        .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"], exclude: ["Fixtures"],
+        .testTarget(name: "DWBenchTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench", "DWTestSupport"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWTestSupport"], exclude: ["Fixtures"],
                     swiftSettings: nativeCPU),
-        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "dwbench"], exclude: ["Fixtures"]),
+        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWBench", "dwbench"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -5,7 +5,7 @@
 #   bash Sources/generate.sh --check    exit 1, naming the file, if a committed file differs from what its
 #                                       generator writes now (CI runs this)
 #
-#   Sources/DWKernels/DirectBlocks.swift            <- Sources/DWKernels/DirectBlocks.py (standard library)
+#   Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift            <- Sources/DWKernels/Depthwise/Direct/DirectBlocks.py (standard library)
 #   Sources/DWKernels/Pointwise/PointwiseTiles.swift <- Sources/DWKernels/Pointwise/PointwiseTiles.py (standard library)
 #   Sources/DWModel/ImageNetClasses.swift           <- Benchmarks/data/make_imagenet_classes.py (needs torchvision;
 #                                                      skipped, and said so, where it is not installed)
@@ -36,7 +36,7 @@ generate() {
   fi
 }
 
-generate Sources/DWKernels/DirectBlocks.swift python3 Sources/DWKernels/DirectBlocks.py
+generate Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift python3 Sources/DWKernels/Depthwise/Direct/DirectBlocks.py
 generate Sources/DWKernels/Pointwise/PointwiseTiles.swift python3 Sources/DWKernels/Pointwise/PointwiseTiles.py
 if python3 -c "import torchvision" 2>/dev/null; then
   generate Sources/DWModel/ImageNetClasses.swift python3 Benchmarks/data/make_imagenet_classes.py --stdout

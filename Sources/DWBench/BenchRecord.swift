@@ -3,51 +3,51 @@ import DWKernels
 import DWTune
 import Foundation
 
-/// One `dwbench bench` result, the JSON record format shared with the peer scripts and (later) plans.
-struct BenchRecord: Codable {
-    var problem: String
-    var algorithm: String
-    var layout: String
-    var threads: Int
-    var status: String           // "ok", "capped" or "refused"
-    var reason: String?
-    var median_ms: Double?
-    var min_ms: Double?
-    var max_ms: Double?
+/// One `dwbench bench` result: the JSON record format shared with the peer scripts (Benchmarks/peers).
+public struct BenchRecord: Codable {
+    public var problem: String
+    public var algorithm: String
+    public var layout: String
+    public var threads: Int
+    public var status: String           // "ok", "capped" or "refused"
+    public var reason: String?
+    public var median_ms: Double?
+    public var min_ms: Double?
+    public var max_ms: Double?
     /// Direct-equivalent rate: 2·N·C·OH·OW·K² (depthwise) or 2·N·O·C·H·W (pointwise) per run, whatever the
     /// algorithm does; for comparing algorithms, not a share of the hardware.
-    var gflops: Double?
+    public var gflops: Double?
     /// The rate of the FLOPs the algorithm itself performs (its `workEstimate`: only the taps that meet real
     /// input for direct kernels, transforms plus spectral products for the FFT, padded panels for GEMMs).
-    var performed_gflops: Double?
+    public var performed_gflops: Double?
     /// `performed_gflops` as a percentage of the FMA peak measured at start for the same thread count.
-    var percent_of_peak: Double?
-    var speedup_vs_naive: Double?
-    var relative_error: Double?
-    var iterations: Int?
-    var repetitions: Int?
-    var fastest: Bool
+    public var percent_of_peak: Double?
+    public var speedup_vs_naive: Double?
+    public var relative_error: Double?
+    public var iterations: Int?
+    public var repetitions: Int?
+    public var fastest: Bool
     /// With --plan: whether this is the plan's choice.
-    var planned: Bool?
+    public var planned: Bool?
 }
 
 /// What `dwbench bench --format json` prints and `dwbench report` writes (bench-<set>-<T>t.json): one
 /// envelope saying where and how the records were measured, then the records. Schema:
-/// Sources/dwbench/bench.schema.json (`schema_version` 1).
-struct BenchOutput: Codable {
-    static let schemaVersion = 1
-    var schema_version = BenchOutput.schemaVersion
-    var generator: String
-    var created: String
-    var machine: MachineFingerprint
-    var build: BuildSignature
-    var threads: Int
+/// Sources/DWBench/bench.schema.json (`schema_version` 1).
+public struct BenchOutput: Codable {
+    public static let schemaVersion = 1
+    public var schema_version = BenchOutput.schemaVersion
+    public var generator: String
+    public var created: String
+    public var machine: MachineFingerprint
+    public var build: BuildSignature
+    public var threads: Int
     /// FMA peak and triad bandwidth measured at start for `threads`, the denominators of the records' ratios.
-    var peak_gflops: Double
-    var bandwidth_gbs: Double
-    var records: [BenchRecord]
+    public var peak_gflops: Double
+    public var bandwidth_gbs: Double
+    public var records: [BenchRecord]
 
-    init(threads: Int, peak: Double, bandwidth: Double, records: [BenchRecord]) {
+    public init(threads: Int, peak: Double, bandwidth: Double, records: [BenchRecord]) {
         generator = "dwbench \(BuildSignature.packageVersion)"
         created = ISO8601DateFormatter().string(from: Date())
         machine = MachineFingerprint.current()
@@ -60,11 +60,11 @@ struct BenchOutput: Codable {
 }
 
 /// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
-func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
+public func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
     let p = result.problem
     let performed = Dictionary(Registry.all.map { ($0.name, $0.workEstimate(p).flops) }, uniquingKeysWith: { a, _ in a })
-    let references = Set(Registry.all.filter(\.isReference).map(\.name))
-    let naive = result.cases.first { references.contains($0.algorithm) }?.timing?.median
+    let reference = Registry.reference(for: p).name
+    let naive = result.cases.first { $0.algorithm == reference }?.timing?.median
     let best = result.cases.compactMap { $0.timing?.median }.min()
     return result.cases.map { c in
         guard let t = c.timing else {
@@ -82,16 +82,9 @@ func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRe
     }
 }
 
-extension Bench {
-    func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
-                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
-        let raw: ProblemBenchmark
-        do { raw = try ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue) } catch { throw CLIError("\(error)") }
-        return (records(raw, threads: threads, peak: peak), raw)
-    }
-}
-
-func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double,
+/// The `bench` table of one problem: one row per algorithm (refusals with their reason), the layout
+/// conversions, and the footnotes that say what the columns count.
+public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double,
                  epilogue: PointwiseEpilogue = .none) -> String {
     var lines: [String] = []
     let suffix = "\(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak, 1)) GFLOP/s"
@@ -101,7 +94,7 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
     case let .pointwise(p):
         lines.append("\(p)  (1×1: N\(p.n) C\(p.c) → O\(p.o) on \(p.h)×\(p.w), GEMM M×N×K = \(p.o)×\(p.pixels)×\(p.c) per image; epilogue \(epilogue); \(suffix))")
     }
-    let references = Set(Registry.all.filter(\.isReference).map(\.name))
+    let reference = Registry.reference(for: problem).name
     let header = ["", "algorithm", "layout", "median ms", "min–max ms", "direct-eq. GFLOP/s", "% peak", "vs naive", "rel. error"]
     var rows: [[String]] = []
     let overPeak: Bool
@@ -115,7 +108,7 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
                      "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
                      fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1) + (r.percent_of_peak! > 100 ? "†" : ""),
                      r.speedup_vs_naive.map { fmt($0, 1) + "×" } ?? "—",
-                     r.relative_error.map { String(format: "%.1e", $0) } ?? (references.contains(r.algorithm) ? "ref" : "—")])
+                     r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm == reference ? "ref" : "—")])
     }
     lines.append(formatColumns([header] + rows, rightAligned: [3, 4, 5, 6, 7, 8]))
     for c in result.raw.conversions {
@@ -131,7 +124,7 @@ func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw:
 }
 
 /// Aligns columns; a row whose fourth cell is long and the rest empty (a refusal) spills freely.
-func formatColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
+public func formatColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
     let columns = rows.map(\.count).max() ?? 0
     var widths = [Int](repeating: 0, count: columns)
     for row in rows where !(row.count > 3 && row[3].hasPrefix("refused")) {
@@ -148,7 +141,7 @@ func formatColumns(_ rows: [[String]], rightAligned: Set<Int>) -> String {
     }.joined(separator: "\n")
 }
 
-func renderCSV(_ records: [BenchRecord]) -> String {
+public func renderCSV(_ records: [BenchRecord]) -> String {
     var lines = ["problem,algorithm,layout,threads,status,reason,median_ms,min_ms,max_ms,gflops,performed_gflops,percent_of_peak,speedup_vs_naive,relative_error,iterations,repetitions,fastest,planned"]
     func opt<T>(_ x: T?) -> String { x.map { "\($0)" } ?? "" }
     func quoted(_ text: String?) -> String { text.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" } ?? "" }

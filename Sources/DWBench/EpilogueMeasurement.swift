@@ -1,34 +1,38 @@
 import DWCore
 import DWKernels
+import DWModel
 import DWTune
 import Foundation
 
 /// The pointwise (1×1) part of `dwbench report`: our GEMM against OpenBLAS and oneDNN on RepLKNet-31B's
 /// 1×1 layers, and the cost of each layer's fused epilogue.
 
-/// The epilogues a RepLKNet layer of this shape-file name applies: ConvFFN pw1 GELU, pw2 residual; a RepLK
-/// block's pw1 ReLU and pw2 residual (one shape-file line serves both); stem and transitions ReLU.
-func replknetEpilogues(layer: String) -> [PointwiseEpilogue] {
-    if layer.hasSuffix("ffn.pw1") { return [PointwiseEpilogue(activation: .gelu)] }
-    if layer.hasSuffix("ffn.pw2") { return [PointwiseEpilogue(residual: true)] }
-    if layer.contains("large_kernel") { return [PointwiseEpilogue(activation: .relu), PointwiseEpilogue(residual: true)] }
-    return [PointwiseEpilogue(activation: .relu)]
+/// The epilogues RepLKNet-31B applies after the layers that compute `problem` (at 224², the problem's batch),
+/// in layer order, from the layer list: ReLU after a RepLK block's pw1, the residual after pw2, GELU after
+/// a ConvFFN's pw1, ReLU after the stem and transition 1×1s.
+public func replknetEpilogues(problem: ConvProblem) -> [PointwiseEpilogue] {
+    guard let layers = try? RepLKNetConfig.b31.layers(resolution: 224) else { return [] }
+    var out: [PointwiseEpilogue] = []
+    for layer in layers where (try? layer.problem(batch: problem.inputShape.n)) == problem && !out.contains(layer.epilogue) {
+        out.append(layer.epilogue)
+    }
+    return out
 }
 
 /// One side-by-side measurement of a layer's bare GEMM (bias only) and the same algorithm with the epilogue.
-struct EpilogueRecord: Codable {
-    var layer: String
-    var problem: String
-    var algorithm: String
-    var epilogue: String
-    var threads: Int
-    var bare_ms: Double
-    var fused_ms: Double
-    var overhead: Double
+public struct EpilogueRecord: Codable {
+    public var layer: String
+    public var problem: String
+    public var algorithm: String
+    public var epilogue: String
+    public var threads: Int
+    public var bare_ms: Double
+    public var fused_ms: Double
+    public var overhead: Double
 }
 
 /// Times `algorithm` on `problem` bare and with `epilogue`, interleaved repetition by repetition.
-func measureEpilogue(layer: String, problem: ConvProblem, algorithm: any ConvolutionAlgorithm, epilogue: PointwiseEpilogue,
+public func measureEpilogue(layer: String, problem: ConvProblem, algorithm: any ConvolutionAlgorithm, epilogue: PointwiseEpilogue,
                      threads: Int, policy: TimingPolicy) throws -> EpilogueRecord {
     let bare = try algorithm.trial(try TrialData(problem, seed: 3), threads: threads)
     let fused = try algorithm.trial(try TrialData(problem, seed: 3, epilogue: epilogue), threads: threads)
@@ -40,19 +44,15 @@ func measureEpilogue(layer: String, problem: ConvProblem, algorithm: any Convolu
 extension ReportWriter {
     static let pointwiseSet = "replknet31b-pointwise"
 
-    func bestOf(_ recs: [BenchRecord], problem: String, family: String) -> BenchRecord? {
-        best(recs, problem: problem, prefix: family)
-    }
-
     func pointwisePlots() -> [(String, String)] {
         guard let set = sets.first(where: { $0.0 == ReportWriter.pointwiseSet }) else { return [] }
         return threads.map { t in
             let recs = records(set.0, t)
             let problems = set.1.entries.map { "\($0.problem)" }
             let series: [(name: String, values: [Double?])] = [
-                ("dwbench gemm-simd (best)", problems.map { bestOf(recs, problem: $0, family: "gemm-simd")?.gflops }),
-                ("OpenBLAS sgemm", problems.map { bestOf(recs, problem: $0, family: "gemm-blas.openblas")?.gflops }),
-                ("oneDNN sgemm", problems.map { bestOf(recs, problem: $0, family: "gemm-blas.onednn")?.gflops }),
+                ("dwbench gemm-simd (best)", problems.map { best(recs, problem: $0, family: "gemm-simd")?.gflops }),
+                ("OpenBLAS sgemm", problems.map { best(recs, problem: $0, family: "gemm-blas.openblas")?.gflops }),
+                ("oneDNN sgemm", problems.map { best(recs, problem: $0, family: "gemm-blas.onednn")?.gflops }),
             ]
             return ("pointwise-gflops-\(t)t.svg", SVGChart.barChart(
                 title: "RepLKNet-31B 1×1 layers, GFLOP/s, \(t) thread\(t == 1 ? "" : "s")", yLabel: "GFLOP/s",
@@ -67,15 +67,15 @@ extension ReportWriter {
         md.append("Our Swift GEMM (`gemm-simd.*`, NCHW16c activations, packed weights, register tiles of 21–28 zmm accumulators) against the `sgemm` of oneDNN (one call per image, its own threads) and of OpenBLAS (single-threaded on a fixed grid of 256-channel × 1024-pixel tiles over our threads, so that its results do not depend on the thread count), both on NCHW, all with the bias fused (BLAS: beta = 1 over a bias-filled output). The 1×1 layers carry 12.85 of the model's 15.35 GMAC. % peak is against the measured FMA peak at that thread count. Targets: ≥ 85% of peak at 1 thread on the large layers, ≥ 1.3× OpenBLAS, ≥ 1.1× oneDNN, the 7×7 (N = 49) layers at least matching the best BLAS.\n")
         for t in threads {
             let recs = records(set.0, t)
-            let peak = t == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores
+            let peak = speed.peakGflops(threads: t)
             md.append("### \(t) thread\(t == 1 ? "" : "s") (peak \(fmt(peak, 0)) GFLOP/s)\n")
             md.append("| layer | problem | count | fastest gemm-simd | GFLOP/s | % peak | OpenBLAS | oneDNN | vs OpenBLAS | vs oneDNN |")
             md.append("|---|---|---|---|---|---|---|---|---|---|")
             var ours = 0.0, openblas = 0.0, onednn = 0.0, flops = 0.0
             for e in set.1.entries {
                 let p = "\(e.problem)"
-                let g = bestOf(recs, problem: p, family: "gemm-simd")
-                let ob = bestOf(recs, problem: p, family: "gemm-blas.openblas"), dn = bestOf(recs, problem: p, family: "gemm-blas.onednn")
+                let g = best(recs, problem: p, family: "gemm-simd")
+                let ob = best(recs, problem: p, family: "gemm-blas.openblas"), dn = best(recs, problem: p, family: "gemm-blas.onednn")
                 ours += (g?.median_ms ?? .nan) * Double(e.count)
                 openblas += (ob?.median_ms ?? .nan) * Double(e.count)
                 onednn += (dn?.median_ms ?? .nan) * Double(e.count)

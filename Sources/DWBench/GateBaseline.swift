@@ -1,4 +1,6 @@
 import DWCore
+import DWKernels
+import DWTune
 import Foundation
 
 /// The committed baseline of the gate: the machine and build it was recorded on, and per checked problem

@@ -3,70 +3,113 @@ import DWKernels
 import DWModel
 import Foundation
 
+/// A forward pass timed layer by layer: one warm-up pass, then `repetitions` passes, each recording every
+/// layer's wall time (`RepLKNetModel.forward(layerSeconds:)`) and the whole pass's.
+public struct ModelTiming {
+    /// The logits of the last pass (N × classes).
+    public let logits: [Float]
+    /// Per layer of `model.layers`, one time per pass, seconds.
+    public let perLayer: [[Double]]
+    /// Whole-pass times, seconds.
+    public let totals: [Double]
+
+    public static func run(_ model: RepLKNetModel, image: [Float], repetitions: Int) -> ModelTiming {
+        var logits = [Float](repeating: 0, count: model.batch * model.config.classes)
+        let count = model.layers.count
+        var perLayer = [[Double]](repeating: [], count: count)
+        var totals: [Double] = []
+        var slots = [Double](repeating: 0, count: count)
+        image.withUnsafeBufferPointer { x in
+            logits.withUnsafeMutableBufferPointer { y in
+                model.forward(x.baseAddress!, logits: y.baseAddress!)
+                for _ in 0..<repetitions {
+                    let t0 = monotonicSeconds()
+                    slots.withUnsafeMutableBufferPointer { model.forward(x.baseAddress!, logits: y.baseAddress!, layerSeconds: $0.baseAddress!) }
+                    totals.append(monotonicSeconds() - t0)
+                    for i in 0..<count { perLayer[i].append(slots[i]) }
+                }
+            }
+        }
+        return ModelTiming(logits: logits, perLayer: perLayer, totals: totals)
+    }
+}
+
 /// What `dwbench replknet` prints: top-5 classes, median latency, and a per-layer table of measured time
 /// against the roofline prediction, with totals and the depthwise layers' share of time and of FLOPs.
-struct ModelReport {
-    let model: RepLKNetModel
-    let source: String
-    let perLayer: [[Double]]
-    let totals: [Double]
-    let logits: [Float]
-    let peak: Double
-    let bandwidth: Double
-    let setupSeconds: Double
+public struct ModelReport {
+    public let model: RepLKNetModel
+    /// Where the weights came from (a checkpoint's path and form, or "random").
+    public let source: String
+    public let timing: ModelTiming
+    public let peak: Double
+    public let bandwidth: Double
+    public let setupSeconds: Double
     /// What each batch item is (a photo's path, the input file), for the top-5 lines; empty for random input.
-    var inputNames: [String] = []
+    public var inputNames: [String]
 
-    struct LayerRow: Codable {
-        var layer: String
-        var op: String
-        var algorithm: String
-        var choice: String
-        var problem: String?
-        var flops: Double
-        var bytes: Double
-        var predicted_ms: Double
-        var measured_ms: Double
-        var efficiency: Double
+    public init(model: RepLKNetModel, source: String, timing: ModelTiming, peak: Double, bandwidth: Double, setupSeconds: Double,
+                inputNames: [String] = []) {
+        self.model = model
+        self.source = source
+        self.timing = timing
+        self.peak = peak
+        self.bandwidth = bandwidth
+        self.setupSeconds = setupSeconds
+        self.inputNames = inputNames
     }
 
-    /// Schema: Sources/dwbench/model-report.schema.json.
-    struct Output: Codable {
-        static let schemaVersion = 1
-        var schema_version = Output.schemaVersion
-        var model: String
-        var weights: String
-        var inputs: [String]?
-        var batch: Int
-        var resolution: Int
-        var threads: Int
-        var classes: Int
-        var median_ms: Double
-        var min_ms: Double
-        var max_ms: Double
-        var images_per_s: Double
-        var predicted_ms: Double
-        var gflop: Double
-        var peak_gflops: Double
-        var bandwidth_gbs: Double
-        var depthwise_time_share: Double
-        var depthwise_flop_share: Double
-        var top5: [[Top]]
-        var peak_memory_bytes: Int
-        var weight_bytes: Int
-        var activation_bytes: Int
-        var setup_seconds: Double
-        var layers: [LayerRow]
+    var perLayer: [[Double]] { timing.perLayer }
+    var totals: [Double] { timing.totals }
+    var logits: [Float] { timing.logits }
+
+    public struct LayerRow: Codable {
+        public var layer: String
+        public var op: String
+        public var algorithm: String
+        public var choice: String
+        public var problem: String?
+        public var flops: Double
+        public var bytes: Double
+        public var predicted_ms: Double
+        public var measured_ms: Double
+        public var efficiency: Double
+    }
+
+    /// Schema: Sources/DWBench/model-report.schema.json.
+    public struct Output: Codable {
+        public static let schemaVersion = 1
+        public var schema_version = Output.schemaVersion
+        public var model: String
+        public var weights: String
+        public var inputs: [String]?
+        public var batch: Int
+        public var resolution: Int
+        public var threads: Int
+        public var classes: Int
+        public var median_ms: Double
+        public var min_ms: Double
+        public var max_ms: Double
+        public var images_per_s: Double
+        public var predicted_ms: Double
+        public var gflop: Double
+        public var peak_gflops: Double
+        public var bandwidth_gbs: Double
+        public var depthwise_time_share: Double
+        public var depthwise_flop_share: Double
+        public var top5: [[Top]]
+        public var peak_memory_bytes: Int
+        public var weight_bytes: Int
+        public var activation_bytes: Int
+        public var setup_seconds: Double
+        public var layers: [LayerRow]
     }
 
     /// One of the five highest logits: its class index, the ImageNet class name (1000-class models only) and value.
-    struct Top: Codable { var index: Int; var label: String?; var logit: Float }
-
-    static func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+    public struct Top: Codable { var index: Int; var label: String?; var logit: Float }
 
     /// The footnotes of the table and the page: what "predicted" counts, and why an efficiency can pass 100%.
-    static let predictionNote = "Performed FLOPs are the chosen algorithm's own count; the GFLOP column is the direct-equivalent count; efficiency = predicted / measured."
-    static let aboveRooflineNote = "Efficiency above 100%: the layer ran faster than its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's)."
+    public static let predictionNote = "Performed FLOPs are the chosen algorithm's own count; the GFLOP column is the direct-equivalent count; efficiency = predicted / measured."
+    public static let aboveRooflineNote = "Efficiency above 100%: the layer ran faster than its roofline, because its data stayed in cache (the bytes term assumes DRAM bandwidth) or its FLOP count is an estimate (the FFT's)."
 
     /// FLOPs a layer's algorithm performs (its own count: the taps that meet real input for direct kernels,
     /// transforms and spectral products for the FFT); the layer's direct FLOPs for fixed steps.
@@ -78,7 +121,7 @@ struct ModelReport {
     func rows() -> [LayerRow] {
         model.layers.enumerated().map { i, l in
             let predicted = max(performedFlops(l) / (peak * 1e9), l.bytes / (bandwidth * 1e9))
-            let measured = ModelReport.median(perLayer[i])
+            let measured = median(perLayer[i])
             return LayerRow(layer: l.name, op: l.op, algorithm: l.algorithm, choice: l.source, problem: l.problem.map { "\($0)" },
                             flops: l.flops, bytes: l.bytes, predicted_ms: predicted * 1e3, measured_ms: measured * 1e3,
                             efficiency: measured > 0 ? predicted / measured : 0)
@@ -95,9 +138,9 @@ struct ModelReport {
         }
     }
 
-    func json() -> Output {
+    public func json() -> Output {
         let r = rows()
-        let med = ModelReport.median(totals)
+        let med = median(totals)
         let flops = r.reduce(0) { $0 + $1.flops }
         let dwTime = r.filter { $0.op == "depthwise" }.reduce(0) { $0 + $1.measured_ms }
         let dwFlops = r.filter { $0.op == "depthwise" }.reduce(0) { $0 + $1.flops }
@@ -113,7 +156,7 @@ struct ModelReport {
                       activation_bytes: model.activationBytes, setup_seconds: setupSeconds, layers: r)
     }
 
-    func table() -> String {
+    public func table() -> String {
         let o = json()
         var lines: [String] = []
         lines.append("RepLKNet \(model.config.channels) kernels \(model.config.kernels), batch \(o.batch), \(o.resolution)×\(o.resolution), \(o.threads) thread\(o.threads == 1 ? "" : "s"); weights: \(source)")
@@ -142,29 +185,20 @@ struct ModelReport {
     }
 
     /// A peer engine's whole-model time (Benchmarks/peers/run_replknet_peers.py).
-    struct PeerRecord: Codable {
-        var engine: String
-        var config: String
-        var threads: Int
-        var batch: Int
-        var resolution: Int
-        var median_ms: Double
-        var min_ms: Double
-        var max_ms: Double
-        var images_per_s: Double
-    }
-
-    /// Layer groups for the plot: the stem, each stage's 1×1 and depthwise layers, the transitions, the head.
-    static func group(_ layer: String) -> String {
-        let parts = layer.split(separator: ".")
-        if layer.hasPrefix("stem") { return "stem" }
-        if layer.hasPrefix("transitions") { return "transitions" }
-        if layer.hasPrefix("stages"), parts.count > 1 { return "stage \(parts[1]) " + (layer.contains("large_kernel") ? "depthwise" : "1×1") }
-        return layer
+    public struct PeerRecord: Codable {
+        public var engine: String
+        public var config: String
+        public var threads: Int
+        public var batch: Int
+        public var resolution: Int
+        public var median_ms: Double
+        public var min_ms: Double
+        public var max_ms: Double
+        public var images_per_s: Double
     }
 
     /// Markdown page: the run, the comparison with the peers, the grouped prediction, the per-layer table.
-    func markdown(peers: [PeerRecord], command: String, svgName: String) -> String {
+    public func markdown(peers: [PeerRecord], command: String, svgName: String) -> String {
         let o = json()
         var md: [String] = []
         md.append("# RepLKNet forward pass: batch \(o.batch), \(o.resolution)², \(o.threads) thread\(o.threads == 1 ? "" : "s")\n")
@@ -189,12 +223,20 @@ struct ModelReport {
         return md.joined(separator: "\n") + "\n"
     }
 
-    func svg() -> String {
+    /// Writes `base`.md, .json and .svg into `directory` (created if missing), each atomically.
+    public func writePages(directory: String, base: String, peers: [PeerRecord], command: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(svg().utf8), to: "\(directory)/\(base).svg")
+        try AtomicFile.write(Data(try jsonString(json()).utf8), to: "\(directory)/\(base).json")
+        try AtomicFile.write(Data(markdown(peers: peers, command: command, svgName: "\(base).svg").utf8), to: "\(directory)/\(base).md")
+    }
+
+    public func svg() -> String {
         let r = rows()
         var groups: [String] = []
         var predicted: [String: Double] = [:], measured: [String: Double] = [:]
-        for row in r {
-            let g = ModelReport.group(row.layer)
+        for (layer, row) in zip(model.layers, r) {
+            let g = layer.group
             if !groups.contains(g) { groups.append(g) }
             predicted[g, default: 0] += row.predicted_ms
             measured[g, default: 0] += row.measured_ms

@@ -57,12 +57,10 @@ public struct PerformanceGate {
         let trial = try algorithm.trial(data, threads: threads)
         trial.run()
         let output = trial.output()
-        guard let reference = Registry.all.first(where: { $0.isReference && $0.kind == problem.kind }) else {
-            throw PlanError.inconsistent("check", "no reference for \(problem.kind) problems")
-        }
+        let reference = Registry.reference(for: problem)
         let refTrial = try reference.trial(data, threads: threads)
         refTrial.run()
-        let error = DWKernels.relativeError(output, refTrial.output())
+        let error = relativeError(output, refTrial.output())
 
         let pool = ThreadPool.shared(threads: threads)
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: repetitionSeconds, repetitions: 1, capSeconds: 1)
@@ -181,5 +179,70 @@ final class CalibrationScratch: @unchecked Sendable {
         let s = CalibrationScratch(threads: threads)
         cache[threads] = s
         return s
+    }
+}
+
+extension PerformanceGate {
+    /// What one gate run found: baseline entries, a table row per problem, notes, and the failures.
+    public struct Outcome {
+        public var entries: [GateBaseline.Entry] = []
+        public var rows = [["problem", "algorithm", "baseline ratio", "now ratio", "change", "p", "verdict"]]
+        public var notes: [String] = []
+        public var regressions = 0
+        public var wrong = 0
+    }
+
+    /// Measures every problem with the baseline's algorithm (or `choices`, the tuner's, when recording or
+    /// for a problem the baseline lacks), checks its output against the reference, and compares with
+    /// `baseline` when one is given (nil: recording; `previous` is then the old baseline, for the notes).
+    /// A regression must survive a second, independent measurement: a burst of other work on a shared
+    /// machine can slow one kernel's rounds for a moment; a real slowdown stays. Regressions count only on
+    /// the baseline's machine (`sameMachine`).
+    public func run(_ problems: [ConvProblem], choices: [String: String], baseline: GateBaseline?, previous: GateBaseline?,
+                    tolerance: Double, sameMachine: Bool, log: (String) -> Void = { _ in }) throws -> Outcome {
+        var out = Outcome()
+        let recording = baseline == nil
+        for problem in problems {
+            let key = "\(problem)"
+            let choice = choices[key] ?? Registry.reference(for: problem).name
+            let old = previous?.entries.first { $0.problem == key }
+            let compared = baseline?.entries.first { $0.problem == key }
+            let name = compared?.algorithm ?? choice
+            if let old, old.algorithm != choice {
+                out.notes.append("tuner choice changed for \(key): \(old.algorithm) → \(choice)\(recording ? "" : " (the baseline's algorithm is checked)")")
+            }
+            let algorithm = try Registry.anyAlgorithm(named: name)
+            log("check: \(key) \(name)")
+            let m = try measure(problem, algorithm)
+            let correct = m.relativeError <= algorithm.errorBound
+            if !correct { out.wrong += 1 }
+            let entry = GateBaseline.Entry(problem: key, algorithm: name, ratios: m.ratios, kernel_ms: m.kernelSeconds * 1e3,
+                                           relative_error: m.relativeError)
+            out.entries.append(entry)
+            var verdict = correct ? "ok" : "WRONG OUTPUT (rel. error \(String(format: "%.1e", m.relativeError)))"
+            guard let compared else {
+                out.rows.append([key, name, "—", fmt(entry.median_ratio, 4), "", "", recording ? "recorded, \(verdict)" : verdict])
+                continue
+            }
+            var v = PerformanceGate.compare(baseline: compared.ratios, now: m.ratios, tolerance: tolerance)
+            if v.regression {
+                log("check: \(key) looks slower; measuring again to confirm")
+                let again = try measure(problem, algorithm)
+                let second = PerformanceGate.compare(baseline: compared.ratios, now: again.ratios, tolerance: tolerance)
+                if !second.regression {
+                    out.notes.append("\(key): +\(fmt(v.change * 100, 0))% in the first measurement, \(second.change >= 0 ? "+" : "")\(fmt(second.change * 100, 0))% in the confirming one: transient, not a regression")
+                    v = second
+                }
+            }
+            if v.regression {
+                verdict = (correct ? "" : verdict + ", ") + (sameMachine ? "REGRESSION" : "slower (other machine)")
+                if sameMachine { out.regressions += 1 }
+            } else if v.improvement, correct {
+                verdict = "faster"
+            }
+            out.rows.append([key, name, fmt(compared.median_ratio, 4), fmt(entry.median_ratio, 4),
+                             "\(v.change >= 0 ? "+" : "")\(fmt(v.change * 100, 1))%", String(format: "%.3f", v.p), verdict])
+        }
+        return out
     }
 }

@@ -1,7 +1,8 @@
 import DWCore
+import DWKernels
 
 /// Times algorithms on one problem with shared, seeded data, and checks each output against the
-/// reference of the problem's kind when it is among them. Used by `dwbench bench` (and later by the tuner).
+/// reference of the problem's kind when it is among them. Used by `dwbench bench` and `report`; the tuner times its candidates interleaved instead (`InterleavedTimer`).
 public struct ProblemBenchmark {
     public struct Case {
         public let algorithm: String
@@ -68,15 +69,4 @@ public struct ProblemBenchmark {
         }
         return ProblemBenchmark(problem: problem, cases: algorithms.compactMap { cases[$0.name] }, conversions: conversions)
     }
-}
-
-/// max |a − b| / max |b| (0 when b is all zeros and a equals it).
-public func relativeError(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count)
-    var maxDiff = 0.0, maxRef = 0.0
-    for i in 0..<a.count {
-        maxDiff = max(maxDiff, abs(Double(a[i]) - Double(b[i])))
-        maxRef = max(maxRef, abs(Double(b[i])))
-    }
-    return maxRef > 0 ? maxDiff / maxRef : maxDiff
 }

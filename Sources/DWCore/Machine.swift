@@ -1,7 +1,7 @@
 import Foundation
 
 /// What this machine is: CPU model, ISA features, cores, NUMA nodes and caches, read from
-/// `/proc/cpuinfo`, `/sys` and libnuma. Plans (later) are signed with it.
+/// `/proc/cpuinfo`, `/sys` and libnuma. Plans, gate baselines and bench records are signed with it.
 public struct MachineFingerprint: Codable, Sendable, Equatable {
     public struct Cache: Codable, Sendable, Equatable {
         public var level: Int
@@ -158,6 +158,17 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         let bwAll = bandwidth(pool: pool, workers: threads)
         return MachineSpeed(peakGflopsOneCore: one, peakGflopsAllCores: all,
                             bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll)
+    }
+
+    /// The measured peak that applies to `threads` threads: one core's, or all cores' (what was measured
+    /// with every worker busy; a thread count between the two is measured anew).
+    public func peakGflops(threads: Int) -> Double {
+        threads == 1 ? peakGflopsOneCore : threads == ThreadPool.defaultThreads ? peakGflopsAllCores : MachineSpeed.peakGflops(threads: threads)
+    }
+
+    /// The measured triad bandwidth that applies to `threads` threads (as `peakGflops(threads:)`).
+    public func bandwidthGBs(threads: Int) -> Double {
+        threads == 1 ? bandwidthGBsOneCore : threads == ThreadPool.defaultThreads ? bandwidthGBsAllCores : MachineSpeed.bandwidthGBs(threads: threads)
     }
 
     /// Measured FMA peak of `threads` threads running at once (GFLOP/s), for "% of peak".

@@ -116,3 +116,37 @@ public func peakResidentBytes() -> Int {
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return usage.ru_maxrss * 1024
 }
+
+/// Times several operations interleaved: each gets its own iteration count (`Timing.iterationCount`,
+/// grown to the policy's minimum repetition time), then repetition r of every operation runs before repetition r + 1 of any.
+public enum InterleavedTimer {
+    public static func run(_ operations: [() -> Void], policy: TimingPolicy) -> [Timing] {
+        var iterations: [Int] = []
+        for op in operations {
+            for _ in 0..<policy.warmup { op() }
+            let t0 = monotonicSeconds()
+            op()
+            iterations.append(Timing.iterationCount(policy, firstRunSeconds: monotonicSeconds() - t0, op))
+        }
+        var samples = [[Double]](repeating: [], count: operations.count)
+        for _ in 0..<max(1, policy.repetitions) {
+            for (i, op) in operations.enumerated() {
+                let t0 = monotonicSeconds()
+                for _ in 0..<iterations[i] { op() }
+                samples[i].append((monotonicSeconds() - t0) / Double(iterations[i]))
+            }
+        }
+        return zip(samples, iterations).map { Timing(samples: $0, iterations: $1, capped: false) }
+    }
+}
+
+/// max |a − b| / max |b| (0 when b is all zeros and a equals it).
+public func relativeError(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count)
+    var maxDiff = 0.0, maxRef = 0.0
+    for i in 0..<a.count {
+        maxDiff = max(maxDiff, abs(Double(a[i]) - Double(b[i])))
+        maxRef = max(maxRef, abs(Double(b[i])))
+    }
+    return maxRef > 0 ? maxDiff / maxRef : maxDiff
+}

@@ -104,6 +104,12 @@ enum ProblemText {
 
 /// Any problem the suite benchmarks and tunes: the identity used by CLI arguments, plan keys, benchmark
 /// names and shape files. Parsing picks the grammar by its fifth field: `k` (depthwise) or `o` (pointwise).
+/// The two operations dwbench solves; an algorithm declares which one.
+public enum ProblemKind: String, Codable, Sendable, CaseIterable, CustomStringConvertible {
+    case depthwise, pointwise
+    public var description: String { rawValue }
+}
+
 public enum ConvProblem: Hashable, Sendable, Codable, CustomStringConvertible {
     case depthwise(Problem)
     case pointwise(PointwiseProblem)
@@ -135,10 +141,10 @@ public enum ConvProblem: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     /// "depthwise" or "pointwise".
-    public var kind: String {
+    public var kind: ProblemKind {
         switch self {
-        case .depthwise: return "depthwise"
-        case .pointwise: return "pointwise"
+        case .depthwise: return .depthwise
+        case .pointwise: return .pointwise
         }
     }
 

@@ -16,14 +16,26 @@ import Synchronization
 ///
 /// Latency: after a job, workers spin on the job counter for about `spinSeconds` before sleeping on a
 /// condition variable, so back-to-back layers start in well under a microsecond instead of paying a
-/// futex wake-up (tens of microseconds, which is the whole run time of a small depthwise layer).
+/// futex wake-up (tens of microseconds, which is the whole run time of a small depthwise layer). A pool
+/// embedded in another program (libdwconv inside PyTorch) sets its own spin time, 0 included, so its idle
+/// workers do not take cores from the host's threads.
 /// On a multi-node machine worker *i* is bound to NUMA node *i mod nodes*.
+///
+/// `shared(threads:)` pools live for the process. A pool made with `init` belongs to its owner (a library
+/// context), which calls `shutdown()` to end its workers. Code that prepares plans inside
+/// `ThreadPool.using(pool) { … }` gets that pool from `shared(threads:)` on the calling thread, so a
+/// context's plans run on the context's own workers.
 public final class ThreadPool: @unchecked Sendable {
     /// Number of threads that execute tasks, including the caller.
     public let threads: Int
 
-    /// How long an idle worker spins before it sleeps.
+    /// How long an idle worker of a shared pool spins before it sleeps.
     public static let spinSeconds = 0.002
+
+    /// How long this pool's idle workers spin before they sleep (0: sleep at once).
+    public let spinSeconds: Double
+    private let stopping = Atomic<Bool>(false)
+    private let runningWorkers = Atomic<Int>(0)
 
     private let generation = Atomic<Int>(0)
     private let nextTask = Atomic<Int>(0)
@@ -38,16 +50,42 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Creates a pool with `threads` executing threads (the caller counts as one). Pools live for the
     /// process; use `shared(threads:)`.
-    public init(threads: Int) {
+    public init(threads: Int, spinSeconds: Double = ThreadPool.spinSeconds) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         self.threads = threads
+        self.spinSeconds = max(0, spinSeconds)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
+        runningWorkers.store(threads - 1, ordering: .sequentiallyConsistent)
         for worker in 1..<max(threads, 1) {
-            let thread = Thread { [unowned self] in self.workerLoop(worker) }
+            // The worker holds the pool strongly until it exits (`shutdown`), so the pool outlives its threads.
+            let thread = Thread { self.workerLoop(worker) }
             thread.stackSize = 8 << 20
             thread.start()
         }
+    }
+
+    /// Ends the workers (after the current job, if any) and waits until they have exited. The pool must not
+    /// be used afterwards. Shared pools are never shut down.
+    public func shutdown() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(&mutex)
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+        while runningWorkers.load(ordering: .acquiring) > 0 { usleep(50) }
+    }
+
+    /// The pool `shared(threads:)` returns on this thread instead of a process-wide one, while `body` runs.
+    private static let scoped = ThreadLocalPool()
+
+    /// Runs `body` with `pool` standing in for the shared pools on the calling thread: plans prepared inside
+    /// take their workers from `pool` (whatever thread count they ask for is the pool's).
+    public static func using<T>(_ pool: ThreadPool, _ body: () throws -> T) rethrows -> T {
+        let previous = scoped.pool
+        scoped.pool = pool
+        defer { scoped.pool = previous }
+        return try body()
     }
 
     private static let cacheLock = NSLock()
@@ -55,6 +93,7 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// A process-wide pool with `threads` threads, created on first use and kept.
     public static func shared(threads: Int) -> ThreadPool {
+        if let pool = scoped.pool { return pool }
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let pool = cache[threads] { return pool }
         let pool = ThreadPool(threads: threads)
@@ -102,14 +141,15 @@ public final class ThreadPool: @unchecked Sendable {
     private func workerLoop(_ worker: Int) {
         NUMA.runCurrentThread(onNode: worker)
         var seen = 0
+        defer { runningWorkers.wrappingSubtract(1, ordering: .releasing) }
         while true {
             // Spin first, then sleep until the generation moves.
-            let deadline = monotonicSeconds() + ThreadPool.spinSeconds
+            let deadline = monotonicSeconds() + spinSeconds
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spinPause()
                 spins += 1
-                if spins & 1023 == 0 && monotonicSeconds() > deadline {
+                if (spinSeconds == 0 || spins & 1023 == 0) && monotonicSeconds() >= deadline {
                     pthread_mutex_lock(&mutex)
                     sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
                     while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
@@ -118,9 +158,24 @@ public final class ThreadPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
+            if stopping.load(ordering: .acquiring) { return }
             job!._withUnsafeGuaranteedRef { runTasks($0.body, worker: worker) }
             unfinishedWorkers.wrappingSubtract(1, ordering: .releasing)
         }
+    }
+}
+
+/// The calling thread's stand-in pool (`ThreadPool.using`); a pthread key, so each thread has its own.
+private struct ThreadLocalPool: Sendable {
+    private let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    var pool: ThreadPool? {
+        get { pthread_getspecific(key).map { Unmanaged<ThreadPool>.fromOpaque($0).takeUnretainedValue() } }
+        nonmutating set { pthread_setspecific(key, newValue.map { Unmanaged.passUnretained($0).toOpaque() }) }
     }
 }
 

@@ -212,46 +212,20 @@ public struct Checkpoint: Sendable {
     public static func random(_ config: RepLKNetConfig, seed: UInt64 = 2022) -> Checkpoint {
         var rng = SeededGenerator(seed: seed)
         var t: [String: NamedTensor] = [:]
-        func conv(_ name: String, _ o: Int, _ i: Int, _ k: Int) {
-            let scale = 1 / Float(i * k * k).squareRoot()
-            t[name + ".weight"] = NamedTensor(shape: [o, i, k, k], values: rng.signedArray(o * i * k * k).map { $0 * scale * 1.5 })
-        }
-        func bn(_ name: String, _ c: Int) {
-            t[name + ".weight"] = NamedTensor(shape: [c], values: rng.signedArray(c).map { 0.75 + 0.25 * $0 })
-            t[name + ".bias"] = NamedTensor(shape: [c], values: rng.signedArray(c).map { 0.1 * $0 })
-            t[name + ".running_mean"] = NamedTensor(shape: [c], values: rng.signedArray(c).map { 0.1 * $0 })
-            t[name + ".running_var"] = NamedTensor(shape: [c], values: rng.signedArray(c).map { 1 + 0.25 * $0 })
-        }
-        func convBN(_ name: String, _ o: Int, _ i: Int, _ k: Int) { conv(name + ".conv", o, i, k); bn(name + ".bn", o) }
-        let c0 = config.channels[0]
-        convBN("stem.0", c0, config.inChannels, 3)
-        convBN("stem.1", c0, 1, 3)
-        convBN("stem.2", c0, c0, 1)
-        convBN("stem.3", c0, 1, 3)
-        for s in 0..<config.stages {
-            let c = config.channels[s], d = config.dwChannels(s), f = c * config.ffnRatio
-            for b in 0..<config.blocks[s] {
-                let lk = "stages.\(s).blocks.\(2 * b)", ffn = "stages.\(s).blocks.\(2 * b + 1)"
-                bn(lk + ".prelkb_bn", c)
-                convBN(lk + ".pw1", d, c, 1)
-                convBN(lk + ".large_kernel.lkb_origin", d, 1, config.kernels[s])
-                if let sk = config.smallKernel { convBN(lk + ".large_kernel.small_conv", d, 1, sk) }
-                convBN(lk + ".pw2", c, d, 1)
-                bn(ffn + ".preffn_bn", c)
-                convBN(ffn + ".pw1", f, c, 1)
-                convBN(ffn + ".pw2", c, f, 1)
+        for spec in config.tensorSpecs(deployed: false) {
+            let count = spec.shape.reduce(1, *)
+            let values: [Float]
+            switch spec.role {
+            case .convWeight:
+                let scale = 1 / Float(spec.shape.dropFirst().reduce(1, *)).squareRoot()
+                values = rng.signedArray(count).map { $0 * scale * 1.5 }
+            case .normWeight: values = rng.signedArray(count).map { 0.75 + 0.25 * $0 }
+            case .normBias, .normMean, .bias: values = rng.signedArray(count).map { 0.1 * $0 }
+            case .normVariance: values = rng.signedArray(count).map { 1 + 0.25 * $0 }
+            case .linearWeight: values = rng.signedArray(count).map { $0 / Float(spec.shape[1]).squareRoot() }
             }
-            if s + 1 < config.stages {
-                let next = config.channels[s + 1]
-                convBN("transitions.\(s).0", next, c, 1)
-                convBN("transitions.\(s).1", next, 1, 3)
-            }
+            t[spec.name] = NamedTensor(shape: spec.shape, values: values)
         }
-        let last = config.channels[config.stages - 1]
-        bn("norm", last)
-        t["head.weight"] = NamedTensor(shape: [config.classes, last],
-                                       values: rng.signedArray(config.classes * last).map { $0 / Float(last).squareRoot() })
-        t["head.bias"] = NamedTensor(shape: [config.classes], values: rng.signedArray(config.classes).map { 0.1 * $0 })
         return Checkpoint(tensors: t)
     }
 }

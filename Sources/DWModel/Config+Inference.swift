@@ -84,43 +84,9 @@ extension RepLKNetConfig {
         return config
     }
 
-    /// Every tensor name this architecture has, with its shape, in the checkpoint's form.
+    /// Every tensor name this architecture has, with its shape, in the checkpoint's form (from the layer list).
     func expectedTensors(deployed: Bool) -> [String: [Int]] {
-        var e: [String: [Int]] = [:]
-        func bn(_ n: String, _ c: Int) { for p in ["weight", "bias", "running_mean", "running_var"] { e["\(n).\(p)"] = [c] } }
-        func convBN(_ n: String, _ o: Int, _ i: Int, _ k: Int) { e["\(n).conv.weight"] = [o, i, k, k]; bn("\(n).bn", o) }
-        let c0 = channels[0]
-        convBN("stem.0", c0, inChannels, 3)
-        convBN("stem.1", c0, 1, 3)
-        convBN("stem.2", c0, c0, 1)
-        convBN("stem.3", c0, 1, 3)
-        for s in 0..<stages {
-            let c = channels[s], d = dwChannels(s), f = c * ffnRatio
-            for b in 0..<blocks[s] {
-                let lk = "stages.\(s).blocks.\(2 * b)", ffn = "stages.\(s).blocks.\(2 * b + 1)"
-                bn(lk + ".prelkb_bn", c)
-                convBN(lk + ".pw1", d, c, 1)
-                if deployed {
-                    e[lk + ".large_kernel.lkb_reparam.weight"] = [d, 1, kernels[s], kernels[s]]
-                    e[lk + ".large_kernel.lkb_reparam.bias"] = [d]
-                } else {
-                    convBN(lk + ".large_kernel.lkb_origin", d, 1, kernels[s])
-                    if let sk = smallKernel { convBN(lk + ".large_kernel.small_conv", d, 1, sk) }
-                }
-                convBN(lk + ".pw2", c, d, 1)
-                bn(ffn + ".preffn_bn", c)
-                convBN(ffn + ".pw1", f, c, 1)
-                convBN(ffn + ".pw2", c, f, 1)
-            }
-            if s + 1 < stages {
-                convBN("transitions.\(s).0", channels[s + 1], c, 1)
-                convBN("transitions.\(s).1", channels[s + 1], 1, 3)
-            }
-        }
-        bn("norm", channels[stages - 1])
-        e["head.weight"] = [classes, channels[stages - 1]]
-        e["head.bias"] = [classes]
-        return e
+        Dictionary(tensorSpecs(deployed: deployed).map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Fails on the first missing, extra or mis-shaped tensor (sorted by name, so the message is stable).

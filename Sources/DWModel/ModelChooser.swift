@@ -26,34 +26,3 @@ public struct ModelChooser {
 
     private func fmtPercent(_ x: Double) -> String { "\(Int((x * 100).rounded()))%" }
 }
-
-extension RepLKNetConfig {
-    /// The distinct depthwise and pointwise problems of a forward pass at this batch and resolution, in
-    /// layer order (what `dwbench replknet` tunes on first use). Equal to the problems of
-    /// `RepLKNetModel.layers` (tested).
-    public func problems(batch n: Int, resolution: Int) throws -> [ConvProblem] {
-        var out: [ConvProblem] = []
-        func add(_ p: ConvProblem) { if !out.contains(p) { out.append(p) } }
-        var side = resolution / 2
-        let c0 = channels[0]
-        add(.pointwise(try PointwiseProblem(n: n, c: 9 * inChannels, h: side, w: side, o: c0)))
-        add(.depthwise(try Problem(n: n, c: c0, h: side, w: side, k: 3, s: 1, p: 1)))
-        add(.pointwise(try PointwiseProblem(n: n, c: c0, h: side, w: side, o: c0)))
-        add(.depthwise(try Problem(n: n, c: c0, h: side, w: side, k: 3, s: 2, p: 1)))
-        side /= 2
-        for s in 0..<stages {
-            let c = channels[s], d = dwChannels(s), f = c * ffnRatio
-            add(.pointwise(try PointwiseProblem(n: n, c: c, h: side, w: side, o: d)))
-            add(.depthwise(try Problem(n: n, c: d, h: side, w: side, k: kernels[s], s: 1, p: kernels[s] / 2)))
-            add(.pointwise(try PointwiseProblem(n: n, c: d, h: side, w: side, o: c)))
-            add(.pointwise(try PointwiseProblem(n: n, c: c, h: side, w: side, o: f)))
-            add(.pointwise(try PointwiseProblem(n: n, c: f, h: side, w: side, o: c)))
-            if s + 1 < stages {
-                add(.pointwise(try PointwiseProblem(n: n, c: c, h: side, w: side, o: channels[s + 1])))
-                add(.depthwise(try Problem(n: n, c: channels[s + 1], h: side, w: side, k: 3, s: 2, p: 1)))
-                side /= 2
-            }
-        }
-        return out
-    }
-}

@@ -53,17 +53,3 @@ public struct RepLKNetConfig: Equatable, Sendable, CustomStringConvertible {
         "kernels \(kernels), blocks \(blocks), channels \(channels), small kernel \(smallKernel.map(String.init) ?? "none"), dw ratio \(dwRatio), FFN ratio \(ffnRatio), \(classes) classes"
     }
 }
-
-extension RepLKNetConfig {
-    /// Parameters of the deployed network (fused convs with biases, head), for memory accounting.
-    public var parameterCount: Int {
-        let c0 = channels[0]
-        var total = c0 * inChannels * 9 + c0 + (c0 * 9 + c0) + (c0 * c0 + c0) + (c0 * 9 + c0)
-        for s in 0..<stages {
-            let c = channels[s], d = dwChannels(s), f = c * ffnRatio, k = kernels[s]
-            total += blocks[s] * ((c * d + d) + (d * k * k + d) + (d * c + c) + (c * f + f) + (f * c + c))
-            if s + 1 < stages { total += (c * channels[s + 1] + channels[s + 1]) + (channels[s + 1] * 9 + channels[s + 1]) }
-        }
-        return total + classes * channels[stages - 1] + classes
-    }
-}

@@ -18,8 +18,10 @@ public final class RepLKNetModel {
     /// What one layer is, for reports.
     public struct Layer: Sendable {
         public var name: String
-        /// "conv3x3 (im2col+GEMM)", "depthwise", "pointwise" or "pool+linear".
+        /// "im2col", "conv3x3 (im2col+GEMM)", "depthwise", "pointwise" or "pool+linear".
         public var op: String
+        /// The report's layer group ("stem", "stage 2 depthwise", …), from the layer list.
+        public var group: String
         public var algorithm: String
         public var source: String
         public var problem: ConvProblem?
@@ -50,9 +52,7 @@ public final class RepLKNetModel {
         var net = consume net
         releaseFreedMemory()  // what the re-parameterization freed
         let cfg = net.config
-        guard resolution >= 32, resolution % 32 == 0 else {
-            throw ModelError("resolution \(resolution) must be a positive multiple of 32 (five stride-2 layers)")
-        }
+        let specs = try cfg.layers(resolution: resolution)
         guard batch >= 1, batch <= 1024 else { throw ModelError("batch \(batch) must be in 1…1024") }
         config = cfg
         self.batch = batch
@@ -70,23 +70,17 @@ public final class RepLKNetModel {
             buffers.append(b)
         }
         activationBytes = 4 * (4 * largest + patches.count)
-        try build(&net, choose: choose)
+        try build(&net, specs, choose: choose)
     }
 
     /// The memory plan of a forward pass, computed without allocating: four buffers of the largest NCHW16c
-    /// activation and the stem's patch matrix (floats each), and the bytes a run needs in all — those, the
-    /// input image, and the weights twice (fused, then packed, as the layers are built). Checked against
-    /// `MemoryBudget` before anything is allocated.
-    public static func memoryPlan(_ cfg: RepLKNetConfig, batch: Int, resolution: Int) -> (largestActivation: Int, patches: Int, bytes: Double) {
-        var largest = 0
-        var side = resolution / 2
-        largest = max(largest, Layout.nchw16c.storageCount(n: batch, c: cfg.channels[0], h: side, w: side))
-        side /= 2
-        for s in 0..<cfg.stages {
-            let widest = max(cfg.channels[s] * cfg.ffnRatio, cfg.dwChannels(s), s + 1 < cfg.stages ? cfg.channels[s + 1] : 0)
-            largest = max(largest, Layout.nchw16c.storageCount(n: batch, c: widest, h: side, w: side))
-            if s + 1 < cfg.stages { side /= 2 }
-        }
+    /// activation any layer writes and the stem's patch matrix (floats each), and the bytes a run needs in
+    /// all — those, the input image, and the weights twice (fused, then packed, as the layers are built).
+    /// Checked against `MemoryBudget` before anything is allocated.
+    public static func memoryPlan(_ cfg: RepLKNetConfig, batch: Int, resolution: Int) throws -> (largestActivation: Int, patches: Int, bytes: Double) {
+        let layers = try cfg.layers(resolution: resolution)
+        let largest = layers.filter { $0.outputBuffer != nil }
+            .map { Layout.nchw16c.storageCount(n: batch, c: $0.outChannels, h: $0.outputSide, w: $0.outputSide) }.max() ?? 0
         let stemSide = resolution / 2
         let patches = Layout.nchw16c.storageCount(n: batch, c: cfg.inChannels * 9, h: stemSide, w: stemSide)
         let floats = 4 * Double(largest) + Double(patches) + Double(batch * cfg.inChannels) * Double(resolution * resolution)
@@ -97,120 +91,88 @@ public final class RepLKNetModel {
     /// The memory plan, after checking that it fits `MemoryBudget` (throws `MemoryBudgetError` otherwise).
     @discardableResult
     public static func requireMemory(_ cfg: RepLKNetConfig, batch: Int, resolution: Int) throws -> (largestActivation: Int, patches: Int, bytes: Double) {
-        let memory = memoryPlan(cfg, batch: batch, resolution: resolution)
+        let memory = try memoryPlan(cfg, batch: batch, resolution: resolution)
         try MemoryBudget.require(memory.bytes, for: "RepLKNet at batch \(batch), resolution \(resolution)")
         return memory
     }
 
     // MARK: building
 
-    private func pointwiseStep(_ name: String, _ p: PointwiseProblem, _ w: PointwiseWeights, _ e: PointwiseEpilogue,
-                               input: Int, output: Int, residual: Int?, choose: (ConvProblem) throws -> (name: String, source: String),
-                               externalInput: Bool = false) throws {
+    private typealias Chooser = (ConvProblem) throws -> (name: String, source: String)
+
+    /// A 1×1 layer (or the stem's GEMM over its patches) with its fused epilogue.
+    private func pointwiseStep(_ spec: RepLKNetLayer, _ p: PointwiseProblem, _ w: PointwiseWeights, choose: Chooser) throws {
         let (algorithmName, source) = try choose(.pointwise(p))
         let algorithm = try Registry.pointwiseAlgorithm(named: algorithmName)
-        guard algorithm.layout == .nchw16c else { throw ModelError("\(name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
-        let plan = try algorithm.prepare(p, weights: w, epilogue: e, threads: threads)
-        let bufs = buffers, patch = patches
+        guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
+        let plan = try algorithm.prepare(p, weights: w, epilogue: spec.epilogue, threads: threads)
+        let bufs = buffers, patch = patches, input = spec.inputBuffer, output = spec.outputBuffer!, residual = spec.residualBuffer
         steps.append { _, _ in
-            let x = externalInput ? UnsafePointer(patch.pointer) : UnsafePointer(bufs[input].pointer)
+            let x = input.map { UnsafePointer(bufs[$0].pointer) } ?? UnsafePointer(patch.pointer)
             plan.execute(input: x, output: bufs[output].pointer, residual: residual.map { UnsafePointer(bufs[$0].pointer) })
         }
-        layers.append(Layer(name: name, op: externalInput ? "conv3x3 (im2col+GEMM)" : "pointwise", algorithm: algorithmName,
-                            source: source, problem: .pointwise(p), flops: p.flops, bytes: p.bytes + (residual == nil ? 0 : 4.0 * Double(p.outputCount))))
+        layers.append(Layer(name: spec.name, op: spec.operation.rawValue, group: spec.group, algorithm: algorithmName, source: source,
+                            problem: .pointwise(p), flops: p.flops, bytes: p.bytes + (residual == nil ? 0 : 4.0 * Double(p.outputCount))))
     }
 
-    private func depthwiseStep(_ name: String, _ conv: FusedConv, side: Int, input: Int, output: Int,
-                               choose: (ConvProblem) throws -> (name: String, source: String)) throws {
-        let p = try Problem(n: batch, c: conv.outChannels, h: side, w: side, k: conv.kernel, s: conv.stride, p: conv.kernel / 2)
+    /// A depthwise layer, then its ReLU as a vectorised pass over the output.
+    private func depthwiseStep(_ spec: RepLKNetLayer, _ p: Problem, _ conv: FusedConv, choose: Chooser) throws {
         let (algorithmName, source) = try choose(.depthwise(p))
         let algorithm = try Registry.algorithm(named: algorithmName)
-        guard algorithm.layout == .nchw16c else { throw ModelError("\(name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
+        guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
         let weights = try DepthwiseWeights(channels: conv.outChannels, kernel: conv.kernel, weight: conv.weight, bias: conv.bias)
         let plan = try algorithm.prepare(p, weights: weights, threads: threads)
-        let bufs = buffers, pool = pool
+        let bufs = buffers, pool = pool, input = spec.inputBuffer!, output = spec.outputBuffer!
         let count = Layout.nchw16c.storageCount(n: p.n, c: p.c, h: p.oh, w: p.ow)
+        let relu = spec.epilogue.activation == .relu
         steps.append { _, _ in
             plan.execute(input: bufs[input].pointer, output: bufs[output].pointer)
-            reluInPlace(bufs[output].pointer, count: count, pool: pool)
+            if relu { reluInPlace(bufs[output].pointer, count: count, pool: pool) }
         }
-        layers.append(Layer(name: name, op: "depthwise", algorithm: algorithmName, source: source, problem: .depthwise(p),
-                            flops: p.flops, bytes: p.bytes))
+        layers.append(Layer(name: spec.name, op: spec.operation.rawValue, group: spec.group, algorithm: algorithmName, source: source,
+                            problem: .depthwise(p), flops: p.flops, bytes: p.bytes))
     }
 
-    private func build(_ net: inout DeployedRepLKNet, choose: (ConvProblem) throws -> (name: String, source: String)) throws {
-        let released = try! PointwiseWeights(outChannels: 0, inChannels: 0, weight: [])
-        let releasedConv = FusedConv(outChannels: 0, inChannels: 0, kernel: 0, stride: 0, depthwise: true, weight: [], bias: [])
-        let cfg = net.config
+    /// Prepares every layer of the list from the deployed weights, releasing each layer's fused weights once
+    /// its plan holds them packed.
+    private func build(_ net: inout DeployedRepLKNet, _ specs: [RepLKNetLayer], choose: Chooser) throws {
+        guard specs.count == net.weights.count else {
+            throw ModelError("deployed network has \(net.weights.count) layers, the layer list \(specs.count)")
+        }
         let n = batch
-        var side = resolution / 2
-        // stem.0: im2col (from the NCHW image) + GEMM with ReLU, into buffer 0.
-        let patchChannels = cfg.inChannels * 9
-        let stemProblem = try PointwiseProblem(n: n, c: patchChannels, h: side, w: side, o: cfg.channels[0])
-        let resolution = self.resolution, inC = cfg.inChannels, patch = patches, pool = pool
-        steps.append { image, _ in im2col3x3s2(image, n: n, c: inC, size: resolution, into: patch.pointer, pool: pool) }
-        layers.append(Layer(name: "stem.0 im2col", op: "im2col", algorithm: "im2col 3×3 s2", source: "fixed", problem: nil,
-                            flops: 0, bytes: 4.0 * Double(n * inC * resolution * resolution + patch.count)))
-        let stem0 = net.stem[0]
-        try pointwiseStep("stem.0", stemProblem,
-                          try PointwiseWeights(outChannels: stem0.outChannels, inChannels: patchChannels, weight: stem0.weight, bias: stem0.bias),
-                          PointwiseEpilogue(activation: .relu), input: -1, output: 0, residual: nil, choose: choose, externalInput: true)
-        try depthwiseStep("stem.1", net.stem[1], side: side, input: 0, output: 1, choose: choose)
-        let stem2 = net.stem[2]
-        try pointwiseStep("stem.2", try PointwiseProblem(n: n, c: stem2.inChannels, h: side, w: side, o: stem2.outChannels),
-                          try PointwiseWeights(outChannels: stem2.outChannels, inChannels: stem2.inChannels, weight: stem2.weight, bias: stem2.bias),
-                          PointwiseEpilogue(activation: .relu), input: 1, output: 0, residual: nil, choose: choose)
-        try depthwiseStep("stem.3", net.stem[3], side: side, input: 0, output: 1, choose: choose)
-        net.stem = []
-        releaseFreedMemory()
-        side /= 2
-        var x = 1
-        func others(_ used: Int...) -> [Int] { (0..<4).filter { !used.contains($0) } }
-        for s in 0..<cfg.stages {
-            let c = cfg.channels[s], d = cfg.dwChannels(s), f = c * cfg.ffnRatio
-            for b in net.stages[s].indices {
-                let block = net.stages[s][b]
-                net.stages[s][b] = .convFFN(pw1: released, pw2: released)
-                defer { releaseFreedMemory() }
-                let prefix = "stages.\(s).blocks.\(b)"
-                let free = others(x)
-                switch block {
-                case let .repLK(pw1, large, pw2):
-                    try pointwiseStep(prefix + ".pw1", try PointwiseProblem(n: n, c: c, h: side, w: side, o: d), pw1,
-                                      PointwiseEpilogue(activation: .relu), input: x, output: free[0], residual: nil, choose: choose)
-                    try depthwiseStep(prefix + ".large_kernel", large, side: side, input: free[0], output: free[1], choose: choose)
-                    try pointwiseStep(prefix + ".pw2", try PointwiseProblem(n: n, c: d, h: side, w: side, o: c), pw2,
-                                      PointwiseEpilogue(residual: true), input: free[1], output: free[2], residual: x, choose: choose)
-                    x = free[2]
-                case let .convFFN(pw1, pw2):
-                    try pointwiseStep(prefix + ".pw1", try PointwiseProblem(n: n, c: c, h: side, w: side, o: f), pw1,
-                                      PointwiseEpilogue(activation: .gelu), input: x, output: free[0], residual: nil, choose: choose)
-                    try pointwiseStep(prefix + ".pw2", try PointwiseProblem(n: n, c: f, h: side, w: side, o: c), pw2,
-                                      PointwiseEpilogue(residual: true), input: free[0], output: free[1], residual: x, choose: choose)
-                    x = free[1]
+        for (i, spec) in specs.enumerated() {
+            let weights = net.weights[i]
+            net.weights[i] = .released
+            defer { releaseFreedMemory() }
+            let problem = try spec.problem(batch: n)
+            switch (problem, weights) {
+            case let (.pointwise(p)?, .conv(conv)) where spec.operation == .stem:
+                // im2col from the NCHW image into the patch buffer, then the GEMM over the patches.
+                let resolution = self.resolution, inC = config.inChannels, patch = patches, pool = pool
+                steps.append { image, _ in im2col3x3s2(image, n: n, c: inC, size: resolution, into: patch.pointer, pool: pool) }
+                layers.append(Layer(name: spec.name + " im2col", op: "im2col", group: spec.group, algorithm: "im2col 3×3 s2", source: "fixed",
+                                    problem: nil, flops: 0, bytes: 4.0 * Double(n * inC * resolution * resolution + patch.count)))
+                try pointwiseStep(spec, p, try PointwiseWeights(outChannels: conv.outChannels, inChannels: p.c, weight: conv.weight, bias: conv.bias),
+                                  choose: choose)
+            case let (.depthwise(p)?, .conv(conv)):
+                try depthwiseStep(spec, p, conv, choose: choose)
+            case let (.pointwise(p)?, .pointwise(w)):
+                try pointwiseStep(spec, p, w, choose: choose)
+            case let (nil, .head(headW, headB)) where spec.operation == .head:
+                // Global average pool over the NCHW16c map, then the folded linear layer.
+                let last = spec.inChannels, classes = spec.outChannels, side = spec.inputSide, bufs = buffers, input = spec.inputBuffer!
+                steps.append { _, logits in
+                    headForward(bufs[input].pointer, n: n, c: last, pixels: side * side, weight: headW, bias: headB,
+                                classes: classes, logits: logits)
                 }
-            }
-            if s + 1 < cfg.stages {
-                let (pw, dw) = net.transitions[s]
-                net.transitions[s] = (released, releasedConv)
-                let free = others(x)
-                try pointwiseStep("transitions.\(s).0", try PointwiseProblem(n: n, c: c, h: side, w: side, o: cfg.channels[s + 1]), pw,
-                                  PointwiseEpilogue(activation: .relu), input: x, output: free[0], residual: nil, choose: choose)
-                try depthwiseStep("transitions.\(s).1", dw, side: side, input: free[0], output: free[1], choose: choose)
-                x = free[1]
-                side /= 2
+                layers.append(Layer(name: spec.name, op: spec.operation.rawValue, group: spec.group, algorithm: "pool + linear (norm folded)",
+                                    source: "fixed", problem: nil,
+                                    flops: 2.0 * Double(n * classes * last) + Double(n * last * side * side),
+                                    bytes: 4.0 * Double(n * last * side * side + classes * last)))
+            default:
+                throw ModelError("\(spec.name): the deployed weights do not match the layer list")
             }
         }
-        // Head: global average pool over the NCHW16c map, then the folded linear layer.
-        let last = cfg.channels[cfg.stages - 1], classes = cfg.classes
-        let headW = net.headWeight, headB = net.headBias, finalSide = side, bufs = buffers, input = x
-        steps.append { _, logits in
-            headForward(bufs[input].pointer, n: n, c: last, pixels: finalSide * finalSide, weight: headW, bias: headB,
-                        classes: classes, logits: logits)
-        }
-        layers.append(Layer(name: "head", op: "pool+linear", algorithm: "pool + linear (norm folded)", source: "fixed", problem: nil,
-                            flops: 2.0 * Double(n * classes * last) + Double(n * last * finalSide * finalSide),
-                            bytes: 4.0 * Double(n * last * finalSide * finalSide + classes * last)))
     }
 
     // MARK: running

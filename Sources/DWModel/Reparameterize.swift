@@ -13,27 +13,25 @@ public struct FusedConv: Sendable {
     public var bias: [Float]
 }
 
-/// One block of a stage, deployed.
-public enum DeployedBlock: Sendable {
-    /// prelkb BN (folded into pw1's input) → pw1 + ReLU → large depthwise (small kernel merged) + ReLU → pw2 → + x.
-    case repLK(pw1: PointwiseWeights, largeKernel: FusedConv, pw2: PointwiseWeights)
-    /// preffn BN (folded into pw1's input) → pw1 + GELU → pw2 → + x.
-    case convFFN(pw1: PointwiseWeights, pw2: PointwiseWeights)
+/// One layer's weights after re-parameterization, in the order of `RepLKNetConfig.layers`.
+public enum DeployedWeights: Sendable {
+    /// stem.0 and the depthwise convs (a large kernel with its small branch merged in).
+    case conv(FusedConv)
+    /// A 1×1 conv, its pre-BN (if any) kept as the input affine map, folded in when it is prepared.
+    case pointwise(PointwiseWeights)
+    /// The classifier with the final BN folded in: logits = weight · mean-pool + bias.
+    case head(weight: [Float], bias: [Float])
+    /// Handed over to a prepared layer (the model consumes the net layer by layer).
+    case released
 }
 
 /// The deployed network: every conv fused with its BN, each 5×5 branch padded into the centre of its large
 /// kernel and added, the pre-BNs kept as the input affine map of the following 1×1 conv (folded into its
-/// weights when it is prepared), the final BN folded into the head.
+/// weights when it is prepared), the final BN folded into the head. One entry per layer of
+/// `config.layers(resolution:)` (the structure does not depend on the resolution).
 public struct DeployedRepLKNet: Sendable {
     public let config: RepLKNetConfig
-    /// stem.0 (dense 3×3 stride 2), stem.1 (depthwise 3×3), stem.2 (1×1), stem.3 (depthwise 3×3 stride 2); all + ReLU.
-    public internal(set) var stem: [FusedConv]
-    public internal(set) var stages: [[DeployedBlock]]
-    /// Per transition: a 1×1 + ReLU, then a depthwise 3×3 stride 2 + ReLU.
-    public internal(set) var transitions: [(PointwiseWeights, FusedConv)]
-    /// Head with the final BN folded in: logits = headWeight · mean-pool + headBias.
-    public let headWeight: [Float]
-    public let headBias: [Float]
+    public internal(set) var weights: [DeployedWeights]
 
     /// Re-parameterizes a checkpoint (training or deployed form) of the inferred or given architecture.
     /// The checkpoint is consumed tensor by tensor, so that the two forms never coexist in full
@@ -74,61 +72,46 @@ public struct DeployedRepLKNet: Sendable {
             return try PointwiseWeights(outChannels: out, inChannels: c, weight: f.weight, bias: f.bias,
                                         inputScale: pre?.scale, inputShift: pre?.shift)
         }
-        let c0 = config.channels[0]
-        stem = [
-            try convBN("stem.0", out: c0, in: config.inChannels, k: 3, stride: 2, depthwise: false),
-            try convBN("stem.1", out: c0, in: 1, k: 3, stride: 1, depthwise: true),
-            try convBN("stem.2", out: c0, in: c0, k: 1, stride: 1, depthwise: false),
-            try convBN("stem.3", out: c0, in: 1, k: 3, stride: 2, depthwise: true),
-        ]
-        var stages: [[DeployedBlock]] = []
-        var transitions: [(PointwiseWeights, FusedConv)] = []
-        for s in 0..<config.stages {
-            let c = config.channels[s], d = config.dwChannels(s), f = c * config.ffnRatio, k = config.kernels[s]
-            var blocks: [DeployedBlock] = []
-            for b in 0..<config.blocks[s] {
-                let lk = "stages.\(s).blocks.\(2 * b)", ffn = "stages.\(s).blocks.\(2 * b + 1)"
-                let large: FusedConv
+        var weights: [DeployedWeights] = []
+        for layer in config.structure(resolution: 32) {
+            switch layer.operation {
+            case .stem:
+                weights.append(.conv(try convBN(layer.name, out: layer.outChannels, in: layer.inChannels, k: layer.kernel,
+                                                stride: layer.stride, depthwise: false)))
+            case .depthwise where layer.largeKernel:
+                let (d, k) = (layer.outChannels, layer.kernel)
                 if deployedForm {
-                    large = FusedConv(outChannels: d, inChannels: d, kernel: k, stride: 1, depthwise: true,
-                                      weight: try ck.take(lk + ".large_kernel.lkb_reparam.weight", [d, 1, k, k]),
-                                      bias: try ck.take(lk + ".large_kernel.lkb_reparam.bias", [d]))
+                    weights.append(.conv(FusedConv(outChannels: d, inChannels: d, kernel: k, stride: layer.stride, depthwise: true,
+                                                   weight: try ck.take(layer.name + ".lkb_reparam.weight", [d, 1, k, k]),
+                                                   bias: try ck.take(layer.name + ".lkb_reparam.bias", [d]))))
                 } else {
-                    var origin = try convBN(lk + ".large_kernel.lkb_origin", out: d, in: 1, k: k, stride: 1, depthwise: true)
-                    if let sk = config.smallKernel {
-                        let small = try convBN(lk + ".large_kernel.small_conv", out: d, in: 1, k: sk, stride: 1, depthwise: true)
-                        origin = merge(origin, small)
+                    var origin = try convBN(layer.name + ".lkb_origin", out: d, in: 1, k: k, stride: layer.stride, depthwise: true)
+                    if let sk = layer.smallKernel {
+                        origin = merge(origin, try convBN(layer.name + ".small_conv", out: d, in: 1, k: sk, stride: layer.stride, depthwise: true))
                     }
-                    large = origin
+                    weights.append(.conv(origin))
                 }
-                blocks.append(.repLK(pw1: try pointwise(lk + ".pw1", out: d, in: c, preBN: lk + ".prelkb_bn"), largeKernel: large,
-                                     pw2: try pointwise(lk + ".pw2", out: c, in: d)))
-                blocks.append(.convFFN(pw1: try pointwise(ffn + ".pw1", out: f, in: c, preBN: ffn + ".preffn_bn"),
-                                       pw2: try pointwise(ffn + ".pw2", out: c, in: f)))
-            }
-            stages.append(blocks)
-            if s + 1 < config.stages {
-                let next = config.channels[s + 1]
-                transitions.append((try pointwise("transitions.\(s).0", out: next, in: c),
-                                    try convBN("transitions.\(s).1", out: next, in: 1, k: 3, stride: 2, depthwise: true)))
+            case .depthwise:
+                weights.append(.conv(try convBN(layer.name, out: layer.outChannels, in: 1, k: layer.kernel, stride: layer.stride, depthwise: true)))
+            case .pointwise:
+                weights.append(.pointwise(try pointwise(layer.name, out: layer.outChannels, in: layer.inChannels, preBN: layer.preNorm)))
+            case .head:
+                let last = layer.inChannels, classes = layer.outChannels
+                let (scale, shift) = try bn("norm", last)
+                let hw = try ck.take("head.weight", [classes, last]), hb = try ck.take("head.bias", [classes])
+                var weight = hw, bias = hb
+                for o in 0..<classes {
+                    var extra = 0.0
+                    for c in 0..<last {
+                        weight[o * last + c] = hw[o * last + c] * scale[c]
+                        extra += Double(hw[o * last + c]) * Double(shift[c])
+                    }
+                    bias[o] = Float(Double(hb[o]) + extra)
+                }
+                weights.append(.head(weight: weight, bias: bias))
             }
         }
-        self.stages = stages
-        self.transitions = transitions
-        let last = config.channels[config.stages - 1]
-        let (scale, shift) = try bn("norm", last)
-        let hw = try ck.take("head.weight", [config.classes, last]), hb = try ck.take("head.bias", [config.classes])
-        var weight = hw, bias = hb
-        for o in 0..<config.classes {
-            var extra = 0.0
-            for c in 0..<last {
-                weight[o * last + c] = hw[o * last + c] * scale[c]
-                extra += Double(hw[o * last + c]) * Double(shift[c])
-            }
-            bias[o] = Float(Double(hb[o]) + extra)
-        }
-        headWeight = weight
-        headBias = bias
+        self.weights = weights
     }
 }
 

@@ -20,13 +20,19 @@ public struct Plan: Codable, Sendable, Equatable {
     /// One entry per problem, keyed by the problem's text form.
     public var entries: [String: Entry]
 
+    /// How an entry was chosen: timed with early dropping, timed exhaustively, or predicted by the cost model.
+    public enum Mode: String, Codable, CaseIterable, Sendable { case estimate, measure, exhaustive }
+
+    /// What became of a candidate: timed to the end, dropped after the quick round (slower than the
+    /// early-stop factor), predicted (estimate mode), or refused (with the reason).
+    public enum Status: String, Codable, CaseIterable, Sendable { case measured, dropped, estimated, refused }
+
     public struct Entry: Codable, Sendable, Equatable {
         /// The problem's text form (equal to the key).
         public var problem: String
         /// The chosen registry name (parameters included).
         public var algorithm: String
-        /// "measure", "exhaustive" or "estimate".
-        public var mode: String
+        public var mode: Mode
         public var threads: Int
         /// Runner-up time / chosen time − 1 (0 when there is no runner-up).
         public var margin: Double
@@ -34,7 +40,7 @@ public struct Plan: Codable, Sendable, Equatable {
         public var confident: Bool
         public var candidates: [Candidate]
 
-        public init(problem: String, algorithm: String, mode: String, threads: Int, margin: Double, confident: Bool,
+        public init(problem: String, algorithm: String, mode: Mode, threads: Int, margin: Double, confident: Bool,
                     candidates: [Candidate]) {
             self.problem = problem
             self.algorithm = algorithm
@@ -52,12 +58,10 @@ public struct Plan: Codable, Sendable, Equatable {
         public var median_ms: Double?
         /// (max − min) / median of the repetitions.
         public var spread: Double?
-        /// "measured", "dropped" (slower than the early-stop factor after the quick round), "estimated",
-        /// "refused".
-        public var status: String
+        public var status: Status
         public var reason: String?
 
-        public init(algorithm: String, median_ms: Double? = nil, spread: Double? = nil, status: String, reason: String? = nil) {
+        public init(algorithm: String, median_ms: Double? = nil, spread: Double? = nil, status: Status, reason: String? = nil) {
             self.algorithm = algorithm
             self.median_ms = median_ms
             self.spread = spread
@@ -197,11 +201,9 @@ extension Plan {
         }
         for key in entries.keys.sorted() {
             let e = entries[key]!
-            if !Plan.modes.contains(e.mode) { return "entry \(key): mode '\(e.mode)' is not one of \(Plan.modes.sorted().joined(separator: ", "))" }
             if e.threads < 1 { return "entry \(key): threads must be at least 1" }
             if !(e.margin >= 0) { return "entry \(key): margin must not be negative" }
             for c in e.candidates {
-                if !Plan.statuses.contains(c.status) { return "entry \(key): candidate status '\(c.status)' is not one of \(Plan.statuses.sorted().joined(separator: ", "))" }
                 if let m = c.median_ms, !(m > 0) { return "entry \(key): candidate \(c.algorithm) has median_ms \(m)" }
                 if let s = c.spread, !(s >= 0) { return "entry \(key): candidate \(c.algorithm) has spread \(s)" }
             }
@@ -209,11 +211,7 @@ extension Plan {
         return nil
     }
 
-    /// The entry modes and candidate statuses the schema allows.
-    static let modes: Set<String> = ["estimate", "measure", "exhaustive"]
-    static let statuses: Set<String> = ["measured", "dropped", "estimated", "refused"]
-
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         switch error {
         case let .keyNotFound(key, ctx): return "missing '\(key.stringValue)' at \(pathText(ctx.codingPath))"
         case let .typeMismatch(_, ctx), let .valueNotFound(_, ctx), let .dataCorrupted(ctx):

@@ -14,7 +14,7 @@ import Foundation
 /// Only algorithms of the problem's kind compete; the reference is never a candidate. A time budget, when given, turns the remaining problems
 /// to estimate mode once it is spent (each entry records its mode).
 public struct Tuner {
-    public enum Mode: String, CaseIterable, Sendable { case estimate, measure, exhaustive }
+    public typealias Mode = Plan.Mode
 
     public var threads: Int
     public var mode: Mode
@@ -46,7 +46,7 @@ public struct Tuner {
             } else {
                 entry = measure(problem)
                 // Dropped candidates were timed too (the quick round): they calibrate their own slowness.
-                for c in entry.candidates where c.status == "measured" || c.status == "dropped" {
+                for c in entry.candidates where c.status == .measured || c.status == .dropped {
                     // Each measurement calibrates the bound that dominates it.
                     if let a = algorithms.first(where: { $0.name == c.algorithm }), let ms = c.median_ms {
                         let b = model.bounds(a, problem)
@@ -72,28 +72,22 @@ public struct Tuner {
                     entries: entries)
     }
 
-    /// Candidates and refusals for a problem.
+    /// Candidates and refusals for a problem (`Registry.candidates` over this tuner's algorithms; the
+    /// reference is listed as refused, so that a plan names every algorithm of the kind).
     func split(_ problem: ConvProblem) -> ([any ConvolutionAlgorithm], [Plan.Candidate]) {
-        var yes: [any ConvolutionAlgorithm] = []
-        var no: [Plan.Candidate] = []
-        for a in algorithms where a.kind == problem.kind {
-            if a.isReference {
-                no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "the reference implementation is not a tuning candidate"))
-            } else if let why = a.supports(problem) {
-                no.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: why))
-            } else {
-                yes.append(a)
-            }
+        let (yes, no) = Registry.candidates(for: problem, among: algorithms)
+        let reference = algorithms.filter { $0.kind == problem.kind && $0.isReference }.map {
+            Plan.Candidate(algorithm: $0.name, status: .refused, reason: "the reference implementation is not a tuning candidate")
         }
-        return (yes, no)
+        return (yes, no.map { Plan.Candidate(algorithm: $0.name, status: .refused, reason: $0.reason) } + reference)
     }
 
     func estimate(_ problem: ConvProblem) -> Plan.Entry {
         let (candidates, refused) = split(problem)
         let predicted = candidates.map { a in
-            Plan.Candidate(algorithm: a.name, median_ms: model.predict(a, problem) * 1e3, spread: nil, status: "estimated")
+            Plan.Candidate(algorithm: a.name, median_ms: model.predict(a, problem) * 1e3, spread: nil, status: .estimated)
         }.sorted { $0.median_ms! < $1.median_ms! }
-        return entry(problem, predicted, refused, mode: "estimate", confident: false)
+        return entry(problem, predicted, refused, mode: .estimate, confident: false)
     }
 
     func measure(_ problem: ConvProblem) -> Plan.Entry {
@@ -106,7 +100,7 @@ public struct Tuner {
             do {
                 runs.append((a.name, try a.trial(data, threads: threads).run))
             } catch {
-                failed.append(Plan.Candidate(algorithm: a.name, status: "refused", reason: "\(error)"))
+                failed.append(Plan.Candidate(algorithm: a.name, status: .refused, reason: "\(error)"))
             }
         }
         let first = InterleavedTimer.run(runs.map(\.run), policy: quick)
@@ -116,7 +110,7 @@ public struct Tuner {
         for (i, r) in runs.enumerated() {
             if mode == .measure && first[i].median > slowdownFactor * best {
                 dropped.append(Plan.Candidate(algorithm: r.name, median_ms: first[i].median * 1e3, spread: first[i].spread,
-                                              status: "dropped", reason: "slower than \(slowdownFactor)× the best in the quick round"))
+                                              status: .dropped, reason: "slower than \(slowdownFactor)× the best in the quick round"))
             } else {
                 finalists.append(r)
             }
@@ -124,41 +118,18 @@ public struct Tuner {
         let ranked = zip(finalists.map(\.name), InterleavedTimer.run(finalists.map(\.run), policy: final))
             .sorted { $0.1.median < $1.1.median }
         let measured = ranked.map { name, t in
-            Plan.Candidate(algorithm: name, median_ms: t.median * 1e3, spread: t.spread, status: "measured")
+            Plan.Candidate(algorithm: name, median_ms: t.median * 1e3, spread: t.spread, status: .measured)
         }
         // Confident when the runner-up's fastest repetition is slower than the winner's slowest.
         let confident = ranked.count < 2 || ranked[1].1.min > ranked[0].1.max
         return entry(problem, measured + dropped.sorted { $0.median_ms! < $1.median_ms! }, refused + failed,
-                     mode: mode.rawValue, confident: confident)
+                     mode: mode, confident: confident)
     }
 
-    func entry(_ problem: ConvProblem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: String, confident: Bool) -> Plan.Entry {
+    func entry(_ problem: ConvProblem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: Plan.Mode, confident: Bool) -> Plan.Entry {
         let chosen = ranked.first
         let margin = ranked.count > 1 ? (ranked[1].median_ms! / chosen!.median_ms! - 1) : 0
-        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? (problem.pointwise == nil ? "naive" : "pointwise-naive"), mode: mode, threads: threads,
+        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? Registry.reference(for: problem).name, mode: mode, threads: threads,
                           margin: margin, confident: confident, candidates: ranked + refused)
-    }
-}
-
-/// Times several operations interleaved: each gets its own iteration count (`Timing.iterationCount`,
-/// grown to the policy's minimum repetition time), then repetition r of every operation runs before repetition r + 1 of any.
-public enum InterleavedTimer {
-    public static func run(_ operations: [() -> Void], policy: TimingPolicy) -> [Timing] {
-        var iterations: [Int] = []
-        for op in operations {
-            for _ in 0..<policy.warmup { op() }
-            let t0 = monotonicSeconds()
-            op()
-            iterations.append(Timing.iterationCount(policy, firstRunSeconds: monotonicSeconds() - t0, op))
-        }
-        var samples = [[Double]](repeating: [], count: operations.count)
-        for _ in 0..<max(1, policy.repetitions) {
-            for (i, op) in operations.enumerated() {
-                let t0 = monotonicSeconds()
-                for _ in 0..<iterations[i] { op() }
-                samples[i].append((monotonicSeconds() - t0) / Double(iterations[i]))
-            }
-        }
-        return zip(samples, iterations).map { Timing(samples: $0, iterations: $1, capped: false) }
     }
 }

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWKernels
 
@@ -11,7 +12,7 @@ struct Algorithms: ParsableCommand {
     func run() {
         for a in Registry.all {
             if verbose {
-                print("\(a.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(a.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(a.layout.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(a.summary)")
+                print("\(a.name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(a.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(a.layout.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(a.summary)")
             } else {
                 print(a.name)
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DWBench
 import DWCore
 import DWKernels
 import DWTune
@@ -71,7 +72,7 @@ struct Bench: ParsableCommand {
 
     func requestedProblems() throws -> [ConvProblem] {
         if let shapeSet {
-            do { return try ShapeFile.resolve(shapeSet).uniqueProblems } catch { throw CLIError("\(error)") }
+            return try cli { try ShapeFile.resolve(shapeSet).uniqueProblems }
         }
         if !shapes.isEmpty { return try shapes.map(parseConvProblem) }
         var result: [ConvProblem] = []
@@ -90,7 +91,7 @@ struct Bench: ParsableCommand {
     func selectedAlgorithms() throws -> [any ConvolutionAlgorithm] {
         guard let filter = algorithmFilter else { return Registry.all }
         return try filter.split(separator: ",").map { name in
-            do { return try Registry.anyAlgorithm(named: String(name)) } catch { throw CLIError("\(error)") }
+            return try cli { try Registry.anyAlgorithm(named: String(name)) }
         }
     }
 
@@ -104,14 +105,13 @@ struct Bench: ParsableCommand {
         let peak = MachineSpeed.peakGflops(threads: threads)
         var chooser: PlanChooser?
         if let plan {
-            do { chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) } catch { throw CLIError("\(error)") }
+            chooser = try cli { try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) }
             if let warning = chooser?.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         }
         var all: [BenchRecord] = []
         for problem in problems {
             // Consult the plan before timing, so --plan-only fails without doing the work.
-            let choice: (name: String, source: String)?
-            do { choice = try chooser?.chooseName(problem) } catch { throw CLIError("\(error)") }
+            let choice: (name: String, source: String)? = try cli { try chooser?.chooseName(problem) }
             let algorithms = selected.filter { $0.kind == problem.kind }
             if algorithms.isEmpty { throw CLIError("--algorithms: none of them solves \(problem.kind) problems such as \(problem)") }
             var result = try benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak,
@@ -132,6 +132,14 @@ struct Bench: ParsableCommand {
         case .json: print(try jsonString(BenchOutput(threads: threads, peak: peak, bandwidth: MachineSpeed.bandwidthGBs(threads: threads), records: all)))
         case .csv: print(renderCSV(all))
         }
+    }
+}
+
+extension Bench {
+    public func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
+                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
+        let raw: ProblemBenchmark = try cli { try ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue) }
+        return (records(raw, threads: threads, peak: peak), raw)
     }
 }
 

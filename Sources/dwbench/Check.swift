@@ -1,4 +1,5 @@
 import ArgumentParser
+import DWBench
 import DWCore
 import DWKernels
 import DWTune
@@ -53,7 +54,7 @@ struct Check: ParsableCommand {
         } else if !update {
             throw CLIError("\(baseline): no such baseline; record one with --update")
         } else {
-            do { try AtomicFile.requireDirectory(of: baseline) } catch { throw CLIError("\(error)") }
+            try cli { try AtomicFile.requireDirectory(of: baseline) }
         }
         let here = MachineFingerprint.current()
         let sameMachine = old.map { $0.machine.cpuModel == here.cpuModel && $0.machine.features == here.features } ?? true
@@ -65,66 +66,23 @@ struct Check: ParsableCommand {
         // The tuner's choices for the suite (measure mode, quick).
         let problems = try suite()
         let speed = MachineSpeed.measure(threads: threads)
-        let tuned = Tuner(threads: threads, mode: .measure,
-                          model: CostModel(peakGflops: speed.peakGflopsOneCore, bandwidthGBs: speed.bandwidthGBsOneCore)).tune(problems)
+        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: speed, threads: threads)).tune(problems)
         // A baseline spans three times the rounds, so that it averages over more of the machine's moods.
         let gate = PerformanceGate(threads: threads, rounds: update ? 3 * rounds : rounds)
-        var entries: [GateBaseline.Entry] = []
-        var rows = [["problem", "algorithm", "baseline ratio", "now ratio", "change", "p", "verdict"]]
-        var regressions = 0, wrong = 0
-        var notes: [String] = []
-        for problem in problems {
-            let key = "\(problem)"
-            let choice = tuned.entries[key]?.algorithm ?? "?"
-            let previous = old?.entries.first { $0.problem == key }
-            let name = (update ? nil : previous?.algorithm) ?? choice
-            if let previous, previous.algorithm != choice {
-                notes.append("tuner choice changed for \(key): \(previous.algorithm) → \(choice)\(update ? "" : " (the baseline's algorithm is checked)")")
-            }
-            let algorithm: any ConvolutionAlgorithm
-            do { algorithm = try Registry.anyAlgorithm(named: name) } catch { throw CLIError("\(baseline): \(error)") }
-            FileHandle.standardError.write(Data("check: \(key) \(name)\n".utf8))
-            let m: PerformanceGate.Measurement
-            do { m = try gate.measure(problem, algorithm) } catch { throw CLIError("\(error)") }
-            let correct = m.relativeError <= algorithm.errorBound
-            if !correct { wrong += 1 }
-            entries.append(GateBaseline.Entry(problem: key, algorithm: name, ratios: m.ratios, kernel_ms: m.kernelSeconds * 1e3,
-                                              relative_error: m.relativeError))
-            let now = entries.last!.median_ratio
-            var verdict = correct ? "ok" : "WRONG OUTPUT (rel. error \(String(format: "%.1e", m.relativeError)))"
-            if let previous, !update {
-                var v = PerformanceGate.compare(baseline: previous.ratios, now: m.ratios, tolerance: tolerance)
-                if v.regression {
-                    // A regression must survive a second, independent measurement: a burst of other work on
-                    // this shared machine can slow one kernel's rounds for a moment; a real slowdown stays.
-                    FileHandle.standardError.write(Data("check: \(key) looks slower; measuring again to confirm\n".utf8))
-                    let again: PerformanceGate.Measurement
-                    do { again = try gate.measure(problem, algorithm) } catch { throw CLIError("\(error)") }
-                    let second = PerformanceGate.compare(baseline: previous.ratios, now: again.ratios, tolerance: tolerance)
-                    if !second.regression {
-                        notes.append("\(key): +\(fmt(v.change * 100, 0))% in the first measurement, \(second.change >= 0 ? "+" : "")\(fmt(second.change * 100, 0))% in the confirming one: transient, not a regression")
-                        v = second
-                    }
-                }
-                if v.regression {
-                    verdict = (correct ? "" : verdict + ", ") + (sameMachine ? "REGRESSION" : "slower (other machine)")
-                    if sameMachine { regressions += 1 }
-                } else if v.improvement, correct {
-                    verdict = "faster"
-                }
-                rows.append([key, name, fmt(previous.median_ratio, 4), fmt(now, 4), "\(v.change >= 0 ? "+" : "")\(fmt(v.change * 100, 1))%",
-                             String(format: "%.3f", v.p), verdict])
-            } else {
-                rows.append([key, name, "—", fmt(now, 4), "", "", update ? "recorded, \(verdict)" : verdict])
-            }
-        }
+        let choices = tuned.entries.mapValues(\.algorithm)
+        let outcome: PerformanceGate.Outcome
+        do {
+            outcome = try gate.run(problems, choices: choices, baseline: update ? nil : old, previous: old, tolerance: tolerance,
+                                   sameMachine: sameMachine) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        } catch { throw CLIError("\(baseline): \(error)") }
+        let (entries, rows, notes, regressions, wrong) = (outcome.entries, outcome.rows, outcome.notes, outcome.regressions, outcome.wrong)
         print(formatColumns(rows, rightAligned: [2, 3, 4, 5]))
         print("ratio = kernel time / calibration-loop time (median of \(rounds) alternating rounds, \(threads) thread\(threads == 1 ? "" : "s")); regression: change > \(fmt(tolerance * 100, 0))% and one-sided Mann–Whitney p < 0.01")
         for n in notes { print(n) }
         if update {
             let record = GateBaseline(created: ISO8601DateFormatter().string(from: Date()), machine: here,
                                       build: BuildSignature.current(registryNames: Registry.names), threads: threads, entries: entries)
-            do { try AtomicFile.write(try record.encoded(), to: baseline) } catch { throw CLIError("\(error)") }
+            try cli { try AtomicFile.write(try record.encoded(), to: baseline) }
             print("wrote \(baseline)")
         }
         if wrong > 0 || regressions > 0 {

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWCore
 import DWModel
@@ -19,8 +20,7 @@ struct CheckpointCommand: ParsableCommand {
     @Option(help: "Output format.") var format: ReportFormat = .table
 
     func run() throws {
-        let s: CheckpointSummary
-        do { s = try CheckpointSummary.measure(path: file, modelKey: modelKey) } catch { throw CLIError("\(error)") }
+        let s: CheckpointSummary = try cli { try CheckpointSummary.measure(path: file, modelKey: modelKey) }
         if format == .json { return print(try jsonString(s)) }
         print("\(s.file): \(s.format), \(fmt(Double(s.bytes) / 1e6, 1)) MB; state dict: \(s.state_dict)")
         print("tensors: \(s.tensors) (\(s.dtypes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))), \(s.elements) elements")

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWCore
 import DWKernels
@@ -76,7 +77,7 @@ struct Conv: ParsableCommand {
         let tensor = Tensor(nchw: x.values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
         let out = try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, threads: threadOptions.threads)
         let result = NPYArray(shape: [problem.n, problem.c, problem.oh, problem.ow], values: out.nchwValues())
-        do { try result.write(path: output) } catch { throw CLIError("\(error)") }
+        try cli { try result.write(path: output) }
         FileHandle.standardError.write(Data("\(problem) with \(chosen.name) (\(source)): wrote \(output)\n".utf8))
     }
 }

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWKernels
 import DWTune

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWCore
 import DWKernels
@@ -36,18 +37,25 @@ extension Problem: ExpressibleByArgument {
     }
 }
 
+/// Runs library code and turns what it throws into the CLI's one-line error (exit status 1): the one place
+/// errors are mapped.
+@discardableResult
+func cli<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+}
+
 /// Parses a problem, turning the parser's message into a CLI error.
 func parseProblem(_ text: String) throws -> Problem {
-    do { return try Problem(parsing: text) } catch { throw CLIError("\(error)") }
+    return try cli { try Problem(parsing: text) }
 }
 
 func parseConvProblem(_ text: String) throws -> ConvProblem {
-    do { return try ConvProblem(parsing: text) } catch { throw CLIError("\(error)") }
+    return try cli { try ConvProblem(parsing: text) }
 }
 
 /// Refuses, before anything is allocated, the first problem whose trial does not fit in memory.
 func requireMemory(_ problems: [ConvProblem]) throws {
     for problem in problems {
-        do { try problem.requireMemory() } catch { throw CLIError("\(error)") }
+        try cli { try problem.requireMemory() }
     }
 }

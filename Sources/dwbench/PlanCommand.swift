@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWCore
 import DWKernels
@@ -11,7 +12,7 @@ struct PlanCommand: ParsableCommand {
         subcommands: [Show.self, Explain.self, Merge.self, Check.self, Verify.self])
 
     static func load(_ path: String) throws -> Plan {
-        do { return try Plan.load(path: path, registry: Registry.names) } catch { throw CLIError("\(error)") }
+        return try cli { try Plan.load(path: path, registry: Registry.names) }
     }
 
     struct Show: ParsableCommand {
@@ -26,7 +27,7 @@ struct PlanCommand: ParsableCommand {
             for key in plan.entries.keys.sorted() {
                 let e = plan.entries[key]!
                 let ranked = e.candidates.filter { $0.median_ms != nil }
-                rows.append([key, e.algorithm, e.mode, ranked.first?.median_ms.map { fmt($0, 3) } ?? "—",
+                rows.append([key, e.algorithm, e.mode.rawValue, ranked.first?.median_ms.map { fmt($0, 3) } ?? "—",
                              ranked.count > 1 ? ranked[1].algorithm : "—", "\(fmt(e.margin * 100, 1))%", e.confident ? "yes" : "no"])
             }
             print(formatColumns(rows, rightAligned: [3, 5]))
@@ -45,11 +46,12 @@ struct PlanCommand: ParsableCommand {
                 let heuristic = (try? PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(problem).name) ?? "?"
                 throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(heuristic))")
             }
-            print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(e.threads) thread\(e.threads == 1 ? "" : "s"), margin \(fmt(e.margin * 100, 1))% over the runner-up\(e.mode == "estimate" ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)")")
+            let caveat = e.mode == .estimate ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)"
+            print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(threadsText(e.threads)), margin \(fmt(e.margin * 100, 1))% over the runner-up\(caveat)")
             let best = e.candidates.compactMap(\.median_ms).min() ?? 0
             var rows = [["candidate", "status", "median ms", "spread", "vs chosen", "note"]]
             for c in e.candidates {
-                rows.append([c.algorithm, c.status, c.median_ms.map { fmt($0, 3) } ?? "—", c.spread.map { "\(fmt($0 * 100, 1))%" } ?? "—",
+                rows.append([c.algorithm, c.status.rawValue, c.median_ms.map { fmt($0, 3) } ?? "—", c.spread.map { "\(fmt($0 * 100, 1))%" } ?? "—",
                              c.median_ms.map { "\(fmt($0 / best, 2))×" } ?? "—", c.reason ?? ""])
             }
             print(formatColumns(rows, rightAligned: [2, 3, 4]))
@@ -82,7 +84,7 @@ struct PlanCommand: ParsableCommand {
                 throw CLIError("merge would drop entries (\(result.dropped.joined(separator: "; "))); pass --allow-drop to write the rest")
             }
             for line in result.dropped { FileHandle.standardError.write(Data("merge: \(line)\n".utf8)) }
-            do { try result.plan.write(path: output) } catch { throw CLIError("\(error)") }
+            try cli { try result.plan.write(path: output) }
             print("wrote \(output): \(result.plan.entries.count) problems from \(files.count - result.dropped.count) of \(files.count) plans")
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DWBench
 import DWCore
 import DWKernels
 import DWTune
@@ -25,53 +26,17 @@ extension PlanCommand {
             let loaded = try plans.map(PlanCommand.load)
             let threads = loaded[0].threads
             guard loaded.allSatisfy({ $0.threads == threads }) else { throw CLIError("the plans were tuned for different thread counts") }
-            let keys = loaded[0].entries.keys.sorted()
-            let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.03, repetitions: 7, capSeconds: 1)
-            var md = ["# Tuning plans verified by re-measurement\n",
-                      "Command: `dwbench \(CommandLine.arguments.dropFirst().joined(separator: " "))`. Every candidate re-timed interleaved (7 repetitions of ≥ 0.03 s), \(threads) thread\(threads == 1 ? "" : "s"); a choice is right when within \(fmt(tolerance * 100, 0))% of the best re-measured median.\n"]
             let seconds = tuningSeconds?.split(separator: ",").map { Double($0) }
-            var header = "| problem | best (re-measured) | ms |"
-            var rule = "|---|---|---|"
-            for (i, p) in plans.enumerated() {
-                let name = URL(fileURLWithPath: p).lastPathComponent
-                header += " \(name): choice (\(loaded[i].entries.values.first?.mode ?? "?")) | slower by | runner-up, margin |"
-                rule += "---|---|---|"
-            }
-            md += [header, rule]
-            var right = [Int](repeating: 0, count: plans.count)
-            var within15 = [Int](repeating: 0, count: plans.count)
-            for (n, key) in keys.enumerated() {
-                FileHandle.standardError.write(Data("verify: \(n + 1)/\(keys.count) \(key)\n".utf8))
-                let problem = try parseConvProblem(key)
-                let candidates = Registry.all.filter { !$0.isReference && $0.kind == problem.kind && $0.supports(problem) == nil }
-                let data = try TrialData(problem, seed: 5)
-                let ops = try candidates.map { try $0.trial(data, threads: threads).run }
-                let times = InterleavedTimer.run(ops, policy: policy).map(\.median)
-                let bestIndex = times.indices.min { times[$0] < times[$1] }!
-                var row = "| `\(key)` | \(candidates[bestIndex].name) | \(fmt(times[bestIndex] * 1e3, 3)) |"
-                for (i, plan) in loaded.enumerated() {
-                    guard let e = plan.entries[key], let j = candidates.firstIndex(where: { $0.name == e.algorithm }) else {
-                        row += " — | — | — |"
-                        continue
-                    }
-                    let slower = times[j] / times[bestIndex] - 1
-                    if slower <= tolerance { right[i] += 1 }
-                    if slower <= 0.15 { within15[i] += 1 }
-                    let ranked = e.candidates.filter { $0.median_ms != nil }
-                    let runner = ranked.count > 1 ? "\(ranked[1].algorithm), \(fmt(e.margin * 100, 1))%" : "—"
-                    row += " \(e.algorithm) | \(fmt(slower * 100, 1))%\(slower <= tolerance ? "" : " ✗") | \(runner) |"
+            let text: String
+            do {
+                text = try PlanVerification.report(plans: zip(plans.map { URL(fileURLWithPath: $0).lastPathComponent }, loaded).map { ($0, $1) },
+                                                   tolerance: tolerance, tuningSeconds: seconds,
+                                                   command: "dwbench \(CommandLine.arguments.dropFirst().joined(separator: " "))") {
+                    FileHandle.standardError.write(Data(($0 + "\n").utf8))
                 }
-                md.append(row)
-            }
-            md.append("")
-            for (i, p) in plans.enumerated() {
-                let mode = loaded[i].entries.values.first?.mode ?? "?"
-                let time = seconds.flatMap { i < $0.count ? $0[i] : nil }.map { ", tuning took \(fmt($0, 1)) s" } ?? ""
-                md.append("- `\(URL(fileURLWithPath: p).lastPathComponent)` (\(mode)\(time)): \(right[i]) of \(keys.count) choices within \(fmt(tolerance * 100, 0))% of the best (\(fmt(100 * Double(right[i]) / Double(max(1, keys.count)), 0))%); \(within15[i]) of \(keys.count) within 15% (\(fmt(100 * Double(within15[i]) / Double(max(1, keys.count)), 0))%).")
-            }
-            let text = md.joined(separator: "\n") + "\n"
+            } catch { throw CLIError("\(error)") }
             if let output {
-                do { try AtomicFile.write(Data(text.utf8), to: output) } catch { throw CLIError("\(error)") }
+                try cli { try AtomicFile.write(Data(text.utf8), to: output) }
             } else {
                 print(text, terminator: "")
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DWBench
 import DWCore
 import DWKernels
 import DWModel
@@ -59,7 +60,7 @@ struct Replknet: ParsableCommand {
         guard resolution >= 32, resolution <= 4096, resolution % 32 == 0 else {
             throw CLIError("--resolution must be a multiple of 32 in 32…4096, got \(resolution)")
         }
-        guard Tuner.Mode(rawValue: tuneMode) != nil else { throw CLIError("--tune-mode must be measure, exhaustive or estimate, got '\(tuneMode)'") }
+        guard Plan.Mode(rawValue: tuneMode) != nil else { throw CLIError("--tune-mode must be measure, exhaustive or estimate, got '\(tuneMode)'") }
         if let b = tuneBudget, b <= 0 { throw CLIError("--tune-budget must be positive") }
         guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
@@ -71,12 +72,12 @@ struct Replknet: ParsableCommand {
     /// Refuses a --batch × --resolution beyond this machine's memory, before the image or any buffer exists.
     /// (An --input image's own size is checked again when the model plans its buffers.)
     func requireMemory(_ cfg: RepLKNetConfig, batch: Int? = nil) throws {
-        do { try RepLKNetModel.requireMemory(cfg, batch: batch ?? self.batch, resolution: resolution) } catch { throw CLIError("\(error)") }
+        try cli { try RepLKNetModel.requireMemory(cfg, batch: batch ?? self.batch, resolution: resolution) }
     }
 
     func run() throws {
         try refuseDebugBuild(allowDebug)
-        for file in [output, saveInput].compactMap({ $0 }) { do { try AtomicFile.requireDirectory(of: file) } catch { throw CLIError("\(error)") } }
+        for file in [output, saveInput].compactMap({ $0 }) { try cli { try AtomicFile.requireDirectory(of: file) } }
         let threads = threadOptions.threads
         let setupStart = monotonicSeconds()
         // A preset's size is known before its weights are made: refuse an impossible run before allocating them.
@@ -108,7 +109,7 @@ struct Replknet: ParsableCommand {
             image = []
             image.reserveCapacity(n * 3 * r * r)
             for file in images {
-                do { image += EvaluationTransform.apply(try RGBImage.read(path: file), resolution: r) } catch { throw CLIError("\(error)") }
+                image += try cli { EvaluationTransform.apply(try RGBImage.read(path: file), resolution: r) }
                 inputNames.append(file)
             }
         } else if let input {
@@ -124,7 +125,7 @@ struct Replknet: ParsableCommand {
             image = rng.signedArray(n * cfg.inChannels * r * r)
         }
         if let saveInput {
-            do { try NPYArray(shape: [n, cfg.inChannels, r, r], values: image).write(path: saveInput) } catch { throw CLIError("\(error)") }
+            try cli { try NPYArray(shape: [n, cfg.inChannels, r, r], values: image).write(path: saveInput) }
         }
         // Measured after the input checks (bad input fails fast) and before the plans are prepared.
         let speed = MachineSpeed.measure(threads: threads)
@@ -132,19 +133,17 @@ struct Replknet: ParsableCommand {
         var chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
         if let plan {
             if !FileManager.default.fileExists(atPath: plan) {
-                do { try AtomicFile.requireDirectory(of: plan) } catch { throw CLIError("\(error)") }
-                let problems: [ConvProblem]
-                do { problems = try cfg.problems(batch: n, resolution: r) } catch { throw CLIError("\(error)") }
-                let model = CostModel(peakGflops: threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores,
-                                      bandwidthGBs: threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores)
+                try cli { try AtomicFile.requireDirectory(of: plan) }
+                let problems: [ConvProblem] = try cli { try cfg.problems(batch: n, resolution: r) }
+                let model = CostModel(speed: speed, threads: threads)
                 let t0 = monotonicSeconds()
                 let progress = Progress(total: problems.count)
-                let tuned = Tuner(threads: threads, mode: Tuner.Mode(rawValue: tuneMode)!, model: model, budgetSeconds: tuneBudget).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
+                let tuned = Tuner(threads: threads, mode: Plan.Mode(rawValue: tuneMode)!, model: model, budgetSeconds: tuneBudget).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
                 progress.finish()
-                do { try tuned.write(path: plan) } catch { throw CLIError("\(error)") }
+                try cli { try tuned.write(path: plan) }
                 FileHandle.standardError.write(Data("tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(plan)\n".utf8))
             }
-            do { chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) } catch { throw CLIError("\(error)") }
+            chooser = try cli { try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) }
             if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         }
         let modelChooser = ModelChooser(chooser)
@@ -153,32 +152,12 @@ struct Replknet: ParsableCommand {
             model = try RepLKNetModel(consume net, batch: n, resolution: r, threads: threads, choose: modelChooser.choose)
         } catch { throw CLIError("\(error)") }
         let setupSeconds = monotonicSeconds() - setupStart
-        let peak = threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores
-        let bandwidth = threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores
-
-        // Warm-up, then timed passes with per-layer times.
-        var logits = [Float](repeating: 0, count: n * cfg.classes)
-        let layerCount = model.layers.count
-        var perLayer = [[Double]](repeating: [], count: layerCount)
-        var totals: [Double] = []
-        var slots = [Double](repeating: 0, count: layerCount)
-        image.withUnsafeBufferPointer { x in
-            logits.withUnsafeMutableBufferPointer { y in
-                model.forward(x.baseAddress!, logits: y.baseAddress!)
-                for _ in 0..<`repeat` {
-                    let t0 = monotonicSeconds()
-                    slots.withUnsafeMutableBufferPointer { model.forward(x.baseAddress!, logits: y.baseAddress!, layerSeconds: $0.baseAddress!) }
-                    totals.append(monotonicSeconds() - t0)
-                    for i in 0..<layerCount { perLayer[i].append(slots[i]) }
-                }
-            }
-        }
+        let timing = ModelTiming.run(model, image: image, repetitions: `repeat`)
         if let output {
-            do { try NPYArray(shape: [n, cfg.classes], values: logits).write(path: output) } catch { throw CLIError("\(error)") }
+            try cli { try NPYArray(shape: [n, cfg.classes], values: timing.logits).write(path: output) }
         }
-        var report = ModelReport(model: model, source: source, perLayer: perLayer, totals: totals, logits: logits,
-                                 peak: peak, bandwidth: bandwidth, setupSeconds: setupSeconds)
-        report.inputNames = inputNames
+        let report = ModelReport(model: model, source: source, timing: timing, peak: speed.peakGflops(threads: threads),
+                                 bandwidth: speed.bandwidthGBs(threads: threads), setupSeconds: setupSeconds, inputNames: inputNames)
         switch format {
         case .json: print(try jsonString(report.json()))
         default: print(report.table())
@@ -191,13 +170,9 @@ struct Replknet: ParsableCommand {
                 }
             }
             let base = "replknet-\(checkpoint == nil ? config.lowercased() : "checkpoint")-\(threads)t-b\(n)"
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try AtomicFile.write(Data(report.svg().utf8), to: "\(dir)/\(base).svg")
-                try AtomicFile.write(Data(try jsonString(report.json()).utf8), to: "\(dir)/\(base).json")
-                try AtomicFile.write(Data(report.markdown(peers: peers, command: CommandLine.arguments.joined(separator: " "),
-                                                          svgName: "\(base).svg").utf8), to: "\(dir)/\(base).md")
-            } catch { throw CLIError("\(error)") }
+            do { try report.writePages(directory: dir, base: base, peers: peers, command: CommandLine.arguments.joined(separator: " ")) } catch {
+                throw CLIError("\(error)")
+            }
             FileHandle.standardError.write(Data("wrote \(dir)/\(base).md, .json, .svg\n".utf8))
         }
     }

@@ -1,3 +1,4 @@
+import DWBench
 import ArgumentParser
 import DWCore
 import DWKernels
@@ -28,39 +29,36 @@ struct Tune: ParsableCommand {
     @Flag(help: "Tune even in a debug build (the choices will be meaningless).") var allowDebug = false
 
     func validate() throws {
-        guard Tuner.Mode(rawValue: mode) != nil else {
+        guard Plan.Mode(rawValue: mode) != nil else {
             throw ValidationError("--mode must be estimate, measure or exhaustive, got '\(mode)'")
         }
         if let b = budgetSeconds, b <= 0 { throw ValidationError("--budget-seconds must be positive") }
     }
 
     func run() throws {
-        let tuneMode = Tuner.Mode(rawValue: mode)!
+        let tuneMode = Plan.Mode(rawValue: mode)!
         // Fail before a long tune, not after it.
-        do { try AtomicFile.requireDirectory(of: output) } catch { throw CLIError("\(error)") }
+        try cli { try AtomicFile.requireDirectory(of: output) }
         if tuneMode != .estimate { try refuseDebugBuild(allowDebug) }
-        let problems: [ConvProblem]
-        do { problems = try ShapeFile.resolve(shapes).uniqueProblems } catch { throw CLIError("\(error)") }
+        let problems: [ConvProblem] = try cli { try ShapeFile.resolve(shapes).uniqueProblems }
         // Measuring allocates each problem's tensors; estimating does not (a plan for a larger machine).
         if tuneMode != .estimate { try requireMemory(problems) }
         let threads = threadOptions.threads
         let model: CostModel
         if let calibration {
-            let source: Plan
-            do { source = try Plan.load(path: calibration, registry: Registry.names) } catch { throw CLIError("\(error)") }
+            let source: Plan = try cli { try Plan.load(path: calibration, registry: Registry.names) }
             model = CostModel(peakGflops: source.calibration.peak_gflops, bandwidthGBs: source.calibration.bandwidth_gbs,
                               efficiency: source.calibration.efficiency, memoryEfficiency: source.calibration.memory_efficiency)
         } else {
             let speed = MachineSpeed.measure(threads: threads)
-            model = CostModel(peakGflops: threads == 1 ? speed.peakGflopsOneCore : speed.peakGflopsAllCores,
-                              bandwidthGBs: threads == 1 ? speed.bandwidthGBsOneCore : speed.bandwidthGBsAllCores)
+            model = CostModel(speed: speed, threads: threads)
         }
         let tuner = Tuner(threads: threads, mode: tuneMode, model: model, budgetSeconds: budgetSeconds)
         let progress = Progress(total: problems.count)
         let start = monotonicSeconds()
         let plan = tuner.tune(problems) { done, total, problem in progress.update(done: done, label: "\(problem)") }
         progress.finish()
-        do { try plan.write(path: output) } catch { throw CLIError("\(error)") }
+        try cli { try plan.write(path: output) }
         let elapsed = monotonicSeconds() - start
         FileHandle.standardError.write(Data("tuned \(problems.count) problem\(problems.count == 1 ? "" : "s") in \(fmt(elapsed, 1)) s (\(mode), \(threads) thread\(threads == 1 ? "" : "s")); wrote \(output)\n".utf8))
     }

@@ -1,3 +1,4 @@
+import DWBench
 import DWCore
 import DWKernels
 import DWTune

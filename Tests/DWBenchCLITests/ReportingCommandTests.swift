@@ -163,7 +163,7 @@ final class ReportCommandTests: XCTestCase {
 }
 
 /// The records of a `bench --format json` envelope, after checking the envelope against the published
-/// schema (Sources/dwbench/bench.schema.json, with python3 jsonschema).
+/// schema (Sources/DWBench/bench.schema.json, with python3 jsonschema).
 func benchRecords(_ stdout: String, threads: Int, file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
     let envelope = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], file: file, line: line)
     XCTAssertEqual(envelope["schema_version"] as? Int, 1, file: file, line: line)

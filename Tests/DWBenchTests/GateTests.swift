@@ -1,3 +1,4 @@
+import DWBench
 import DWCore
 import DWKernels
 import DWTune
@@ -10,8 +11,9 @@ struct SlowedAlgorithm: ConvolutionAlgorithm {
     var name: String { base.name }
     var layout: Layout { base.layout }
     var summary: String { "\(base.summary), run \(factor) times" }
-    var kind: String { base.kind }
-    var isReference: Bool { false }
+    var kind: ProblemKind { base.kind }
+    var family: String { base.family }
+    var defaultEfficiency: (compute: Double, memory: Double) { base.defaultEfficiency }
     func supports(_ problem: ConvProblem) -> String? { base.supports(problem) }
     func workEstimate(_ problem: ConvProblem) -> WorkEstimate { base.workEstimate(problem) }
     func trial(_ data: TrialData, threads: Int) throws -> Trial {

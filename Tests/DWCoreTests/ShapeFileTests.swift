@@ -64,7 +64,7 @@ final class ShapeFileTests: XCTestCase {
 
     func testMixedKindsParse() throws {
         let file = try ShapeFile(parsing: "dw n1c8h8w8k3s1p1\npw n1c8h8w8o16 2\n")
-        XCTAssertEqual(file.entries.map(\.problem.kind), ["depthwise", "pointwise"])
+        XCTAssertEqual(file.entries.map(\.problem.kind), [.depthwise, .pointwise])
         XCTAssertEqual(file.depthwiseProblems.count, 1)
     }
 }

@@ -1,5 +1,6 @@
 import DWCore
 import DWKernels
+import DWTestSupport
 import XCTest
 
 final class RegistryTests: XCTestCase {
@@ -16,8 +17,8 @@ final class RegistryTests: XCTestCase {
         XCTAssertTrue(names.contains("fft.t64"))
         XCTAssertTrue(names.contains("gemm-simd.o32p14"))
         XCTAssertTrue(names.contains("gemm-blas.openblas"))
-        XCTAssertTrue(Registry.algorithms.allSatisfy { $0.kind == "depthwise" })
-        XCTAssertTrue(Registry.pointwise.allSatisfy { $0.kind == "pointwise" })
+        XCTAssertTrue(Registry.algorithms.allSatisfy { $0.kind == .depthwise })
+        XCTAssertTrue(Registry.pointwise.allSatisfy { $0.kind == .pointwise })
     }
 
     func testLookupByName() throws {
@@ -27,7 +28,7 @@ final class RegistryTests: XCTestCase {
         }
         XCTAssertEqual(try Registry.pointwiseAlgorithm(named: "gemm-simd.o48p8").name, "gemm-simd.o48p8")
         XCTAssertThrowsError(try Registry.algorithm(named: "gemm-simd.o48p8"), "a pointwise name is not a depthwise algorithm")
-        XCTAssertEqual(try Registry.anyAlgorithm(named: "fft.t64").kind, "depthwise")
+        XCTAssertEqual(try Registry.anyAlgorithm(named: "fft.t64").kind, .depthwise)
         // Each kind refuses the other's problems with a reason.
         let pw = ConvProblem.pointwise(try PointwiseProblem(parsing: "n1c8h8w8o8"))
         XCTAssertEqual(Registry.algorithms.first!.supports(pw), "not a depthwise problem")

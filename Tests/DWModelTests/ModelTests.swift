@@ -2,6 +2,7 @@ import DWCore
 import DWKernels
 import DWModel
 import DWTune
+import DWTestSupport
 import Foundation
 import XCTest
 
@@ -13,11 +14,6 @@ let tinyConfig = RepLKNetConfig(kernels: [7, 5, 5, 3], blocks: [1, 2, 1, 1], cha
 
 func heuristic(_ p: ConvProblem) throws -> (name: String, source: String) {
     try PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(p)
-}
-
-func relativeError(_ a: [Float], _ b: [Double]) -> Double {
-    let diff = zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
-    return diff / max(b.map(abs).max() ?? 1, 1e-30)
 }
 
 final class ModelTests: XCTestCase {
@@ -82,9 +78,9 @@ final class ModelTests: XCTestCase {
     /// A plan's NCHW layout choice is replaced by its fastest NCHW16c candidate, and said so.
     func testModelChooserKeepsTheModelLayout() throws {
         let problem = ConvProblem.pointwise(try PointwiseProblem(parsing: "n1c32h8w8o64"))
-        let entry = Plan.Entry(problem: "\(problem)", algorithm: "gemm-blas.onednn", mode: "measure", threads: 1, margin: 0.01, confident: false,
-                               candidates: [Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: "measured"),
-                                            Plan.Candidate(algorithm: "gemm-simd.o64p6", median_ms: 1.01, spread: 0, status: "measured")])
+        let entry = Plan.Entry(problem: "\(problem)", algorithm: "gemm-blas.onednn", mode: .measure, threads: 1, margin: 0.01, confident: false,
+                               candidates: [Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured),
+                                            Plan.Candidate(algorithm: "gemm-simd.o64p6", median_ms: 1.01, spread: 0, status: .measured)])
         let plan = Plan(generator: "test", created: "now", machine: MachineFingerprint.current(),
                         build: BuildSignature.current(registryNames: Registry.names), threads: 1,
                         calibration: Plan.Calibration(peak_gflops: 1, bandwidth_gbs: 1, efficiency: [:], memory_efficiency: [:]),

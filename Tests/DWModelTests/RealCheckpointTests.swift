@@ -2,6 +2,7 @@ import DWCore
 import DWModel
 import Foundation
 import XCTest
+import DWTestSupport
 
 /// The checkpoints users have: made by the official RepLKNet-pytorch code and saved by `torch.save` and
 /// `safetensors.torch.save_file` (Fixtures/make_fixtures.py), read directly, matched against PyTorch's

@@ -17,14 +17,14 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(plan.entries.count, 2)
         for (key, e) in plan.entries {
             XCTAssertEqual(e.problem, key)
-            XCTAssertEqual(e.mode, "measure")
-            let measured = e.candidates.filter { $0.status == "measured" }
+            XCTAssertEqual(e.mode, .measure)
+            let measured = e.candidates.filter { $0.status == .measured }
             XCTAssertFalse(measured.isEmpty)
             XCTAssertEqual(e.algorithm, measured.min { $0.median_ms! < $1.median_ms! }!.algorithm)
-            XCTAssertTrue(e.candidates.contains { $0.algorithm == "naive" && $0.status == "refused" }, "naive is never a candidate")
+            XCTAssertTrue(e.candidates.contains { $0.algorithm == "naive" && $0.status == .refused }, "naive is never a candidate")
             // Every registry algorithm of the problem's kind is accounted for, and no other.
             XCTAssertEqual(Set(e.candidates.map(\.algorithm)), Set(Registry.algorithms.map(\.name)))
-            for c in e.candidates where c.status == "dropped" {
+            for c in e.candidates where c.status == .dropped {
                 XCTAssertGreaterThan(c.median_ms!, measured.map { $0.median_ms! }.min()!, "a dropped candidate was slower than the winner")
             }
             XCTAssertGreaterThanOrEqual(e.margin, 0)
@@ -35,11 +35,11 @@ final class PlanTests: XCTestCase {
 
     func testExhaustiveDropsNobodyAndEstimateMeasuresNothing() throws {
         let exhaustive = try tinyPlan(mode: .exhaustive, problems: ["n1c20h12w12k5s1p2"])
-        XCTAssertFalse(exhaustive.entries.values.flatMap(\.candidates).contains { $0.status == "dropped" })
+        XCTAssertFalse(exhaustive.entries.values.flatMap(\.candidates).contains { $0.status == .dropped })
         let estimate = try tinyPlan(mode: .estimate, problems: ["n1c384h32w32k31s1p15", "n1c384h32w32k3s1p1"])
         for e in estimate.entries.values {
-            XCTAssertEqual(e.mode, "estimate")
-            XCTAssertTrue(e.candidates.allSatisfy { $0.status == "estimated" || $0.status == "refused" })
+            XCTAssertEqual(e.mode, .estimate)
+            XCTAssertTrue(e.candidates.allSatisfy { $0.status == .estimated || $0.status == .refused })
         }
         // The roofline ranks the FFT first for K = 31 and direct SIMD first for K = 3.
         XCTAssertTrue(estimate.entries["n1c384h32w32k31s1p15"]!.algorithm.hasPrefix("fft"))
@@ -138,7 +138,7 @@ final class PlanTests: XCTestCase {
         let plan = try tinyPlan(problems: ["n1c40h7w7o70", "n1c8h8w8k3s1p1"])
         let pw = try XCTUnwrap(plan.entries["n1c40h7w7o70"])
         XCTAssertEqual(Set(pw.candidates.map(\.algorithm)), Set(Registry.pointwise.map(\.name)))
-        XCTAssertTrue(pw.candidates.contains { $0.algorithm == "pointwise-naive" && $0.status == "refused" })
+        XCTAssertTrue(pw.candidates.contains { $0.algorithm == "pointwise-naive" && $0.status == .refused })
         XCTAssertTrue(pw.algorithm.hasPrefix("gemm-"), pw.algorithm)
         let chooser = PlanChooser(plan: plan, warning: nil, planOnly: true)
         XCTAssertEqual(try chooser.choose(try PointwiseProblem(parsing: "n1c40h7w7o70")).algorithm.name, pw.algorithm)

@@ -8,9 +8,15 @@ public protocol ConvolutionAlgorithm: Sendable {
     var name: String { get }
     var layout: Layout { get }
     var summary: String { get }
-    /// The problems it solves: `ConvProblem.kind` ("depthwise" or "pointwise").
-    var kind: String { get }
-    /// The reference implementation of its kind: checked against, never a tuning candidate.
+    /// The problems it solves (`ConvProblem.kind`).
+    var kind: ProblemKind { get }
+    /// The family it belongs to ("direct-simd", "fft", "gemm-simd", …): what reports group by. Variants of
+    /// one implementation share it; the registry name tells them apart.
+    var family: String { get }
+    /// The estimate mode's efficiencies when no calibration is given: the share of the measured FMA peak it
+    /// reaches, and of the streaming bandwidth (above 1 when its data stays in cache).
+    var defaultEfficiency: (compute: Double, memory: Double) { get }
+    /// The reference implementation of its kind: checked against, never a tuning candidate (default false).
     var isReference: Bool { get }
     /// The largest relative error (max|out − reference| / max|reference|) its output may have on fp32 data:
     /// 1e-5 for algorithms that sum the same products as the reference in another order, larger for those that
@@ -91,11 +97,11 @@ public final class TrialData {
 extension ConvolutionAlgorithm {
     /// Direct summation in another order: 1e-5 (a transform-based algorithm declares its own).
     public var errorBound: Double { 1e-5 }
+    public var isReference: Bool { false }
 }
 
 extension DepthwiseAlgorithm {
-    public var kind: String { "depthwise" }
-    public var isReference: Bool { self is Naive }
+    public var kind: ProblemKind { .depthwise }
 
     public func supports(_ problem: ConvProblem) -> String? {
         guard let p = problem.depthwise else { return "not a depthwise problem" }
@@ -119,8 +125,7 @@ extension DepthwiseAlgorithm {
 }
 
 extension PointwiseAlgorithm {
-    public var kind: String { "pointwise" }
-    public var isReference: Bool { self is PointwiseNaive }
+    public var kind: ProblemKind { .pointwise }
 
     public func supports(_ problem: ConvProblem) -> String? {
         guard let p = problem.pointwise else { return "not a pointwise problem" }

@@ -57,16 +57,23 @@ public enum Registry {
     /// Registry names of every kind, in order.
     public static var names: [String] { all.map(\.name) }
 
-    /// The algorithms of a problem's kind.
+    /// The algorithms of a problem's kind, the reference included.
     public static func algorithms(for problem: ConvProblem) -> [any ConvolutionAlgorithm] {
         all.filter { $0.kind == problem.kind }
     }
 
-    /// Depthwise algorithms that support `problem`, and the reasons of those that do not.
-    public static func candidates(for problem: Problem) -> (supported: [any DepthwiseAlgorithm], refused: [(String, String)]) {
-        var yes: [any DepthwiseAlgorithm] = []
-        var no: [(String, String)] = []
-        for a in algorithms {
+    /// The reference of a problem's kind (the last entry of its list).
+    public static func reference(for problem: ConvProblem) -> any ConvolutionAlgorithm {
+        all.last { $0.kind == problem.kind && $0.isReference }!
+    }
+
+    /// The tuning candidates for `problem` among `algorithms` (default: the registry): those of its kind that
+    /// support it, the reference excluded, and the others with their reasons.
+    public static func candidates(for problem: ConvProblem, among algorithms: [any ConvolutionAlgorithm] = all)
+        -> (supported: [any ConvolutionAlgorithm], refused: [(name: String, reason: String)]) {
+        var yes: [any ConvolutionAlgorithm] = []
+        var no: [(name: String, reason: String)] = []
+        for a in algorithms where a.kind == problem.kind && !a.isReference {
             if let why = a.supports(problem) { no.append((a.name, why)) } else { yes.append(a) }
         }
         return (yes, no)

@@ -28,10 +28,12 @@ public struct PointwiseBLAS: PointwiseAlgorithm {
     public init(_ backend: Backend) { self.backend = backend }
 
     public var name: String { "gemm-blas.\(backend.rawValue)" }
+    public var family: String { "gemm-blas.\(backend.rawValue)" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.5, 1.0) }
     public var layout: Layout { .nchw }
     public var summary: String {
         switch backend {
-        case .openblas: return "OpenBLAS cblas_sgemm per image (its threads), epilogue as a separate pass"
+        case .openblas: return "OpenBLAS cblas_sgemm, single-threaded on a fixed grid of 256-channel × 1024-pixel tiles over our threads, epilogue as a separate pass"
         case .onednn: return "oneDNN dnnl_sgemm per image (OpenMP threads), epilogue as a separate pass"
         }
     }
@@ -157,7 +159,7 @@ func applyRowEpilogue(_ y: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float
 /// The OpenMP runtime oneDNN runs on (libgomp), looked up at run time so nothing links against it directly.
 enum OpenMP {
     typealias SetThreads = @convention(c) (Int32) -> Void
-    nonisolated(unsafe) static let setter: SetThreads? = {
+    static let setter: SetThreads? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return nil }
         return unsafeBitCast(symbol, to: SetThreads.self)
     }()

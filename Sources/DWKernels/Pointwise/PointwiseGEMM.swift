@@ -45,6 +45,8 @@ public struct PointwiseGEMM: PointwiseAlgorithm {
     public var name: String {
         "gemm-simd.o\(vectors * 16)p\(pixels)" + (kc == 512 ? "" : ".kc\(kc)") + (chunk == 256 ? "" : ".n\(chunk)")
     }
+    public var family: String { "gemm-simd" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.85, 2.0) }
 
     public var layout: Layout { .nchw16c }
 

@@ -6,6 +6,9 @@ import DWCore
 public struct PointwiseNaive: PointwiseAlgorithm {
     public init() {}
     public var name: String { "pointwise-naive" }
+    public var family: String { "pointwise-naive" }
+    public var isReference: Bool { true }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.01, 0.05) }
     public var layout: Layout { .nchw }
     public var summary: String { "reference: scalar dot products on NCHW, pre-BatchNorm unfolded" }
     public func supports(_ problem: PointwiseProblem) -> String? { nil }

@@ -1,3 +1,4 @@
+import DWBench
 import DWCore
 import DWTune
 import Foundation

@@ -101,9 +101,9 @@ for name, doc, comment, inverted in [("directBlock", "Dispatches to the block of
 out.append(MULTI_ROW)
 for r_count in MULTI_ROWS:
     out += [multi_row_block(r_count, w) for w in range(1, MAX_WIDTH2 + 1)]
-out += [f"/// Dispatches to the `rows`-row block of width `width` (rows {MULTI_ROWS}, width 1...{MAX_WIDTH2}).",
+out += [f"/// Dispatches to the `outputRows`-row block of width `width` (rows {MULTI_ROWS}, width 1...{MAX_WIDTH2}).",
         "@inline(__always)",
-        f"func directBlockMultiRow(rows blockRows: Int, width: Int, {SIGNATURE2.replace(chr(10) + ' ' * 18, chr(10) + ' ' * 26)}) {{",
+        f"func directBlockMultiRow(outputRows blockRows: Int, width: Int, {SIGNATURE2.replace(chr(10) + ' ' * 18, chr(10) + ' ' * 26)}) {{",
         "    switch (blockRows, width) {"]
 for r_count in MULTI_ROWS:
     out += [f"    case ({r_count}, {w}): directBlockR{r_count}W{w}({ARGS2})" for w in range(1, MAX_WIDTH2 + 1)]

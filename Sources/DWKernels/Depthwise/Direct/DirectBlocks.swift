@@ -1601,9 +1601,9 @@ func directBlockR2W8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>
     dst.store16(a1_7, 1 * outStride + 112)
 }
 
-/// Dispatches to the `rows`-row block of width `width` (rows [2], width 1...8).
+/// Dispatches to the `outputRows`-row block of width `width` (rows [2], width 1...8).
 @inline(__always)
-func directBlockMultiRow(rows blockRows: Int, width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+func directBlockMultiRow(outputRows blockRows: Int, width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                           outStride: Int, rows: Int, cols: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     switch (blockRows, width) {
     case (2, 1): directBlockR2W1(src, filter, dst, outStride: outStride, rows: rows, cols: cols, rowStride: rowStride, filterStride: filterStride, bias: bias)

@@ -28,6 +28,8 @@ public struct DirectSIMD: DepthwiseAlgorithm {
     }
 
     public var name: String { "direct-simd.w\(width)\(rows > 1 ? "r\(rows)" : "").nchw16c" }
+    public var family: String { "direct-simd" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.65, 3.0) }
     public var layout: Layout { .nchw16c }
     public var summary: String {
         "direct sliding-window FMAs across 16 channels, register blocks of \(rows > 1 ? "\(rows) rows × " : "")up to \(width) pixels"
@@ -143,7 +145,7 @@ final class DirectSIMDPlan: DepthwisePlan {
                 let rowOut = dstPlane + oy * p.ow * 16
                 if groupRows > 1 && oy + groupRows <= oy1 {
                     directRowGroup(rowIn, filter, inputFilter, gwts.pointer + blk * (p.k + 2 * groupRows - 2) * p.k * 16, rowOut,
-                                   rows: groupRows, oy: oy, chunks: chunks, p: p, rowStride: wp * 16, bias: biasV)
+                                   outputRows: groupRows, oy: oy, chunks: chunks, p: p, rowStride: wp * 16, bias: biasV)
                     oy += groupRows
                     continue
                 }
@@ -184,24 +186,30 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
 func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                _ rowOut: UnsafeMutablePointer<Float>, oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int,
                bias: SIMD16<Float>) {
-    let base = p.ow / chunks, extra = p.ow % chunks
     var ox = 0
     for chunk in 0..<chunks {
-        let width = base + (chunk < extra ? 1 : 0)
+        let width = chunkWidth(chunk, of: p.ow, chunks: chunks)
         directRowBlock(rowIn, filter, inputFilter, rowOut, oy: oy, ox: ox, width: width, p: p, s: s, rowStride: rowStride, bias: bias)
         ox += width
     }
 }
 
+/// Width of register block `chunk` when an output row of `ow` pixels is split into `chunks` blocks of
+/// nearly equal width: the first `ow mod chunks` blocks are one pixel wider.
+@inline(__always)
+@_spi(KernelParts) public func chunkWidth(_ chunk: Int, of ow: Int, chunks: Int) -> Int {
+    ow / chunks + (chunk < ow % chunks ? 1 : 0)
+}
+
 /// The taps of one block: kernel rows that meet the image for output row `oy`, and kernel columns
 /// that meet it for some pixel of the block (`kx`), or the image columns the block sees (`x`).
-struct BlockTaps {
-    let kyLo: Int, rows: Int
-    let kxLo: Int, cols: Int
-    let xLo: Int, inputCols: Int
+@_spi(KernelParts) public struct BlockTaps {
+    @_spi(KernelParts) public let kyLo: Int, rows: Int
+    @_spi(KernelParts) public let kxLo: Int, cols: Int
+    @_spi(KernelParts) public let xLo: Int, inputCols: Int
 
     @inline(__always)
-    init(oy: Int, ox: Int, width: Int, p: Problem, s: Int) {
+    @_spi(KernelParts) public init(oy: Int, ox: Int, width: Int, p: Problem, s: Int) {
         kyLo = max(0, p.p - oy * s)
         rows = max(0, min(p.k, p.h + p.p - oy * s) - kyLo)
         kxLo = max(0, p.p - (ox + width - 1) * s)
@@ -241,15 +249,14 @@ func directRowBlock(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float
 /// input-stationary is cheaper for any of the rows runs as one-row blocks instead.
 @inline(__always)
 func directRowGroup(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
-                    _ groupFilter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>, rows groupRows: Int, oy: Int,
+                    _ groupFilter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>, outputRows groupRows: Int, oy: Int,
                     chunks: Int, p: Problem, rowStride: Int, bias: SIMD16<Float>) {
-    let base = p.ow / chunks, extra = p.ow % chunks
     let outStride = p.ow * 16
     // Strip rows j the group reads: row oy + r uses kernel row j − r.
     let jLo = max(0, p.p - oy), jHi = min(p.k + groupRows - 1, p.h + p.p - oy)
     var ox = 0
     for chunk in 0..<chunks {
-        let width = base + (chunk < extra ? 1 : 0)
+        let width = chunkWidth(chunk, of: p.ow, chunks: chunks)
         let t0 = BlockTaps(oy: oy, ox: ox, width: width, p: p, s: 1)
         let single = (0..<groupRows).contains { BlockTaps(oy: oy + $0, ox: ox, width: width, p: p, s: 1).inputStationary(1) }
         if single || jHi <= jLo || t0.cols == 0 {
@@ -258,7 +265,7 @@ func directRowGroup(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float
                                width: width, p: p, s: 1, rowStride: rowStride, bias: bias)
             }
         } else {
-            directBlockMultiRow(rows: groupRows, width: width, rowIn + jLo * rowStride + (ox + t0.kxLo) * 16,
+            directBlockMultiRow(outputRows: groupRows, width: width, rowIn + jLo * rowStride + (ox + t0.kxLo) * 16,
                                 groupFilter + ((jLo + groupRows - 1) * p.k + t0.kxLo) * 16, rowOut + ox * 16,
                                 outStride: outStride, rows: jHi - jLo, cols: t0.cols, rowStride: rowStride,
                                 filterStride: p.k * 16, bias: bias)

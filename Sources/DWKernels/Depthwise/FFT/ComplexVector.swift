@@ -1,12 +1,12 @@
 /// 16 complex numbers, one per SIMD lane: the FFT works on 16 channels at once, so every butterfly is
 /// plain vector arithmetic with no shuffles. Stored as 16 real parts then 16 imaginary parts (128 bytes).
-struct ComplexVector {
-    var re: SIMD16<Float>
-    var im: SIMD16<Float>
+@_spi(KernelParts) public struct ComplexVector: Sendable {
+    @_spi(KernelParts) public var re: SIMD16<Float>
+    @_spi(KernelParts) public var im: SIMD16<Float>
 
-    static let zero = ComplexVector(re: .zero, im: .zero)
+    @_spi(KernelParts) public static let zero = ComplexVector(re: .zero, im: .zero)
 
-    @inline(__always) init(re: SIMD16<Float>, im: SIMD16<Float>) { self.re = re; self.im = im }
+    @inline(__always) @_spi(KernelParts) public init(re: SIMD16<Float>, im: SIMD16<Float>) { self.re = re; self.im = im }
 
     @inline(__always) static func + (a: ComplexVector, b: ComplexVector) -> ComplexVector {
         ComplexVector(re: a.re + b.re, im: a.im + b.im)

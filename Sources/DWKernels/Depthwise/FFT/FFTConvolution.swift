@@ -30,6 +30,8 @@ public struct FFTConvolution: DepthwiseAlgorithm {
     }
 
     public var name: String { "fft.t\(maxTile)" }
+    public var family: String { "fft" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.3, 0.3) }
     public var layout: Layout { .nchw16c }
     public var summary: String { "overlap-save FFT convolution, tiles up to \(maxTile)², 16 channels per lane set, block pairs packed as complex" }
 
@@ -84,14 +86,14 @@ public struct FFTConvolution: DepthwiseAlgorithm {
 /// ≥ max(q₁ + 1, K + E − 1 − q₀, E, K) (K so that taps land in distinct bins), e.g. 30 instead of 40 for
 /// K = 27 on a 14×14 map with same padding.
 /// Larger maps: overlap-save tiles of `maxTile`, each giving T − K + 1 outputs.
-struct FFTGeometry: Equatable {
+@_spi(KernelParts) public struct FFTGeometry: Equatable {
     /// Transform sizes.
-    let th: Int, tw: Int
+    @_spi(KernelParts) public let th: Int, tw: Int
     /// Valid stride-1 outputs per tile.
-    let lh: Int, lw: Int
+    @_spi(KernelParts) public let lh: Int, lw: Int
     /// Stride-1 output extent that must be computed: (OH − 1)·s + 1.
-    let eh: Int, ew: Int
-    let tilesY: Int, tilesX: Int
+    @_spi(KernelParts) public let eh: Int, ew: Int
+    @_spi(KernelParts) public let tilesY: Int, tilesX: Int
 
     /// (T, L, tiles) for one dimension of `extent` stride-1 outputs over an input of `size` with `pad`.
     static func dimension(extent e: Int, size: Int, pad: Int, k: Int, maxTile: Int) -> (Int, Int, Int) {
@@ -102,7 +104,7 @@ struct FFTGeometry: Equatable {
         return (maxTile, l, l > 0 ? (e + l - 1) / l : 0)
     }
 
-    init(_ p: Problem, maxTile: Int) {
+    @_spi(KernelParts) public init(_ p: Problem, maxTile: Int) {
         eh = (p.oh - 1) * p.s + 1
         ew = (p.ow - 1) * p.s + 1
         (th, lh, tilesY) = FFTGeometry.dimension(extent: eh, size: p.h, pad: p.p, k: p.k, maxTile: maxTile)
@@ -122,6 +124,9 @@ final class FFTConvolutionPlan: DepthwisePlan {
     /// Per pair: T_h × (T_w/2 + 1) bins of (G₁, G₂). Both are Hermitian (the filters are real), so the
     /// other half is their conjugate and is never stored.
     let spectra: UnsafeMutablePointer<ComplexVector>
+    /// The aligned memory behind `spectra` and `workspace` (a complex vector is 32 floats).
+    private let spectraMemory: AlignedBuffer
+    private let workspaceMemory: AlignedBuffer
     /// Stored spectrum columns: T_w/2 + 1.
     let halfWidth: Int
     /// Bias as [block][16].
@@ -143,10 +148,12 @@ final class FFTConvolutionPlan: DepthwisePlan {
         pairs = (blocks + 1) / 2
         let bins = th * tw
         perThread = 2 * bins + th * FFTConvolutionPlan.columnStrip + tw
-        workspace = .allocate(capacity: perThread * threads)
-        workspace.initialize(repeating: .zero, count: perThread * threads)
+        workspaceMemory = AlignedBuffer(count: perThread * threads * 32)
+        workspaceMemory.zero()
+        workspace = UnsafeMutableRawPointer(workspaceMemory.pointer).bindMemory(to: ComplexVector.self, capacity: perThread * threads)
         halfWidth = tw / 2 + 1
-        spectra = .allocate(capacity: pairs * 2 * th * halfWidth)
+        spectraMemory = AlignedBuffer(count: pairs * 2 * th * halfWidth * 32)
+        spectra = UnsafeMutableRawPointer(spectraMemory.pointer).bindMemory(to: ComplexVector.self, capacity: pairs * 2 * th * halfWidth)
         bias = AlignedBuffer(count: blocks * 16)
         for ch in 0..<p.c { bias.pointer[ch] = w.biasValue(ch) }
         computeSpectra(w)
@@ -167,11 +174,6 @@ final class FFTConvolutionPlan: DepthwisePlan {
             colFFT.transform(input + c0, output + c0, work: work, batch: width, inverse: inverse, stride: tw, workStride: width)
             c0 += width
         }
-    }
-
-    deinit {
-        workspace.deallocate()
-        spectra.deallocate()
     }
 
     /// Filter spectra of each block pair, by the same 2-D transform as the data.
@@ -217,9 +219,9 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let tiles = g.tilesY * g.tilesX
         let count = problem.n * pairs * tiles
         let inp = SendablePointer(input), out = SendableMutablePointer(output)
-        let me = UncheckedPlan(plan: self)
+        let me = UncheckedSendable(self)
         pool.parallelFor(count: count) { task, worker in
-            let plan = me.plan
+            let plan = me.value
             let tile = task % tiles
             let pairIndex = task / tiles
             plan.runTile(image: pairIndex / plan.pairs, pair: pairIndex % plan.pairs,
@@ -309,10 +311,4 @@ final class FFTConvolutionPlan: DepthwisePlan {
             }
         }
     }
-}
-
-/// Lets worker threads call back into a plan; safe because each worker touches only its own
-/// workspace slice and disjoint output, and `execute` waits for all of them.
-private struct UncheckedPlan: @unchecked Sendable {
-    let plan: FFTConvolutionPlan
 }

@@ -2,9 +2,9 @@ import Foundation
 
 /// Transform sizes whose only prime factors are 2, 3 and 5 (and even, so the real-pair packing and
 /// radix-4 passes apply). Such sizes keep every pass a small fixed butterfly.
-enum SmoothSize {
+@_spi(KernelParts) public enum SmoothSize {
     /// The smallest even 2·3·5-smooth number ≥ `x`.
-    static func atLeast(_ x: Int) -> Int {
+    @_spi(KernelParts) public static func atLeast(_ x: Int) -> Int {
         var n = max(2, x)
         while true {
             var m = n
@@ -24,9 +24,9 @@ enum SmoothSize {
 /// DFT, and writes points (j div Nₛ)·Nₛ·R + (j mod Nₛ) + r·Nₛ. Output is in natural order.
 /// Twiddles are computed in Double and stored as Float. Complexity Θ(n log n · batch) per transform.
 /// The forward transform is unnormalised; the inverse is the unnormalised conjugate transform.
-final class FFTPlan: Sendable {
-    struct Stage: Sendable {
-        let radix: Int
+@_spi(KernelParts) public final class FFTPlan: Sendable {
+    @_spi(KernelParts) public struct Stage: Sendable {
+        @_spi(KernelParts) public let radix: Int
         let ns: Int
         /// cos and sin of 2π·r·k/(Nₛ·R) for k in 0..<Nₛ, r in 1..<R, at [k·(R−1) + r − 1].
         let cos: [Float]
@@ -34,9 +34,9 @@ final class FFTPlan: Sendable {
     }
 
     let n: Int
-    let stages: [Stage]
+    @_spi(KernelParts) public let stages: [Stage]
 
-    init(size n: Int) {
+    @_spi(KernelParts) public init(size n: Int) {
         precondition(n >= 1)
         self.n = n
         var radices: [Int] = []
@@ -70,7 +70,7 @@ final class FFTPlan: Sendable {
     /// `stride` (default `batch`) is the distance in elements between consecutive points of `input` and
     /// `output`, `workStride` (default `batch`) that of `work`: with stride = row length and batch < row
     /// length, a 2-D column pass runs on a strip of columns with a strip-sized work buffer that stays in cache.
-    func transform(_ input: UnsafePointer<ComplexVector>, _ output: UnsafeMutablePointer<ComplexVector>,
+    @_spi(KernelParts) public func transform(_ input: UnsafePointer<ComplexVector>, _ output: UnsafeMutablePointer<ComplexVector>,
                    work: UnsafeMutablePointer<ComplexVector>, batch: Int, inverse: Bool,
                    stride: Int? = nil, workStride: Int? = nil) {
         let sign: Float = inverse ? 1 : -1

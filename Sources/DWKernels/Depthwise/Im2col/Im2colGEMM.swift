@@ -14,6 +14,8 @@ import DWCore
 public struct Im2colGEMM: DepthwiseAlgorithm {
     public init() {}
     public var name: String { "im2col-gemm.blas" }
+    public var family: String { "im2col-gemm" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.5, 1.0) }
     public var layout: Layout { .nchw }
     public var summary: String { "materialised im2col patch matrix × taps with OpenBLAS sgemv, chunked under 64 MiB" }
 

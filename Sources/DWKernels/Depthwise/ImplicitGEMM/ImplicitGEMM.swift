@@ -22,6 +22,8 @@ public struct ImplicitGEMM: DepthwiseAlgorithm {
     }
 
     public var name: String { "implicit-gemm.r\(vectors)" }
+    public var family: String { "implicit-gemm" }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.25, 1.0) }
     public var layout: Layout { .nchw }
     public var summary: String { "implicit GEMM over NCHW: \(16 * vectors)-pixel tiles × K² taps, patches gathered from a phase-packed panel" }
 

@@ -7,6 +7,9 @@ import DWCore
 public struct Naive: DepthwiseAlgorithm {
     public init() {}
     public var name: String { "naive" }
+    public var family: String { "naive" }
+    public var isReference: Bool { true }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.02, 0.05) }
     public var layout: Layout { .nchw }
     public var summary: String { "scalar loop nest over NCHW; the reference, supports every problem" }
     public func supports(_ problem: Problem) -> String? { nil }

@@ -1,0 +1,62 @@
+import DWCore
+import DWKernels
+import DWTune
+import Foundation
+
+/// `dwbench plan verify`: re-times every candidate of every problem in the first plan, interleaved and with
+/// longer repetitions than tuning, and reports how often each plan's choice is within `tolerance` of the
+/// best re-measured time. The candidates are the tuner's (`Registry.candidates(for:)`).
+public enum PlanVerification {
+    /// The policy of the re-measurement: 7 interleaved repetitions of at least 0.03 s.
+    public static let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: 0.03, repetitions: 7, capSeconds: 1)
+
+    /// The Markdown report. `plans` are (file name, plan) pairs of one thread count; `tuningSeconds` are quoted
+    /// per plan when given.
+    public static func report(plans named: [(String, Plan)], tolerance: Double, tuningSeconds seconds: [Double?]?, command: String,
+                              log: (String) -> Void = { _ in }) throws -> String {
+        let plans = named.map(\.0), loaded = named.map(\.1)
+        let threads = loaded[0].threads
+        let keys = loaded[0].entries.keys.sorted()
+        var md = ["# Tuning plans verified by re-measurement\n",
+                  "Command: `\(command)`. Every candidate re-timed interleaved (7 repetitions of ≥ 0.03 s), \(threadsText(threads)); a choice is right when within \(fmt(tolerance * 100, 0))% of the best re-measured median.\n"]
+        var header = "| problem | best (re-measured) | ms |"
+        var rule = "|---|---|---|"
+        for (i, p) in plans.enumerated() {
+            header += " \(p): choice (\(loaded[i].entries.values.first.map { "\($0.mode)" } ?? "?")) | slower by | runner-up, margin |"
+            rule += "---|---|---|"
+        }
+        md += [header, rule]
+        var right = [Int](repeating: 0, count: plans.count)
+        var within15 = [Int](repeating: 0, count: plans.count)
+        for (n, key) in keys.enumerated() {
+            log("verify: \(n + 1)/\(keys.count) \(key)")
+            let problem = try ConvProblem(parsing: key)
+            let candidates = Registry.candidates(for: problem).supported
+            let data = try TrialData(problem, seed: 5)
+            let ops = try candidates.map { try $0.trial(data, threads: threads).run }
+            let times = InterleavedTimer.run(ops, policy: policy).map(\.median)
+            let bestIndex = times.indices.min { times[$0] < times[$1] }!
+            var row = "| `\(key)` | \(candidates[bestIndex].name) | \(fmt(times[bestIndex] * 1e3, 3)) |"
+            for (i, plan) in loaded.enumerated() {
+                guard let e = plan.entries[key], let j = candidates.firstIndex(where: { $0.name == e.algorithm }) else {
+                    row += " — | — | — |"
+                    continue
+                }
+                let slower = times[j] / times[bestIndex] - 1
+                if slower <= tolerance { right[i] += 1 }
+                if slower <= 0.15 { within15[i] += 1 }
+                let ranked = e.candidates.filter { $0.median_ms != nil }
+                let runner = ranked.count > 1 ? "\(ranked[1].algorithm), \(fmt(e.margin * 100, 1))%" : "—"
+                row += " \(e.algorithm) | \(fmt(slower * 100, 1))%\(slower <= tolerance ? "" : " ✗") | \(runner) |"
+            }
+            md.append(row)
+        }
+        md.append("")
+        for (i, p) in plans.enumerated() {
+            let mode = loaded[i].entries.values.first.map { "\($0.mode)" } ?? "?"
+            let time = seconds.flatMap { i < $0.count ? $0[i] : nil }.map { ", tuning took \(fmt($0, 1)) s" } ?? ""
+            md.append("- `\(p)` (\(mode)\(time)): \(right[i]) of \(keys.count) choices within \(fmt(tolerance * 100, 0))% of the best (\(fmt(100 * Double(right[i]) / Double(max(1, keys.count)), 0))%); \(within15[i]) of \(keys.count) within 15% (\(fmt(100 * Double(within15[i]) / Double(max(1, keys.count)), 0))%).")
+        }
+        return md.joined(separator: "\n") + "\n"
+    }
+}
