@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "dwbench", targets: ["dwbench"]),
         .executable(name: "dwbench-gbench", targets: ["dwbench-gbench"]),
         .library(name: "DWKernels", targets: ["DWKernels"]),
+        // libdwconv.so: the kernels, the plan and the thread pool behind the C ABI of include/dwconv.h
+        // (install with `bash Sources/DWConv/install.sh PREFIX`; Python: Python/dwconv).
+        .library(name: "dwconv", type: .dynamic, targets: ["DWConv"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,7 +39,11 @@ let package = Package(
         // regression gate and its baseline, epilogue measurement, plan verification, model timing, and the
         // report writers (Results page, model report, SVG charts). The CLI parses, calls it, prints.
         .target(name: "DWBench", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel"],
-                exclude: ["bench.schema.json", "model-report.schema.json", "baseline.schema.json"], swiftSettings: nativeCPU),
+                exclude: ["bench.schema.json", "model-report.schema.json", "baseline.schema.json", "results.schema.json"], swiftSettings: nativeCPU),
+        // libdwconv's guard: which of the instructions this build uses the running CPU lacks (C, CPUID only).
+        .target(name: "DWCPUCheck", path: "Sources/DWCPUCheck", cSettings: [.unsafeFlags(["-march=native"])]),
+        .target(name: "DWConv", dependencies: ["DWCPUCheck", "DWCore", "DWKernels", "DWTune"], exclude: ["install.sh"],
+                swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",
             dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench",

@@ -34,6 +34,7 @@ RESULTS = [
     (r"^peers-replknet.*\.json$", "results", "modelPeerRecords"),
     (r"^peers-.*\.json$", "results", "peerRecords"),
     (r"^machine\.json$", "results", "machineReport"),
+    (r"^dwconv-torch.*\.json$", "results", "dwconvTorch"),
 ]
 
 

@@ -21,6 +21,25 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// A context's own pool (libdwconv): spin 0, stands in for the shared pools inside `using`, runs every
+    /// task, and ends its workers on shutdown; two such pools run at once from two threads.
+    func testOwnedPoolsAreScopedAndShutDown() {
+        let pools = [ThreadPool(threads: 3, spinSeconds: 0), ThreadPool(threads: 2, spinSeconds: 0)]
+        XCTAssertTrue(ThreadPool.using(pools[0]) { ThreadPool.shared(threads: 7) } === pools[0])
+        XCTAssertFalse(ThreadPool.shared(threads: 3) === pools[0], "the stand-in leaked out of using()")
+        let sums = AlignedBuffer(count: 2)
+        let s = SendableMutablePointer(sums.pointer)
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let counts = AlignedBuffer(count: 64)
+            let c = SendableMutablePointer(counts.pointer)
+            for _ in 0..<200 { pools[i].parallelFor(count: 64) { task, _ in c.pointer[task] += 1 } }
+            s.pointer[i] = (0..<64).reduce(0) { $0 + counts.pointer[$1] }
+        }
+        XCTAssertEqual(sums.pointer[0], 64 * 200)
+        XCTAssertEqual(sums.pointer[1], 64 * 200)
+        for pool in pools { pool.shutdown() }
+    }
+
     func testMeasurementTakesRepetitions() {
         var calls = 0
         let t = Timing.measure(TimingPolicy(warmup: 2, minRepetitionSeconds: 0.001, repetitions: 4, capSeconds: 10)) { calls += 1 }

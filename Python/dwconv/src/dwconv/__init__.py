@@ -1,0 +1,339 @@
+"""dwbench's tuned depthwise and 1×1 convolution kernels from Python, over libdwconv's C ABI (ctypes).
+
+    import dwconv
+    y = dwconv.depthwise_conv2d(x, weight, bias, stride=1, padding=15)      # numpy or CPU torch, float32 NCHW
+    ctx = dwconv.Context(threads=1, plan="plan.json", spin_us=0)            # a tuned plan, its own workers
+    layer = dwconv.Depthwise(weight, bias, padding=15, context=ctx)         # weights packed once, reused
+    y = layer(x)
+
+The library is found through DWCONV_LIBRARY, then a copy inside the package (put there by
+`pip install ./Python/dwconv` after `swift build -c release`), then the repository's .build/release. PyTorch
+support (`dwconv.torch.convert`) is optional and imported on demand.
+"""
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_CANDIDATES = [os.path.join(_HERE, "libdwconv.so"),
+               os.path.join(_HERE, "..", "..", "..", "..", ".build", "release", "libdwconv.so")]
+
+_STATUS = {1: "invalid argument", 2: "unsupported", 3: "plan error", 4: "out of memory"}
+_ACTIVATIONS = {None: 0, "none": 0, "relu": 1, "gelu": 2}
+
+
+class DwconvError(RuntimeError):
+    """A libdwconv call failed: `status` is the dwconv_status code, the message its one-line reason."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{message} ({_STATUS.get(status, status)})")
+        self.status = status
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [("threads", ctypes.c_int), ("spin_us", ctypes.c_int), ("plan", ctypes.c_char_p), ("plan_only", ctypes.c_int)]
+
+
+def library_path():
+    """The libdwconv.so this package loads."""
+    env = os.environ.get("DWCONV_LIBRARY")
+    if env:
+        if not os.path.exists(env):
+            raise DwconvError(0, f"DWCONV_LIBRARY={env}: no such file")
+        return env
+    for path in _CANDIDATES:
+        if os.path.exists(path):
+            return os.path.normpath(path)
+    raise DwconvError(0, "libdwconv.so not found: build it with 'swift build -c release' in the dwbench checkout, "
+                         "then set DWCONV_LIBRARY=<checkout>/.build/release/libdwconv.so or reinstall this package")
+
+
+_lib = None
+_lib_lock = threading.Lock()
+
+
+def _library():
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            lib = ctypes.CDLL(library_path())
+            P, I, F = ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_float)
+            sig = {
+                "dwconv_version": ([], ctypes.c_char_p),
+                "dwconv_abi_version": ([], I),
+                "dwconv_last_error": ([], ctypes.c_char_p),
+                "dwconv_context_options_init": ([ctypes.POINTER(_Options)], None),
+                "dwconv_context_create": ([ctypes.POINTER(_Options), ctypes.POINTER(P)], I),
+                "dwconv_context_destroy": ([P], None),
+                "dwconv_context_threads": ([P], I),
+                "dwconv_context_plan_warning": ([P], ctypes.c_char_p),
+                "dwconv_depthwise_create": ([P, I, I, I, I, I, I, F, F, I, ctypes.POINTER(P)], I),
+                "dwconv_pointwise_create": ([P, I, I, I, I, F, F, I, I, I, ctypes.POINTER(P)], I),
+                "dwconv_layer_output_size": ([P, ctypes.POINTER(I), ctypes.POINTER(I), ctypes.POINTER(I)], I),
+                "dwconv_layer_prepare": ([P, I], I),
+                "dwconv_layer_execute": ([P, I, F, F, F], I),
+                "dwconv_layer_algorithm": ([P, I], ctypes.c_char_p),
+                "dwconv_layer_choice": ([P, I], ctypes.c_char_p),
+                "dwconv_layer_conversion_seconds": ([P], ctypes.c_double),
+                "dwconv_layer_destroy": ([P], None),
+            }
+            for name, (args, res) in sig.items():
+                fn = getattr(lib, name)
+                fn.argtypes, fn.restype = args, res
+            if lib.dwconv_abi_version() != 1:
+                raise DwconvError(0, f"{library_path()} has ABI version {lib.dwconv_abi_version()}, this package speaks 1")
+            _lib = lib
+        return _lib
+
+
+def _check(status):
+    if status != 0:
+        raise DwconvError(status, _library().dwconv_last_error().decode())
+
+
+def version():
+    """libdwconv's version line."""
+    return _library().dwconv_version().decode()
+
+
+class Context:
+    """Worker threads, idle policy and (optionally) a tuning plan. Layers made on a context run on its
+    threads; contexts are independent and may be used from different Python threads at once.
+
+    threads: None for every core. plan: a plan file from `dwbench tune`; one tuned elsewhere is ignored with
+    a warning (`plan_warning`), or raises with plan_only=True. spin_us: how long idle workers spin before
+    sleeping (None: the library's default, 2000 µs; 0 inside a host with its own threads, such as PyTorch).
+    """
+
+    def __init__(self, threads=None, plan=None, plan_only=False, spin_us=None):
+        lib = _library()
+        opts = _Options()
+        lib.dwconv_context_options_init(ctypes.byref(opts))
+        if threads is not None:
+            if not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive int, got {threads!r}")
+            opts.threads = threads
+        if spin_us is not None:
+            if not isinstance(spin_us, int) or spin_us < 0:
+                raise ValueError(f"spin_us must be a non-negative int, got {spin_us!r}")
+            opts.spin_us = spin_us
+        self._plan = os.fsencode(plan) if plan is not None else None
+        opts.plan = self._plan
+        opts.plan_only = 1 if plan_only else 0
+        handle = ctypes.c_void_p()
+        _check(lib.dwconv_context_create(ctypes.byref(opts), ctypes.byref(handle)))
+        self._handle = handle
+        self._layers = []
+
+    @property
+    def threads(self):
+        return _library().dwconv_context_threads(self._handle)
+
+    @property
+    def plan_warning(self):
+        w = _library().dwconv_context_plan_warning(self._handle)
+        return w.decode() if w else None
+
+    def close(self):
+        if getattr(self, "_handle", None) is not None and self._handle.value:
+            _library().dwconv_context_destroy(self._handle)
+            self._handle = ctypes.c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def _default_context():
+    """The context of calls that name none: every core, the library's defaults, no plan."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Context()
+        return _default
+
+
+def _pair(value, name):
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
+        return value[0]
+    raise ValueError(f"{name} must be an int or an (n, n) pair (square only), got {value!r}")
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _as_array(x, name, shape_len=None):
+    """A C-contiguous float32 numpy view or copy of x (numpy array or CPU torch tensor)."""
+    if _is_torch(x):
+        if x.device.type != "cpu":
+            raise TypeError(f"{name} is on {x.device}; dwconv runs on the CPU")
+        if x.requires_grad and _grad_enabled():
+            raise RuntimeError(f"{name} requires grad: dwconv is inference only (use torch.no_grad() or torch.inference_mode())")
+        if str(x.dtype) != "torch.float32":
+            raise TypeError(f"{name} has dtype {x.dtype}; dwconv takes float32")
+        a = x.detach().contiguous().numpy()
+    elif isinstance(x, np.ndarray):
+        if x.dtype != np.float32:
+            raise TypeError(f"{name} has dtype {x.dtype}; dwconv takes float32")
+        a = np.ascontiguousarray(x)
+    else:
+        raise TypeError(f"{name} must be a numpy array or a CPU torch tensor, got {type(x).__name__}")
+    if shape_len is not None and a.ndim != shape_len:
+        raise ValueError(f"{name} must have {shape_len} dimensions, got shape {tuple(a.shape)}")
+    return a
+
+
+def _grad_enabled():
+    import torch
+    return torch.is_grad_enabled()
+
+
+def _fptr(a):
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float)) if a is not None else None
+
+
+class _Layer:
+    """A libdwconv layer: weights copied and packed once per batch size; calls run on the context."""
+
+    def __init__(self, context):
+        self.context = context if context is not None else _default_context()
+        self._handle = ctypes.c_void_p()
+
+    def _out_size(self):
+        c, h, w = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        _check(_library().dwconv_layer_output_size(self._handle, ctypes.byref(c), ctypes.byref(h), ctypes.byref(w)))
+        return c.value, h.value, w.value
+
+    def algorithm(self, batch=1):
+        """(registry name, where the choice came from) for this batch size (prepared if needed)."""
+        lib = _library()
+        _check(lib.dwconv_layer_prepare(self._handle, batch))
+        return lib.dwconv_layer_algorithm(self._handle, batch).decode(), lib.dwconv_layer_choice(self._handle, batch).decode()
+
+    @property
+    def conversion_seconds(self):
+        return _library().dwconv_layer_conversion_seconds(self._handle)
+
+    def _run(self, x, residual=None):
+        torch_in = _is_torch(x)
+        a = _as_array(x, "input", 4)
+        if a.shape[1:] != self._in_shape:
+            raise ValueError(f"input has shape {tuple(a.shape)}, this layer takes (N, {', '.join(map(str, self._in_shape))})")
+        n = a.shape[0]
+        if n < 1:
+            raise ValueError("input has batch 0")
+        out = np.empty((n,) + self._out_shape, dtype=np.float32)
+        r = None
+        if residual is not None:
+            r = _as_array(residual, "residual", 4)
+            if r.shape != out.shape:
+                raise ValueError(f"residual has shape {tuple(r.shape)}, the output is {tuple(out.shape)}")
+        _check(_library().dwconv_layer_execute(self._handle, n, _fptr(a), _fptr(out), _fptr(r)))
+        if torch_in:
+            import torch
+            return torch.from_numpy(out)
+        return out
+
+    def close(self):
+        if self._handle.value:
+            _library().dwconv_layer_destroy(self._handle)
+            self._handle = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Depthwise(_Layer):
+    """PyTorch's conv2d(groups=C) with dilation 1 and zero padding, for inputs of C×H×W (any batch):
+    weight (C, 1, K, K), bias (C,) or None."""
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, *, height, width, context=None):
+        super().__init__(context)
+        w = _as_array(weight, "weight", 4)
+        c, one, k, k2 = w.shape
+        if one != 1 or k != k2:
+            raise ValueError(f"weight must have shape (C, 1, K, K), got {tuple(w.shape)}")
+        b = _as_array(bias, "bias", 1) if bias is not None else None
+        if b is not None and b.shape != (c,):
+            raise ValueError(f"bias must have shape ({c},), got {tuple(b.shape)}")
+        s, p = _pair(stride, "stride"), _pair(padding, "padding")
+        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), 0,
+                                                  ctypes.byref(self._handle)))
+        self._in_shape = (c, height, width)
+        self._out_shape = self._out_size()
+
+    def __call__(self, x):
+        return self._run(x)
+
+
+class Pointwise(_Layer):
+    """A 1×1 convolution with its fused epilogue: activation(W·x + bias) (+ residual): weight (O, C, 1, 1),
+    activation None, 'relu' or 'gelu' (exact), residual=True to add a tensor of the output's shape."""
+
+    def __init__(self, weight, bias=None, *, height, width, activation=None, residual=False, context=None):
+        super().__init__(context)
+        w = _as_array(weight, "weight", 4)
+        o, c, kh, kw = w.shape
+        if (kh, kw) != (1, 1):
+            raise ValueError(f"weight must have shape (O, C, 1, 1), got {tuple(w.shape)}")
+        b = _as_array(bias, "bias", 1) if bias is not None else None
+        if b is not None and b.shape != (o,):
+            raise ValueError(f"bias must have shape ({o},), got {tuple(b.shape)}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
+        self.residual = bool(residual)
+        _check(_library().dwconv_pointwise_create(self.context._handle, c, o, height, width, _fptr(w), _fptr(b),
+                                                  _ACTIVATIONS[activation], 1 if residual else 0, 0, ctypes.byref(self._handle)))
+        self._in_shape = (c, height, width)
+        self._out_shape = self._out_size()
+
+    def __call__(self, x, residual=None):
+        if self.residual and residual is None:
+            raise ValueError("this layer adds a residual: pass residual=")
+        if not self.residual and residual is not None:
+            raise ValueError("this layer has no residual (create it with residual=True)")
+        return self._run(x, residual)
+
+
+def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, *, context=None):
+    """y = conv2d(x, weight, bias, stride, padding, groups=C) on float32 NCHW numpy arrays or CPU torch tensors
+    (returns the same type). Builds a layer per call: keep a `Depthwise` to reuse the packed weights."""
+    a = _as_array(x, "input", 4)
+    layer = Depthwise(weight, bias, stride, padding, height=a.shape[2], width=a.shape[3], context=context)
+    try:
+        return layer(x)
+    finally:
+        layer.close()
+
+
+def pointwise_conv2d(x, weight, bias=None, *, activation=None, residual=None, context=None):
+    """A 1×1 convolution with optional fused activation and residual, like `depthwise_conv2d`."""
+    a = _as_array(x, "input", 4)
+    layer = Pointwise(weight, bias, height=a.shape[2], width=a.shape[3], activation=activation,
+                      residual=residual is not None, context=context)
+    try:
+        return layer(x, residual)
+    finally:
+        layer.close()

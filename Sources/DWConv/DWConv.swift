@@ -1,0 +1,449 @@
+import DWCPUCheck
+import DWCore
+import DWKernels
+import DWTune
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// libdwconv: the C ABI of include/dwconv.h over the registry's kernels, the tuning plan and a thread pool per
+// context. Everything here is glue: choosing (PlanChooser), preparing (the algorithms' own `prepare`, with the
+// context's pool standing in for the shared ones), layout conversion and error reporting. No Swift type
+// crosses the ABI; handles are retained objects passed as opaque pointers.
+
+/// Status codes of dwconv.h.
+enum Status: Int32 {
+    case ok = 0, invalidArgument = 1, unsupported = 2, plan = 3, outOfMemory = 4
+}
+
+/// An error with its status code and one-line message.
+struct DWConvError: Error {
+    let status: Status
+    let message: String
+    init(_ status: Status, _ message: String) { self.status = status; self.message = message }
+}
+
+// MARK: thread-local last error
+
+private let lastErrorKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { free($0) }
+    return key
+}()
+
+private func setLastError(_ message: String) {
+    let old = pthread_getspecific(lastErrorKey)
+    pthread_setspecific(lastErrorKey, strdup(message))
+    free(old)
+}
+
+/// Runs `body`, mapping whatever it throws to a status code and the thread's last error.
+private func guarded(_ body: () throws -> Void) -> Int32 {
+    do {
+        try body()
+        return Status.ok.rawValue
+    } catch let e as DWConvError {
+        setLastError(e.message)
+        return e.status.rawValue
+    } catch let e as MemoryBudgetError {
+        setLastError("\(e)")
+        return Status.outOfMemory.rawValue
+    } catch let e as PlanError {
+        setLastError("\(e)")
+        return Status.plan.rawValue
+    } catch let e as AlgorithmError {
+        setLastError("\(e)")
+        if case .badWeights = e { return Status.invalidArgument.rawValue }
+        return Status.unsupported.rawValue
+    } catch let e as ProblemError {
+        setLastError("\(e)")
+        return Status.invalidArgument.rawValue
+    } catch {
+        setLastError("\(error)")
+        return Status.unsupported.rawValue
+    }
+}
+
+// MARK: objects behind the handles
+
+/// A context: its own pool (with its own spin policy), the plan chooser, and a lock so that one layer of
+/// the context runs at a time (a pool runs one job at a time).
+final class Context {
+    let pool: ThreadPool
+    let chooser: PlanChooser
+    let lock = NSLock()
+    let warning: UnsafeMutablePointer<CChar>?
+
+    init(threads: Int, spinSeconds: Double, plan: String?, planOnly: Bool) throws {
+        var missing = [CChar](repeating: 0, count: 256)
+        if dw_cpu_missing_features(&missing, missing.count) > 0 {
+            throw DWConvError(.unsupported, "this CPU lacks \(String(decoding: missing.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), which this libdwconv was built to use; build it on this machine")
+        }
+        if let plan {
+            chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly)
+        } else {
+            chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
+        }
+        warning = chooser.warning.map { strdup($0) }
+        pool = ThreadPool(threads: threads, spinSeconds: spinSeconds)
+    }
+
+    deinit {
+        pool.shutdown()
+        free(warning)
+    }
+}
+
+/// What a layer computes, independent of the batch.
+enum LayerShape {
+    case depthwise(c: Int, h: Int, w: Int, k: Int, s: Int, p: Int, weights: DepthwiseWeights)
+    case pointwise(c: Int, o: Int, h: Int, w: Int, weights: PointwiseWeights, epilogue: PointwiseEpilogue)
+
+    func problem(batch n: Int) throws -> ConvProblem {
+        switch self {
+        case let .depthwise(c, h, w, k, s, p, _): return .depthwise(try Problem(n: n, c: c, h: h, w: w, k: k, s: s, p: p))
+        case let .pointwise(c, o, h, w, _, _): return .pointwise(try PointwiseProblem(n: n, c: c, h: h, w: w, o: o))
+        }
+    }
+}
+
+/// A layer prepared for one batch size: the chosen algorithm's plan and, when the caller's layout differs
+/// from the algorithm's, buffers to convert through.
+final class Prepared {
+    let algorithm: UnsafeMutablePointer<CChar>
+    let choice: UnsafeMutablePointer<CChar>
+    let problem: ConvProblem
+    let layout: Layout
+    let run: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?) -> Void
+    /// Native-layout copies of input, output and residual (nil when no conversion is needed).
+    let staging: (input: AlignedBuffer, output: AlignedBuffer, residual: AlignedBuffer?)?
+
+    init(name: String, source: String, problem: ConvProblem, layout: Layout, callerLayout: Layout, residual: Bool,
+         run: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?) -> Void) {
+        algorithm = strdup(name)
+        choice = strdup(source)
+        self.problem = problem
+        self.layout = layout
+        self.run = run
+        if layout == callerLayout {
+            staging = nil
+        } else {
+            let i = problem.inputShape, o = problem.outputShape
+            staging = (AlignedBuffer(count: layout.storageCount(n: i.n, c: i.c, h: i.h, w: i.w)),
+                       AlignedBuffer(count: layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w)),
+                       residual ? AlignedBuffer(count: layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w)) : nil)
+        }
+    }
+
+    deinit {
+        free(algorithm)
+        free(choice)
+    }
+}
+
+final class Layer {
+    let context: Context
+    let shape: LayerShape
+    let layout: Layout
+    var prepared: [Int: Prepared] = [:]
+    var conversionSeconds = 0.0
+
+    init(context: Context, shape: LayerShape, layout: Layout) {
+        self.context = context
+        self.shape = shape
+        self.layout = layout
+    }
+
+    var hasResidual: Bool {
+        if case let .pointwise(_, _, _, _, _, e) = shape { return e.residual }
+        return false
+    }
+
+    /// The plan's (or the heuristic's) choice for this batch, prepared on the context's pool. A caller that
+    /// asked for NCHW16c gets an NCHW16c algorithm: the plan's choice if it is one, else the heuristic's.
+    func prepare(batch: Int) throws -> Prepared {
+        if let p = prepared[batch] { return p }
+        guard batch >= 1 else { throw DWConvError(.invalidArgument, "batch must be at least 1, got \(batch)") }
+        let problem = try shape.problem(batch: batch)
+        try problem.requireMemory()
+        var (name, source) = try context.chooser.chooseName(problem)
+        if let (better, why) = conversionAwareChoice(problem) { (name, source) = (better, why) }
+        var algorithm = try Registry.anyAlgorithm(named: name)
+        if layout == .nchw16c && algorithm.layout != .nchw16c {
+            let fallback: any ConvolutionAlgorithm
+            switch problem {
+            case let .depthwise(p): fallback = DepthwiseConvolution.automaticChoice(for: p)
+            case let .pointwise(p): fallback = PointwiseConvolution.automaticChoice(for: p)
+            }
+            source = "heuristic: \(name) (\(source)) works in \(algorithm.layout.rawValue), the caller's tensors are NCHW16c"
+            name = fallback.name
+            algorithm = fallback
+        }
+        if let why = algorithm.supports(problem) { throw DWConvError(.unsupported, "\(name) does not support \(problem): \(why)") }
+        let threads = context.pool.threads
+        let result: Prepared
+        switch shape {
+        case let .depthwise(_, _, _, _, _, _, weights):
+            guard let p = problem.depthwise, let a = algorithm as? any DepthwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not depthwise") }
+            let plan = try ThreadPool.using(context.pool) { try a.prepare(p, weights: weights, threads: threads) }
+            result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout, residual: false) { x, y, _ in
+                plan.execute(input: x, output: y)
+            }
+        case let .pointwise(_, _, _, _, weights, epilogue):
+            guard let p = problem.pointwise, let a = algorithm as? any PointwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not pointwise") }
+            let plan = try ThreadPool.using(context.pool) { try a.prepare(p, weights: weights, epilogue: epilogue, threads: threads) }
+            result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout,
+                              residual: epilogue.residual) { x, y, r in
+                plan.execute(input: x, output: y, residual: r)
+            }
+        }
+        prepared[batch] = result
+        return result
+    }
+
+    /// Among the plan's timed candidates, the fastest once the layout conversion a candidate needs for this
+    /// caller is counted (bytes read and written by the conversions / the plan's measured bandwidth), when
+    /// that is not the plan's own choice: inside PyTorch every tensor is NCHW, so an NCHW algorithm a little
+    /// slower than an NCHW16c one can win overall.
+    func conversionAwareChoice(_ problem: ConvProblem) -> (String, String)? {
+        guard let plan = context.chooser.plan, let entry = plan.entries["\(problem)"] else { return nil }
+        let i = problem.inputShape, o = problem.outputShape
+        func conversionMs(_ native: Layout) -> Double {
+            guard native != layout else { return 0 }
+            let floats = Double(native.storageCount(n: i.n, c: i.c, h: i.h, w: i.w) + layout.storageCount(n: i.n, c: i.c, h: i.h, w: i.w))
+                + Double(native.storageCount(n: o.n, c: o.c, h: o.h, w: o.w) + layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w)) * (hasResidual ? 2 : 1)
+            return 4 * floats / (plan.calibration.bandwidth_gbs * 1e9) * 1e3
+        }
+        var best: (name: String, cost: Double, ms: Double)?
+        for c in entry.candidates {
+            guard let ms = c.median_ms, c.status == .measured || c.status == .estimated,
+                  let a = try? Registry.anyAlgorithm(named: c.algorithm), a.kind == problem.kind, a.supports(problem) == nil else { continue }
+            let cost = ms + conversionMs(a.layout)
+            if best == nil || cost < best!.cost { best = (c.algorithm, cost, ms) }
+        }
+        guard let best, best.name != entry.algorithm else { return nil }
+        return (best.name, "plan (\(entry.mode)), counting the layout conversion: \(entry.algorithm) needs one, \(best.name) is faster overall")
+    }
+
+    func execute(batch: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) throws {
+        if hasResidual && residual == nil { throw DWConvError(.invalidArgument, "this layer adds a residual: pass its tensor") }
+        if !hasResidual && residual != nil { throw DWConvError(.invalidArgument, "this layer has no residual: pass NULL") }
+        let p = try prepare(batch: batch)
+        guard let staging = p.staging else {
+            conversionSeconds = 0
+            p.run(input, output, residual)
+            return
+        }
+        let i = p.problem.inputShape, o = p.problem.outputShape
+        let t0 = monotonicSeconds()
+        LayoutConversion.convert(input, from: layout, staging.input.pointer, to: p.layout, n: i.n, c: i.c, h: i.h, w: i.w)
+        if let residual, let r = staging.residual {
+            LayoutConversion.convert(residual, from: layout, r.pointer, to: p.layout, n: o.n, c: o.c, h: o.h, w: o.w)
+        }
+        let t1 = monotonicSeconds()
+        p.run(staging.input.pointer, staging.output.pointer, staging.residual.map { UnsafePointer($0.pointer) })
+        let t2 = monotonicSeconds()
+        LayoutConversion.convert(staging.output.pointer, from: p.layout, output, to: layout, n: o.n, c: o.c, h: o.h, w: o.w)
+        conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
+    }
+}
+
+// MARK: handle helpers
+
+private func retained(_ object: AnyObject) -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(object).toOpaque()) }
+private func object<T: AnyObject>(_ handle: OpaquePointer?, _ what: String) throws -> T {
+    guard let handle else { throw DWConvError(.invalidArgument, "\(what) is NULL") }
+    return Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+}
+
+private func layoutArgument(_ value: Int32) throws -> Layout {
+    switch value {
+    case 0: return .nchw
+    case 1: return .nchw16c
+    default: throw DWConvError(.invalidArgument, "layout \(value) is not DWCONV_LAYOUT_NCHW (0) or DWCONV_LAYOUT_NCHW16C (1)")
+    }
+}
+
+private func floats(_ pointer: UnsafePointer<Float>?, _ count: Int, _ what: String) throws -> [Float] {
+    guard let pointer else { throw DWConvError(.invalidArgument, "\(what) is NULL") }
+    return Array(UnsafeBufferPointer(start: pointer, count: count))
+}
+
+private func positive(_ values: [(Int32, String)]) throws {
+    for (v, name) in values where v < 1 { throw DWConvError(.invalidArgument, "\(name) must be at least 1, got \(v)") }
+}
+
+/// The options struct of dwconv.h, field for field.
+public struct ContextOptions {
+    public var threads: Int32
+    public var spin_us: Int32
+    public var plan: UnsafePointer<CChar>?
+    public var plan_only: Int32
+}
+
+nonisolated(unsafe) private let versionText: UnsafeMutablePointer<CChar> = {
+    let b = BuildSignature.current(registryNames: Registry.names)
+    return strdup("dwconv \(b.package_version) (\(b.compiler), \(b.flags), registry \(b.registry_hash))")!
+}()
+
+// MARK: the C ABI
+
+@_cdecl("dwconv_version")
+public func dwconv_version() -> UnsafePointer<CChar> { UnsafePointer(versionText) }
+
+@_cdecl("dwconv_abi_version")
+public func dwconv_abi_version() -> Int32 { 1 }
+
+@_cdecl("dwconv_last_error")
+public func dwconv_last_error() -> UnsafePointer<CChar> {
+    if let p = pthread_getspecific(lastErrorKey) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
+    return UnsafePointer(emptyText)
+}
+
+nonisolated(unsafe) private let emptyText: UnsafeMutablePointer<CChar> = strdup("")!
+
+@_cdecl("dwconv_context_options_init")
+public func dwconv_context_options_init(_ options: UnsafeMutableRawPointer?) {
+    guard let options else { return }
+    options.assumingMemoryBound(to: ContextOptions.self).pointee = ContextOptions(threads: 0, spin_us: -1, plan: nil, plan_only: 0)
+}
+
+@_cdecl("dwconv_context_create")
+public func dwconv_context_create(_ options: UnsafeRawPointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let out else { throw DWConvError(.invalidArgument, "context pointer is NULL") }
+        out.pointee = nil
+        let o = options?.assumingMemoryBound(to: ContextOptions.self).pointee ?? ContextOptions(threads: 0, spin_us: -1, plan: nil, plan_only: 0)
+        guard (0...256).contains(o.threads) else { throw DWConvError(.invalidArgument, "threads must be 0 (all cores) to 256, got \(o.threads)") }
+        let threads = o.threads == 0 ? ThreadPool.defaultThreads : Int(o.threads)
+        let spin = o.spin_us < 0 ? ThreadPool.spinSeconds : Double(o.spin_us) * 1e-6
+        let context = try Context(threads: threads, spinSeconds: spin, plan: o.plan.map { String(cString: $0) }, planOnly: o.plan_only != 0)
+        out.pointee = retained(context)
+    }
+}
+
+@_cdecl("dwconv_context_destroy")
+public func dwconv_context_destroy(_ context: OpaquePointer?) {
+    guard let context else { return }
+    Unmanaged<Context>.fromOpaque(UnsafeRawPointer(context)).release()
+}
+
+@_cdecl("dwconv_context_threads")
+public func dwconv_context_threads(_ context: OpaquePointer?) -> Int32 {
+    guard let c: Context = try? object(context, "context") else { return 0 }
+    return Int32(c.pool.threads)
+}
+
+@_cdecl("dwconv_context_plan_warning")
+public func dwconv_context_plan_warning(_ context: OpaquePointer?) -> UnsafePointer<CChar>? {
+    guard let c: Context = try? object(context, "context") else { return nil }
+    return c.warning.map { UnsafePointer($0) }
+}
+
+@_cdecl("dwconv_depthwise_create")
+public func dwconv_depthwise_create(_ context: OpaquePointer?, _ channels: Int32, _ height: Int32, _ width: Int32, _ kernel: Int32,
+                                    _ stride: Int32, _ padding: Int32, _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
+                                    _ layout: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
+        out.pointee = nil
+        let c: Context = try object(context, "context")
+        try positive([(channels, "channels"), (height, "height"), (width, "width"), (kernel, "kernel"), (stride, "stride")])
+        guard padding >= 0 else { throw DWConvError(.invalidArgument, "padding must not be negative, got \(padding)") }
+        let (ch, k) = (Int(channels), Int(kernel))
+        // Validates the shape once (with batch 1) before copying weights.
+        _ = try Problem(n: 1, c: ch, h: Int(height), w: Int(width), k: k, s: Int(stride), p: Int(padding))
+        let weights = try DepthwiseWeights(channels: ch, kernel: k, weight: try floats(weight, ch * k * k, "weight"),
+                                           bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: ch)) })
+        let layer = Layer(context: c, shape: .depthwise(c: ch, h: Int(height), w: Int(width), k: k, s: Int(stride), p: Int(padding), weights: weights),
+                          layout: try layoutArgument(layout))
+        out.pointee = retained(layer)
+    }
+}
+
+@_cdecl("dwconv_pointwise_create")
+public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int32, _ outChannels: Int32, _ height: Int32, _ width: Int32,
+                                    _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?, _ activation: Int32, _ residual: Int32,
+                                    _ layout: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded {
+        guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
+        out.pointee = nil
+        let c: Context = try object(context, "context")
+        try positive([(inChannels, "in_channels"), (outChannels, "out_channels"), (height, "height"), (width, "width")])
+        let act: PointwiseEpilogue.Activation
+        switch activation {
+        case 0: act = .none
+        case 1: act = .relu
+        case 2: act = .gelu
+        default: throw DWConvError(.invalidArgument, "activation \(activation) is not NONE (0), RELU (1) or GELU (2)")
+        }
+        let (ci, co) = (Int(inChannels), Int(outChannels))
+        _ = try PointwiseProblem(n: 1, c: ci, h: Int(height), w: Int(width), o: co)
+        let weights = try PointwiseWeights(outChannels: co, inChannels: ci, weight: try floats(weight, co * ci, "weight"),
+                                           bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: co)) })
+        let layer = Layer(context: c, shape: .pointwise(c: ci, o: co, h: Int(height), w: Int(width), weights: weights,
+                                                        epilogue: PointwiseEpilogue(activation: act, residual: residual != 0)),
+                          layout: try layoutArgument(layout))
+        out.pointee = retained(layer)
+    }
+}
+
+@_cdecl("dwconv_layer_output_size")
+public func dwconv_layer_output_size(_ layer: OpaquePointer?, _ channels: UnsafeMutablePointer<Int32>?, _ height: UnsafeMutablePointer<Int32>?,
+                                     _ width: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded {
+        let l: Layer = try object(layer, "layer")
+        let o = try l.shape.problem(batch: 1).outputShape
+        channels?.pointee = Int32(o.c)
+        height?.pointee = Int32(o.h)
+        width?.pointee = Int32(o.w)
+    }
+}
+
+@_cdecl("dwconv_layer_prepare")
+public func dwconv_layer_prepare(_ layer: OpaquePointer?, _ batch: Int32) -> Int32 {
+    guarded {
+        let l: Layer = try object(layer, "layer")
+        l.context.lock.lock(); defer { l.context.lock.unlock() }
+        _ = try l.prepare(batch: Int(batch))
+    }
+}
+
+@_cdecl("dwconv_layer_execute")
+public func dwconv_layer_execute(_ layer: OpaquePointer?, _ batch: Int32, _ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?,
+                                 _ residual: UnsafePointer<Float>?) -> Int32 {
+    guarded {
+        let l: Layer = try object(layer, "layer")
+        guard let input else { throw DWConvError(.invalidArgument, "input is NULL") }
+        guard let output else { throw DWConvError(.invalidArgument, "output is NULL") }
+        l.context.lock.lock(); defer { l.context.lock.unlock() }
+        try l.execute(batch: Int(batch), input: input, output: output, residual: residual)
+    }
+}
+
+@_cdecl("dwconv_layer_algorithm")
+public func dwconv_layer_algorithm(_ layer: OpaquePointer?, _ batch: Int32) -> UnsafePointer<CChar>? {
+    guard let l: Layer = try? object(layer, "layer") else { return nil }
+    l.context.lock.lock(); defer { l.context.lock.unlock() }
+    return l.prepared[Int(batch)].map { UnsafePointer($0.algorithm) }
+}
+
+@_cdecl("dwconv_layer_choice")
+public func dwconv_layer_choice(_ layer: OpaquePointer?, _ batch: Int32) -> UnsafePointer<CChar>? {
+    guard let l: Layer = try? object(layer, "layer") else { return nil }
+    l.context.lock.lock(); defer { l.context.lock.unlock() }
+    return l.prepared[Int(batch)].map { UnsafePointer($0.choice) }
+}
+
+@_cdecl("dwconv_layer_conversion_seconds")
+public func dwconv_layer_conversion_seconds(_ layer: OpaquePointer?) -> Double {
+    guard let l: Layer = try? object(layer, "layer") else { return 0 }
+    return l.conversionSeconds
+}
+
+@_cdecl("dwconv_layer_destroy")
+public func dwconv_layer_destroy(_ layer: OpaquePointer?) {
+    guard let layer else { return }
+    Unmanaged<Layer>.fromOpaque(UnsafeRawPointer(layer)).release()
+}
