@@ -7,20 +7,38 @@ import Foundation
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The performance-regression gate: time a fixed suite against a calibration loop and compare with a baseline.",
+        abstract: "The performance-regression gate: this build against a baseline revision (A/B), or against stored calibration ratios.",
         discussion: """
-        The suite (RepLKNet-31B's large depthwise layers, K = 3/13/31 on 384×32×32, two 1×1 layers) runs with the \
-        tuner's choices. Each kernel is timed in rounds alternating with a fixed FMA calibration loop on the same \
-        threads, and scored as kernel time / calibration time, so a slower or busier machine cancels out. A kernel \
-        regresses when its median ratio is more than --tolerance above the baseline's and a one-sided \
-        Mann–Whitney test (p < 0.01) agrees, in the first measurement and in a confirming second one (a burst of \
-        other work on a shared machine passes; a real slowdown stays). --update records three times the rounds. Every output is checked against the reference; a changed tuner choice \
-        is reported. Exit status 1 on a regression or a wrong output. --update rewrites the baseline atomically. \
-        A baseline from another CPU model is compared for information only (status 0 unless an output is wrong).
+        A/B mode (--against REV, what CI runs; the revision is in .ci/gate-baseline, moved with --accept \
+        --reason): REV is built into --scratch and both builds time the suite on this machine, interleaved round \
+        by round through `check --emit-samples` (protocol 1), with the same threads and seeded inputs. The suite is \
+        RepLKNet-31B's large depthwise layers, K = 3/13/31 on 384×32×32, two 1×1 layers (the tuner's choices) and \
+        the whole RepLKNet-31B at 64². Per item: candidate/baseline time (Hodges–Lehmann, 99% interval) and a \
+        one-sided Mann–Whitney p; a regression is a ratio above 1 + --tolerance (default 0.1) with p < 0.01, \
+        confirmed by a second measurement. Exit status 1 on a regression or a wrong output, 3 when REV cannot be \
+        built or predates protocol 1.
+
+        Calibration-ratio mode (--baseline FILE): each kernel is timed in rounds alternating with a fixed FMA \
+        calibration loop and scored as kernel time / calibration time; a kernel regresses when its median ratio is \
+        more than --tolerance (default 0.5) above the baseline's and the rank test agrees, twice. --update records \
+        the baseline (three times the rounds). A baseline from another CPU model is compared for information only.
         """)
 
-    @Option(help: "The baseline JSON (e.g. Results/check-baseline-1t.json).") var baseline: String
-    @Option(help: "Largest accepted slowdown of a median ratio (0.5 = 50%; a 2× slowdown is +100%).") var tolerance: Double = 0.5
+    @Option(help: "The baseline JSON of the calibration-ratio mode (e.g. Results/check-baseline-1t.json).") var baseline: String?
+    @Option(help: "A/B mode: build this git revision (release, into --scratch) and compare this build with it, interleaved on this machine.")
+    var against: String?
+    @Option(help: "A/B mode with an already built baseline dwbench instead of --against.") var againstBinary: String?
+    @Option(help: "Where --against builds revisions (one directory per commit, reused).") var scratch: String = ".build/gate"
+    @Flag(help: "Record HEAD as the A/B baseline revision in .ci/gate-baseline, with --reason.") var accept = false
+    @Option(help: "Why the baseline moves (with --accept).") var reason: String?
+    @Flag(help: "Protocol 1 for the A/B gate: time one --problems item with --algorithm and print its samples as JSON.")
+    var emitSamples = false
+    @Option(help: "With --emit-samples: the registry name to time (omit for a model:31B@R item).") var algorithm: String?
+    @Option(help: "With --emit-samples: timed repetitions.") var repetitions: Int = 3
+    @Option(help: "With --emit-samples: stretch every timed run by this factor (gate detection evidence only).") var injectSlowdown: Double = 1
+    @Option(help: "Largest accepted slowdown (0.5 = 50%; a 2× slowdown is +100%). Default: 0.5 with --baseline, 0.1 in A/B mode.")
+    var tolerance: Double?
+    @Option(help: "A/B mode: interleaved rounds per kernel (each runs both builds).") var abRounds: Int = 6
     @Flag(help: "Measure and rewrite the baseline instead of comparing.") var update = false
     @Option(help: "Threads of the suite (1: the dedicated core).") var threads: Int = 1
     @Option(help: "Check these problems (comma separated) instead of the built-in suite; a problem the baseline lacks is reported as new.")
@@ -29,7 +47,14 @@ struct Check: ParsableCommand {
     @Flag(help: "Run even in a debug build.") var allowDebug = false
 
     func validate() throws {
-        guard tolerance > 0, tolerance < 10 else { throw CLIError("--tolerance must be in (0, 10), got \(tolerance)") }
+        guard repetitions >= 1, repetitions <= 1000 else { throw CLIError("--repetitions must be in 1…1000, got \(repetitions)") }
+        guard injectSlowdown >= 1, injectSlowdown <= 10 else { throw CLIError("--inject-slowdown must be in [1, 10], got \(injectSlowdown)") }
+        if emitSamples || accept { return }
+        if baseline == nil && against == nil && againstBinary == nil {
+            throw CLIError("give --baseline FILE (calibration ratios), --against REV or --against-binary PATH (A/B)")
+        }
+        if let tolerance, !(tolerance > 0 && tolerance < 10) { throw CLIError("--tolerance must be in (0, 10), got \(tolerance)") }
+        guard (2...100).contains(abRounds) else { throw CLIError("--ab-rounds must be in 2…100, got \(abRounds)") }
         guard (1...256).contains(threads) else { throw CLIError("--threads must be between 1 and 256, got \(threads)") }
         guard (5...1000).contains(rounds) else { throw CLIError("--rounds must be in 5…1000, got \(rounds)") }
         _ = try suite()
@@ -37,15 +62,20 @@ struct Check: ParsableCommand {
 
     /// --problems, or the built-in suite; each problem checked to fit in memory.
     func suite() throws -> [ConvProblem] {
-        let texts = problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite
-        guard !texts.isEmpty else { throw CLIError("--problems: no problem given") }
+        let texts = (problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite).filter { GateSamples.modelItem($0) == nil }
+        guard !texts.isEmpty || problems != nil else { throw CLIError("--problems: no problem given") }
         let suite = try texts.map(parseConvProblem)
         try requireMemory(suite)
         return suite
     }
 
     func run() throws {
+        if emitSamples { return try emit() }
+        if accept { return try acceptHead() }
         try refuseDebugBuild(allowDebug)
+        if against != nil || againstBinary != nil { return try runAgainst() }
+        guard let baseline else { throw CLIError("--baseline is required") }
+        let tolerance = self.tolerance ?? 0.5
         var old: GateBaseline?
         if FileManager.default.fileExists(atPath: baseline) {
             do { old = try GateBaseline.load(path: baseline) } catch {
@@ -90,5 +120,72 @@ struct Check: ParsableCommand {
             throw ExitCode.failure
         }
         print(update ? "baseline recorded" : "passed: no regression beyond \(fmt(tolerance * 100, 0))%, all outputs correct")
+    }
+
+    /// Protocol 1: one item's samples as JSON on stdout.
+    func emit() throws {
+        let items = problems.map { $0.split(separator: ",").map(String.init) } ?? []
+        guard items.count == 1 else { throw CLIError("--emit-samples times exactly one --problems item") }
+        let isModel = GateSamples.modelItem(items[0]) != nil
+        guard let name = algorithm ?? (isModel ? "model" : nil) else { throw CLIError("--emit-samples needs --algorithm for \(items[0])") }
+        let report = try cli { try GateSamples.measure(items[0], algorithm: name, threads: threads, repetitions: repetitions, slowdown: injectSlowdown) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
+    /// --accept: HEAD becomes the A/B baseline revision, with the reason, in .ci/gate-baseline.
+    func acceptHead() throws {
+        guard let reason, !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw CLIError("--accept needs --reason: moving the baseline is a reviewed act")
+        }
+        let head = try cli { try RevisionBuild.head(repository: ".") }
+        try cli { try AtomicFile.write(Data("\(head)\n\(reason)\n".utf8), to: ".ci/gate-baseline") }
+        print("A/B baseline is now \(head) (.ci/gate-baseline): \(reason)")
+    }
+
+    /// A/B mode: this build against a revision's, interleaved, kernel by kernel and the whole model.
+    func runAgainst() throws {
+        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        let tolerance = self.tolerance ?? 0.1
+        let baselineBinary: String
+        if let againstBinary {
+            baselineBinary = againstBinary
+        } else {
+            do {
+                let built = try RevisionBuild.dwbench(revision: against!, repository: ".", scratch: scratch, log: log)
+                baselineBinary = built.path
+                print("baseline: \(against!) = \(built.commit)")
+            } catch {
+                // Exit status 3: no baseline to compare with (CI falls back to the calibration ratios).
+                log("Error: \(error)")
+                throw ExitCode(3)
+            }
+        }
+        let candidate = try cli { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") }
+        let kernels = try suite()
+        let speed = MachineSpeed.measure(threads: threads)
+        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: speed, threads: threads)).tune(kernels)
+        var items = kernels.map { (item: "\($0)", algorithm: tuned.entries["\($0)"]?.algorithm ?? Registry.reference(for: $0).name) }
+        let models = (problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite + ["model:31B@64"])
+            .filter { GateSamples.modelItem($0) != nil }
+        items += models.map { (item: $0, algorithm: "model") }
+        var gate = ABGate(baseline: baselineBinary, candidate: candidate, threads: threads, tolerance: tolerance)
+        gate.candidateSlowdown = injectSlowdown
+        gate.rounds = abRounds
+        let t0 = monotonicSeconds()
+        let results: [ABGate.KernelResult]
+        do { results = try gate.run(items, log: log) } catch let e as ABGate.GateError where e.predatesProtocol {
+            throw CLIError("\(e.description); use --baseline FILE (the calibration ratios) for such a revision")
+        } catch { throw CLIError("\(error)") }
+        print(ABGate.table(results, tolerance: tolerance) { (try? Registry.anyAlgorithm(named: $0))?.errorBound ?? 1e-5 })
+        print("ratio = candidate time / baseline time, Hodges–Lehmann over \(gate.rounds) interleaved rounds of \(gate.repetitions) runs per side (\(threadsText(threads))), 99% interval; regression: ratio > \(fmt(1 + tolerance, 2)) and one-sided Mann–Whitney p < 0.01, confirmed by a second measurement; \(fmt(monotonicSeconds() - t0, 0)) s")
+        let regressions = results.filter(\.regression).count
+        let wrong = results.filter { $0.candidateError > ((try? Registry.anyAlgorithm(named: $0.algorithm))?.errorBound ?? 1e-5) }.count
+        if regressions > 0 || wrong > 0 {
+            print("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
+            throw ExitCode.failure
+        }
+        print("passed: no regression beyond \(fmt(tolerance * 100, 0))% against the baseline build, all outputs correct")
     }
 }
