@@ -28,6 +28,17 @@ public enum GateSamples {
         public var relative_error: Double
     }
 
+    /// `check --emit-samples`: the JSON line of one item (algorithm `model` for a model item).
+    public static func emit(_ item: String, algorithm: String?, threads: Int, repetitions: Int, slowdown: Double) throws -> String {
+        guard let name = algorithm ?? (modelItem(item) != nil ? "model" : nil) else {
+            throw ABGate.GateError(description: "--emit-samples needs --algorithm for \(item)")
+        }
+        let report = try measure(item, algorithm: name, threads: threads, repetitions: repetitions, slowdown: slowdown)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
+    }
+
     /// A whole-model item of the suite: `model:<config>@<resolution>`.
     public static func modelItem(_ text: String) -> (config: RepLKNetConfig, resolution: Int)? {
         guard text.hasPrefix("model:") else { return nil }
@@ -237,6 +248,52 @@ public struct ABGate {
         return results
     }
 
+    /// No baseline to compare with: the revision does not build, or predates protocol 1 (`check` exits 3).
+    public struct Unavailable: Error, CustomStringConvertible { public let description: String }
+
+    /// The gate for `check --against REV` (built into `scratch`) or an already built baseline `binary`; the
+    /// candidate is the running executable.
+    public static func against(revision: String?, binary: String?, scratch: String, threads: Int, tolerance: Double,
+                               log: (String) -> Void) throws -> ABGate {
+        let baseline: String
+        if let binary {
+            baseline = binary
+        } else {
+            do {
+                let built = try RevisionBuild.dwbench(revision: revision ?? "HEAD", repository: ".", scratch: scratch, log: log)
+                log("check --against: baseline \(revision ?? "HEAD") = \(built.commit)")
+                baseline = built.path
+            } catch { throw Unavailable(description: "\(error)") }
+        }
+        let candidate = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        return ABGate(baseline: baseline, candidate: candidate, threads: threads, tolerance: tolerance)
+    }
+
+    /// Runs the items (problems get the tuner's choice, made once by the candidate; `model:` items the
+    /// model) and renders the table and the verdict.
+    public func check(items: [String], log: (String) -> Void) throws -> (text: String, failed: Bool) {
+        let problems = try items.filter { GateSamples.modelItem($0) == nil }.map { try ConvProblem(parsing: $0) }
+        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)).tune(problems)
+        let kernels = items.map { item in
+            (item: item, algorithm: GateSamples.modelItem(item) != nil ? "model" : tuned.entries[item]?.algorithm ?? "naive")
+        }
+        let t0 = monotonicSeconds()
+        let results: [KernelResult]
+        do { results = try run(kernels, log: log) } catch let e as GateError where e.predatesProtocol {
+            throw Unavailable(description: "\(e.description); use --baseline FILE (the calibration ratios) for such a revision")
+        }
+        let bound = { (name: String) in (try? Registry.anyAlgorithm(named: name))?.errorBound ?? 1e-5 }
+        let regressions = results.filter(\.regression).count, wrong = results.filter { $0.candidateError > bound($0.algorithm) }.count
+        var lines = [ABGate.table(results, tolerance: tolerance, errorBound: bound),
+                     "ratio = candidate time / baseline time, Hodges–Lehmann over \(rounds) interleaved rounds of \(repetitions) runs per side (\(threadsText(threads))), 99% interval; regression: ratio > \(fmt(1 + tolerance, 2)) and one-sided Mann–Whitney p < 0.01, confirmed by a second measurement; \(fmt(monotonicSeconds() - t0, 0)) s"]
+        if regressions > 0 || wrong > 0 {
+            lines.append("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
+        } else {
+            lines.append("passed: no regression beyond \(fmt(tolerance * 100, 0))% against the baseline build, all outputs correct")
+        }
+        return (lines.joined(separator: "\n"), regressions > 0 || wrong > 0)
+    }
+
     /// The table `check --against` prints.
     public static func table(_ results: [KernelResult], tolerance: Double, errorBound: (String) -> Double) -> String {
         var rows = [["problem", "algorithm", "candidate / baseline", "99% interval", "p", "verdict"]]
@@ -270,8 +327,15 @@ public enum RevisionBuild {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The commit HEAD is at.
-    public static func head(repository: String) throws -> String { try git(["rev-parse", "HEAD"], in: repository) }
+    /// `check --accept`: records HEAD and the reason in `file` (atomically); moving the baseline needs a reason.
+    public static func accept(reason: String, file: String) throws -> String {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw BuildError(description: "--accept needs --reason: moving the baseline is a reviewed act")
+        }
+        let head = try git(["rev-parse", "HEAD"], in: ".")
+        try AtomicFile.write(Data("\(head)\n\(reason)\n".utf8), to: file)
+        return "A/B baseline is now \(head) (\(file)): \(reason)"
+    }
 
     /// The path of REV's release `dwbench`, building it first if needed (progress on `log`).
     public static func dwbench(revision: String, repository: String, scratch: String, log: (String) -> Void) throws -> (commit: String, path: String) {

@@ -1,5 +1,6 @@
 import DWCore
 import DWKernels
+import DWTune
 import Foundation
 
 /// The CI performance-regression gate (`dwbench check`). Each checked kernel is timed interleaved with a
@@ -244,5 +245,38 @@ extension PerformanceGate {
                              "\(v.change >= 0 ? "+" : "")\(fmt(v.change * 100, 1))%", String(format: "%.3f", v.p), verdict])
         }
         return out
+    }
+}
+
+extension PerformanceGate {
+    /// `check --baseline FILE`: the tuner's choices for `problems` (measure mode, quick), measured against
+    /// `baseline` (or recorded into `path` with three times the rounds when `update`, so that a baseline
+    /// averages over more of the machine's moods); the table, the notes and the verdict.
+    public func check(_ problems: [ConvProblem], baseline old: GateBaseline?, path: String, update: Bool, tolerance: Double,
+                      sameMachine: Bool, log: (String) -> Void) throws -> (text: String, failed: Bool) {
+        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)).tune(problems)
+        var gate = self
+        if update { gate.rounds = 3 * rounds }
+        let outcome: Outcome
+        do {
+            outcome = try gate.run(problems, choices: tuned.entries.mapValues(\.algorithm), baseline: update ? nil : old, previous: old,
+                                   tolerance: tolerance, sameMachine: sameMachine, log: log)
+        } catch { throw PlanError.inconsistent(path, "\(error)") }
+        var lines = [formatColumns(outcome.rows, rightAligned: [2, 3, 4, 5]),
+                     "ratio = kernel time / calibration-loop time (median of \(rounds) alternating rounds, \(threadsText(threads))); regression: change > \(fmt(tolerance * 100, 0))% and one-sided Mann–Whitney p < 0.01"]
+        lines += outcome.notes
+        if update {
+            let record = GateBaseline(created: ISO8601DateFormatter().string(from: Date()), machine: MachineFingerprint.current(),
+                                      build: BuildSignature.current(registryNames: Registry.names), threads: threads, entries: outcome.entries)
+            try AtomicFile.write(try record.encoded(), to: path)
+            lines.append("wrote \(path)")
+        }
+        let failed = outcome.wrong > 0 || outcome.regressions > 0
+        if failed {
+            lines.append("FAILED: \(outcome.regressions) regression\(outcome.regressions == 1 ? "" : "s"), \(outcome.wrong) wrong output\(outcome.wrong == 1 ? "" : "s")")
+        } else {
+            lines.append(update ? "baseline recorded" : "passed: no regression beyond \(fmt(tolerance * 100, 0))%, all outputs correct")
+        }
+        return (lines.joined(separator: "\n"), failed)
     }
 }

@@ -198,3 +198,36 @@ public enum EvaluationTransform {
         return RGBImage(width: w, height: outH, pixels: pixels)
     }
 }
+
+/// The input of a forward pass, N × C × R × R floats in NCHW: photos through the official evaluation
+/// transform, an array from a file, or seeded random values; `names` says what each batch item is.
+public struct ModelInput {
+    public var values: [Float]
+    public var batch: Int
+    public var resolution: Int
+    public var names: [String]
+
+    /// Photos (JPEG, PNG), one batch item each, preprocessed as the official `build_transform` does.
+    public static func photos(_ paths: [String], resolution r: Int, channels: Int) throws -> ModelInput {
+        guard channels == 3 else { throw ModelError("--image gives 3-channel input; this checkpoint takes \(channels) channels") }
+        var values: [Float] = []
+        values.reserveCapacity(paths.count * 3 * r * r)
+        for path in paths { values += EvaluationTransform.apply(try RGBImage.read(path: path), resolution: r) }
+        return ModelInput(values: values, batch: paths.count, resolution: r, names: paths)
+    }
+
+    /// An (N, C, R, R) array with R a multiple of 32.
+    public static func array(_ x: NPYArray, name: String, channels: Int) throws -> ModelInput {
+        guard x.shape.count == 4, x.shape[1] == channels, x.shape[2] == x.shape[3], x.shape[2] % 32 == 0, x.shape[0] >= 1 else {
+            throw ModelError("\(name): input must have shape (N, \(channels), R, R) with R a multiple of 32, got \(x.shape)")
+        }
+        let n = x.shape[0]
+        return ModelInput(values: x.values, batch: n, resolution: x.shape[2], names: n == 1 ? [name] : (0..<n).map { "\(name)[\($0)]" })
+    }
+
+    /// Seeded values in [−1, 1) (no names: the report shows none).
+    public static func random(batch: Int, resolution: Int, channels: Int, seed: UInt64) -> ModelInput {
+        var rng = SeededGenerator(seed: seed)
+        return ModelInput(values: rng.signedArray(batch * channels * resolution * resolution), batch: batch, resolution: resolution, names: [])
+    }
+}

@@ -143,19 +143,7 @@ extension Bench {
     }
 }
 
-/// Parses an epilogue: "bias" (or "none"), or '+'-joined parts among relu, gelu and residual ("bias" may
-/// appear too; the bias is always applied).
+/// Parses `--epilogue` (see `PointwiseEpilogue(parsing:)`).
 func parseEpilogue(_ text: String) throws -> PointwiseEpilogue {
-    var result = PointwiseEpilogue()
-    for part in text.split(separator: "+").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-        switch part {
-        case "bias", "none": break
-        case "relu", "gelu":
-            guard result.activation == .none else { throw CLIError("--epilogue: '\(text)' has two activations") }
-            result.activation = part == "relu" ? .relu : .gelu
-        case "residual": result.residual = true
-        default: throw CLIError("--epilogue: unknown part '\(part)' in '\(text)' (expected bias, relu, gelu, residual joined with '+')")
-        }
-    }
-    return result
+    do { return try PointwiseEpilogue(parsing: text) } catch { throw CLIError("--epilogue: \(error)") }
 }

@@ -93,99 +93,45 @@ struct Check: ParsableCommand {
         }
         if let old, old.threads != threads { throw CLIError("\(baseline) was recorded at \(old.threads) thread(s); run with --threads \(old.threads)") }
 
-        // The tuner's choices for the suite (measure mode, quick).
-        let problems = try suite()
-        let speed = MachineSpeed.measure(threads: threads)
-        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: speed, threads: threads)).tune(problems)
-        // A baseline spans three times the rounds, so that it averages over more of the machine's moods.
-        let gate = PerformanceGate(threads: threads, rounds: update ? 3 * rounds : rounds)
-        let choices = tuned.entries.mapValues(\.algorithm)
-        let outcome: PerformanceGate.Outcome
-        do {
-            outcome = try gate.run(problems, choices: choices, baseline: update ? nil : old, previous: old, tolerance: tolerance,
-                                   sameMachine: sameMachine) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        } catch { throw CLIError("\(baseline): \(error)") }
-        let (entries, rows, notes, regressions, wrong) = (outcome.entries, outcome.rows, outcome.notes, outcome.regressions, outcome.wrong)
-        print(formatColumns(rows, rightAligned: [2, 3, 4, 5]))
-        print("ratio = kernel time / calibration-loop time (median of \(rounds) alternating rounds, \(threads) thread\(threads == 1 ? "" : "s")); regression: change > \(fmt(tolerance * 100, 0))% and one-sided Mann–Whitney p < 0.01")
-        for n in notes { print(n) }
-        if update {
-            let record = GateBaseline(created: ISO8601DateFormatter().string(from: Date()), machine: here,
-                                      build: BuildSignature.current(registryNames: Registry.names), threads: threads, entries: entries)
-            try cli { try AtomicFile.write(try record.encoded(), to: baseline) }
-            print("wrote \(baseline)")
+        let gate = PerformanceGate(threads: threads, rounds: rounds)
+        let outcome = try cli {
+            try gate.check(try suite(), baseline: old, path: baseline, update: update, tolerance: tolerance, sameMachine: sameMachine) {
+                FileHandle.standardError.write(Data(($0 + "\n").utf8))
+            }
         }
-        if wrong > 0 || regressions > 0 {
-            print("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
-            throw ExitCode.failure
-        }
-        print(update ? "baseline recorded" : "passed: no regression beyond \(fmt(tolerance * 100, 0))%, all outputs correct")
+        print(outcome.text)
+        if outcome.failed { throw ExitCode.failure }
     }
 
     /// Protocol 1: one item's samples as JSON on stdout.
     func emit() throws {
         let items = problems.map { $0.split(separator: ",").map(String.init) } ?? []
         guard items.count == 1 else { throw CLIError("--emit-samples times exactly one --problems item") }
-        let isModel = GateSamples.modelItem(items[0]) != nil
-        guard let name = algorithm ?? (isModel ? "model" : nil) else { throw CLIError("--emit-samples needs --algorithm for \(items[0])") }
-        let report = try cli { try GateSamples.measure(items[0], algorithm: name, threads: threads, repetitions: repetitions, slowdown: injectSlowdown) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        print(try cli { try GateSamples.emit(items[0], algorithm: algorithm, threads: threads, repetitions: repetitions, slowdown: injectSlowdown) })
     }
 
     /// --accept: HEAD becomes the A/B baseline revision, with the reason, in .ci/gate-baseline.
     func acceptHead() throws {
-        guard let reason, !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw CLIError("--accept needs --reason: moving the baseline is a reviewed act")
-        }
-        let head = try cli { try RevisionBuild.head(repository: ".") }
-        try cli { try AtomicFile.write(Data("\(head)\n\(reason)\n".utf8), to: ".ci/gate-baseline") }
-        print("A/B baseline is now \(head) (.ci/gate-baseline): \(reason)")
+        print(try cli { try RevisionBuild.accept(reason: reason ?? "", file: ".ci/gate-baseline") })
     }
 
-    /// A/B mode: this build against a revision's, interleaved, kernel by kernel and the whole model.
+    /// A/B mode: this build against a revision's (exit 3 when there is none to compare with).
     func runAgainst() throws {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        let tolerance = self.tolerance ?? 0.1
-        let baselineBinary: String
-        if let againstBinary {
-            baselineBinary = againstBinary
-        } else {
-            do {
-                let built = try RevisionBuild.dwbench(revision: against!, repository: ".", scratch: scratch, log: log)
-                baselineBinary = built.path
-                print("baseline: \(against!) = \(built.commit)")
-            } catch {
-                // Exit status 3: no baseline to compare with (CI falls back to the calibration ratios).
-                log("Error: \(error)")
-                throw ExitCode(3)
-            }
-        }
-        let candidate = try cli { try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") }
-        let kernels = try suite()
-        let speed = MachineSpeed.measure(threads: threads)
-        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: speed, threads: threads)).tune(kernels)
-        var items = kernels.map { (item: "\($0)", algorithm: tuned.entries["\($0)"]?.algorithm ?? Registry.reference(for: $0).name) }
-        let models = (problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite + ["model:31B@64"])
-            .filter { GateSamples.modelItem($0) != nil }
-        items += models.map { (item: $0, algorithm: "model") }
-        var gate = ABGate(baseline: baselineBinary, candidate: candidate, threads: threads, tolerance: tolerance)
-        gate.candidateSlowdown = injectSlowdown
-        gate.rounds = abRounds
-        let t0 = monotonicSeconds()
-        let results: [ABGate.KernelResult]
-        do { results = try gate.run(items, log: log) } catch let e as ABGate.GateError where e.predatesProtocol {
-            throw CLIError("\(e.description); use --baseline FILE (the calibration ratios) for such a revision")
+        do {
+            var gate = try ABGate.against(revision: against, binary: againstBinary, scratch: scratch, threads: threads,
+                                          tolerance: tolerance ?? 0.1, log: log)
+            gate.candidateSlowdown = injectSlowdown
+            gate.rounds = abRounds
+            let items = (problems.map { $0.split(separator: ",").map(String.init) } ?? PerformanceGate.suite + ["model:31B@64"])
+            let outcome = try gate.check(items: items, log: log)
+            print(outcome.text)
+            if outcome.failed { throw ExitCode.failure }
+        } catch let e as ABGate.Unavailable {
+            log("Error: \(e.description)")
+            throw ExitCode(3)
+        } catch let e as ExitCode {
+            throw e
         } catch { throw CLIError("\(error)") }
-        print(ABGate.table(results, tolerance: tolerance) { (try? Registry.anyAlgorithm(named: $0))?.errorBound ?? 1e-5 })
-        print("ratio = candidate time / baseline time, Hodges–Lehmann over \(gate.rounds) interleaved rounds of \(gate.repetitions) runs per side (\(threadsText(threads))), 99% interval; regression: ratio > \(fmt(1 + tolerance, 2)) and one-sided Mann–Whitney p < 0.01, confirmed by a second measurement; \(fmt(monotonicSeconds() - t0, 0)) s")
-        let regressions = results.filter(\.regression).count
-        let wrong = results.filter { $0.candidateError > ((try? Registry.anyAlgorithm(named: $0.algorithm))?.errorBound ?? 1e-5) }.count
-        if regressions > 0 || wrong > 0 {
-            print("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
-            throw ExitCode.failure
-        }
-        print("passed: no regression beyond \(fmt(tolerance * 100, 0))% against the baseline build, all outputs correct")
     }
 }

@@ -99,31 +99,13 @@ struct Replknet: ParsableCommand {
         // A checkpoint's architecture is known only now (a preset's was checked above).
         if checkpoint != nil { try requireMemory(cfg) }
         // Input.
-        var n = batch, r = resolution
-        var image: [Float]
-        var inputNames: [String] = []
-        if !images.isEmpty {
-            n = images.count
-            try requireMemory(cfg, batch: n)
-            guard cfg.inChannels == 3 else { throw CLIError("--image gives 3-channel input; this checkpoint takes \(cfg.inChannels) channels") }
-            image = []
-            image.reserveCapacity(n * 3 * r * r)
-            for file in images {
-                image += try cli { EvaluationTransform.apply(try RGBImage.read(path: file), resolution: r) }
-                inputNames.append(file)
-            }
-        } else if let input {
-            let x = try readNPY(input, role: "input")
-            guard x.shape.count == 4, x.shape[1] == cfg.inChannels, x.shape[2] == x.shape[3], x.shape[2] % 32 == 0, x.shape[0] >= 1 else {
-                throw CLIError("\(input): input must have shape (N, \(cfg.inChannels), R, R) with R a multiple of 32, got \(x.shape)")
-            }
-            n = x.shape[0]; r = x.shape[2]
-            image = x.values
-            inputNames = n == 1 ? [input] : (0..<n).map { "\(input)[\($0)]" }
-        } else {
-            var rng = SeededGenerator(seed: seed &+ 1)
-            image = rng.signedArray(n * cfg.inChannels * r * r)
+        if !images.isEmpty { try requireMemory(cfg, batch: images.count) }
+        let modelInput: ModelInput = try cli {
+            if !images.isEmpty { return try ModelInput.photos(images, resolution: resolution, channels: cfg.inChannels) }
+            if let input { return try ModelInput.array(try readNPY(input, role: "input"), name: input, channels: cfg.inChannels) }
+            return ModelInput.random(batch: batch, resolution: resolution, channels: cfg.inChannels, seed: seed &+ 1)
         }
+        let (image, n, r, inputNames) = (modelInput.values, modelInput.batch, modelInput.resolution, modelInput.names)
         if let saveInput {
             try cli { try NPYArray(shape: [n, cfg.inChannels, r, r], values: image).write(path: saveInput) }
         }

@@ -90,12 +90,14 @@ public enum AlgorithmError: Error, CustomStringConvertible {
     case unsupported(algorithm: String, problem: ConvProblem, reason: String)
     case unknownAlgorithm(String)
     case badWeights(String)
+    case badEpilogue(String)
 
     public var description: String {
         switch self {
         case let .unsupported(a, p, why): return "algorithm '\(a)' does not support \(p): \(why)"
         case let .unknownAlgorithm(name): return "unknown algorithm '\(name)' (see 'dwbench algorithms')"
         case let .badWeights(why): return "bad weights: \(why)"
+        case let .badEpilogue(why): return why
         }
     }
 }

@@ -57,6 +57,22 @@ public struct PointwiseEpilogue: Sendable, Hashable, CustomStringConvertible {
 
     public static let none = PointwiseEpilogue()
 
+    /// Parses "bias" (or "none"), or '+'-joined parts among relu, gelu and residual ("bias" may appear too;
+    /// the bias is always applied), e.g. "gelu+residual".
+    public init(parsing text: String) throws {
+        self.init()
+        for part in text.split(separator: "+").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            switch part {
+            case "bias", "none": break
+            case "relu", "gelu":
+                guard activation == .none else { throw AlgorithmError.badEpilogue("'\(text)' has two activations") }
+                activation = part == "relu" ? .relu : .gelu
+            case "residual": residual = true
+            default: throw AlgorithmError.badEpilogue("unknown part '\(part)' in '\(text)' (expected bias, relu, gelu, residual joined with '+')")
+            }
+        }
+    }
+
     public var description: String {
         var parts = ["bias"]
         if activation != .none { parts.append(activation.rawValue) }
