@@ -226,6 +226,26 @@ final class Layer {
         return (best.name, "plan (\(entry.mode)), counting the layout conversion: \(entry.algorithm) needs one, \(best.name) is faster overall")
     }
 
+    /// A layout conversion split over the context's threads: one task per image and block of 16 channels
+    /// (each block converts on its own: NCHW channels 16b…16b+15 ↔ NCHW16c block b, padding lanes zeroed).
+    func convert(_ src: UnsafePointer<Float>, from: Layout, _ dst: UnsafeMutablePointer<Float>, to: Layout,
+                 shape s: (n: Int, c: Int, h: Int, w: Int)) {
+        guard [from, to].allSatisfy({ $0 == .nchw || $0 == .nchw16c }) else {
+            return LayoutConversion.convert(src, from: from, dst, to: to, n: s.n, c: s.c, h: s.h, w: s.w)
+        }
+        let blocks = Layout.blocks(s.c), plane = s.h * s.w
+        let fromPtr = SendablePointer(src), toPtr = SendableMutablePointer(dst)
+        func offset(_ layout: Layout, image: Int, block: Int) -> Int {
+            layout == .nchw16c ? (image * blocks + block) * plane * 16 : (image * s.c + block * 16) * plane
+        }
+        context.pool.parallelFor(count: s.n * blocks) { task, _ in
+            let image = task / blocks, block = task % blocks
+            let channels = min(16, s.c - block * 16)
+            LayoutConversion.convert(fromPtr.pointer + offset(from, image: image, block: block), from: from,
+                                     toPtr.pointer + offset(to, image: image, block: block), to: to, n: 1, c: channels, h: s.h, w: s.w)
+        }
+    }
+
     func execute(batch: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) throws {
         if hasResidual && residual == nil { throw DWConvError(.invalidArgument, "this layer adds a residual: pass its tensor") }
         if !hasResidual && residual != nil { throw DWConvError(.invalidArgument, "this layer has no residual: pass NULL") }
@@ -237,14 +257,14 @@ final class Layer {
         }
         let i = p.problem.inputShape, o = p.problem.outputShape
         let t0 = monotonicSeconds()
-        LayoutConversion.convert(input, from: layout, staging.input.pointer, to: p.layout, n: i.n, c: i.c, h: i.h, w: i.w)
+        convert(input, from: layout, staging.input.pointer, to: p.layout, shape: i)
         if let residual, let r = staging.residual {
-            LayoutConversion.convert(residual, from: layout, r.pointer, to: p.layout, n: o.n, c: o.c, h: o.h, w: o.w)
+            convert(residual, from: layout, r.pointer, to: p.layout, shape: o)
         }
         let t1 = monotonicSeconds()
         p.run(staging.input.pointer, staging.output.pointer, staging.residual.map { UnsafePointer($0.pointer) })
         let t2 = monotonicSeconds()
-        LayoutConversion.convert(staging.output.pointer, from: p.layout, output, to: layout, n: o.n, c: o.c, h: o.h, w: o.w)
+        convert(staging.output.pointer, from: p.layout, output, to: layout, shape: o)
         conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
     }
 }
