@@ -176,25 +176,17 @@ public struct ABGate {
         var args = ["check", "--emit-samples", "--problems", item, "--algorithm", algorithm, "--threads", "\(threads)",
                     "--repetitions", "\(repetitions)"]
         if slowdown > 1 { args += ["--inject-slowdown", "\(slowdown)"] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = args
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { throw GateError(description: "\(executable): cannot run it (\(error))") }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let result: Subprocess.Result
+        do { result = try Subprocess.run(executable, args) } catch { throw GateError(description: "\(executable): cannot run it (\(error))") }
+        let (stdout, stderr) = (result.stdout, result.stderr)
         let firstLine = { (d: Data) in String(decoding: d, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "" }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        guard result.succeeded else {
             let text = String(decoding: stderr, as: UTF8.self)
             if text.contains("--emit-samples") && text.lowercased().contains("unknown option") {
                 throw GateError(description: "\(executable) predates the A/B gate's interface (check --emit-samples, protocol \(GateSamples.protocolVersion))",
                                 predatesProtocol: true)
             }
-            let why = process.terminationReason == .uncaughtSignal ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
-            throw GateError(description: "\(executable) \(why) on \(item): \(firstLine(stderr).prefix(200))")
+            throw GateError(description: "\(executable) \(result.failure) on \(item): \(firstLine(stderr).prefix(200))")
         }
         guard let report = try? JSONDecoder().decode(GateSamples.Report.self, from: stdout) else {
             throw GateError(description: "\(executable) printed no protocol-1 sample report for \(item) (first line: '\(firstLine(stdout).prefix(120))')")
@@ -273,10 +265,8 @@ public struct ABGate {
     /// model) and renders the table and the verdict.
     public func check(items: [String], log: (String) -> Void) throws -> (text: String, failed: Bool) {
         let problems = try items.filter { GateSamples.modelItem($0) == nil }.map { try ConvProblem(parsing: $0) }
-        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)).tune(problems)
-        let kernels = items.map { item in
-            (item: item, algorithm: GateSamples.modelItem(item) != nil ? "model" : tuned.entries[item]?.algorithm ?? "naive")
-        }
+        let choices = PerformanceGate.tunedChoices(problems, threads: threads)
+        let kernels = items.map { item in (item: item, algorithm: GateSamples.modelItem(item) != nil ? "model" : choices[item]!) }
         let t0 = monotonicSeconds()
         let results: [KernelResult]
         do { results = try run(kernels, log: log) } catch let e as GateError where e.predatesProtocol {
@@ -284,7 +274,7 @@ public struct ABGate {
         }
         let bound = { (name: String) in (try? Registry.anyAlgorithm(named: name))?.errorBound ?? 1e-5 }
         let regressions = results.filter(\.regression).count, wrong = results.filter { $0.candidateError > bound($0.algorithm) }.count
-        var lines = [ABGate.table(results, tolerance: tolerance, errorBound: bound),
+        var lines = [ABGate.table(results, errorBound: bound),
                      "ratio = candidate time / baseline time, Hodges–Lehmann over \(rounds) interleaved rounds of \(repetitions) runs per side (\(threadsText(threads))), 99% interval; regression: ratio > \(fmt(1 + tolerance, 2)) and one-sided Mann–Whitney p < 0.01, confirmed by a second measurement; \(fmt(monotonicSeconds() - t0, 0)) s"]
         if regressions > 0 || wrong > 0 {
             lines.append("FAILED: \(regressions) regression\(regressions == 1 ? "" : "s"), \(wrong) wrong output\(wrong == 1 ? "" : "s")")
@@ -295,7 +285,7 @@ public struct ABGate {
     }
 
     /// The table `check --against` prints.
-    public static func table(_ results: [KernelResult], tolerance: Double, errorBound: (String) -> Double) -> String {
+    public static func table(_ results: [KernelResult], errorBound: (String) -> Double) -> String {
         var rows = [["problem", "algorithm", "candidate / baseline", "99% interval", "p", "verdict"]]
         for r in results {
             let c = r.confirmation ?? r.comparison
@@ -314,17 +304,9 @@ public enum RevisionBuild {
     public struct BuildError: Error, CustomStringConvertible { public let description: String }
 
     static func git(_ args: [String], in repo: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git", "-C", repo] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BuildError(description: "git \(args.joined(separator: " ")) failed in \(repo)") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try Subprocess.run("/usr/bin/env", ["git", "-C", repo] + args)
+        guard r.succeeded else { throw BuildError(description: "git \(args.joined(separator: " ")) failed in \(repo)") }
+        return String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `check --accept`: records HEAD and the reason in `file` (atomically); moving the baseline needs a reason.
@@ -348,26 +330,54 @@ public enum RevisionBuild {
         try? FileManager.default.removeItem(atPath: "\(root)/src")
         try FileManager.default.createDirectory(atPath: "\(root)/src", withIntermediateDirectories: true)
         // The tree of REV, without touching the working copy: git archive | tar.
-        let archive = Process()
-        archive.executableURL = URL(fileURLWithPath: "/bin/sh")
-        archive.arguments = ["-c", "git -C \"$1\" archive \"$2\" | tar -x -C \"$3\"", "sh", repository, commit, "\(root)/src"]
-        try archive.run()
-        archive.waitUntilExit()
-        guard archive.terminationStatus == 0 else { throw BuildError(description: "cannot extract \(commit) from \(repository)") }
+        let archive = try Subprocess.run("/bin/sh", ["-c", "git -C \"$1\" archive \"$2\" | tar -x -C \"$3\"", "sh", repository, commit, "\(root)/src"])
+        guard archive.succeeded else { throw BuildError(description: "cannot extract \(commit) from \(repository)") }
         log("check --against: building \(commit.prefix(12)) (release) in \(root)")
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        build.arguments = ["swift", "build", "-c", "release", "--product", "dwbench", "--package-path", "\(root)/src", "--scratch-path", "\(root)/build"]
-        let err = Pipe()
-        build.standardOutput = FileHandle.nullDevice
-        build.standardError = err
-        try build.run()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        build.waitUntilExit()
-        guard build.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: binary) else {
-            let line = String(decoding: message, as: UTF8.self).split(separator: "\n").first(where: { $0.contains("error") }) ?? ""
+        let build = try Subprocess.run("/usr/bin/env", ["swift", "build", "-c", "release", "--product", "dwbench", "--package-path", "\(root)/src",
+                                                        "--scratch-path", "\(root)/build"])
+        guard build.succeeded, FileManager.default.isExecutableFile(atPath: binary) else {
+            let output = String(decoding: build.stderr + build.stdout, as: UTF8.self)
+            let line = output.split(separator: "\n").first(where: { $0.contains("error") }) ?? ""
             throw BuildError(description: "building \(commit.prefix(12)) failed: \(line.prefix(200))")
         }
         return (commit, binary)
+    }
+}
+
+/// Runs a program to completion and captures what it printed. Both pipes are drained at once (stderr on a
+/// second thread), so a child that fills one while the other is being read cannot block.
+enum Subprocess {
+    struct Result {
+        var status: Int32
+        var signalled: Bool
+        var stdout: Data
+        var stderr: Data
+        var succeeded: Bool { !signalled && status == 0 }
+        /// "exited with status N" or "was killed by signal N".
+        var failure: String { signalled ? "was killed by signal \(status)" : "exited with status \(status)" }
+    }
+
+    private final class Drain: @unchecked Sendable {
+        var data = Data()
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let drain = Drain(), done = DispatchSemaphore(value: 0)
+        let errHandle = err.fileHandleForReading
+        Thread.detachNewThread {
+            drain.data = errHandle.readDataToEndOfFile()
+            done.signal()
+        }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal, stdout: stdout, stderr: drain.data)
     }
 }

@@ -249,17 +249,26 @@ extension PerformanceGate {
 }
 
 extension PerformanceGate {
+    /// The algorithm both gates check for each problem, keyed by its text form: the tuner's choice (a quick
+    /// measure-mode tune at `threads`), or the reference of its kind when the tuner chose none.
+    public static func tunedChoices(_ problems: [ConvProblem], threads: Int) -> [String: String] {
+        let model = CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)
+        let plan = Tuner(threads: threads, mode: .measure, model: model).tune(problems)
+        return Dictionary(problems.map { ("\($0)", plan.entries["\($0)"]?.algorithm ?? Registry.reference(for: $0).name) },
+                          uniquingKeysWith: { a, _ in a })
+    }
+
     /// `check --baseline FILE`: the tuner's choices for `problems` (measure mode, quick), measured against
     /// `baseline` (or recorded into `path` with three times the rounds when `update`, so that a baseline
     /// averages over more of the machine's moods); the table, the notes and the verdict.
     public func check(_ problems: [ConvProblem], baseline old: GateBaseline?, path: String, update: Bool, tolerance: Double,
                       sameMachine: Bool, log: (String) -> Void) throws -> (text: String, failed: Bool) {
-        let tuned = Tuner(threads: threads, mode: .measure, model: CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)).tune(problems)
+        let choices = PerformanceGate.tunedChoices(problems, threads: threads)
         var gate = self
         if update { gate.rounds = 3 * rounds }
         let outcome: Outcome
         do {
-            outcome = try gate.run(problems, choices: tuned.entries.mapValues(\.algorithm), baseline: update ? nil : old, previous: old,
+            outcome = try gate.run(problems, choices: choices, baseline: update ? nil : old, previous: old,
                                    tolerance: tolerance, sameMachine: sameMachine, log: log)
         } catch { throw PlanError.inconsistent(path, "\(error)") }
         var lines = [formatColumns(outcome.rows, rightAligned: [2, 3, 4, 5]),
