@@ -30,9 +30,12 @@ let package = Package(
         // behind a small C layer that turns their longjmp error handling into status codes.
         .target(name: "DWImageDecode", path: "Sources/DWImageDecode",
                 linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
-        .target(name: "DWCore", dependencies: ["CNuma", "CSpin"], swiftSettings: nativeCPU),
-        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin"],
-                exclude: ["Depthwise/Direct/DirectBlocks.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
+        // The bf16 micro-kernels (vdpbf16ps): compiled for the baseline CPU, with the AVX512_BF16 target
+        // attribute on those functions only, and called only after the CPUID check (runtime dispatch).
+        .target(name: "DWBF16", path: "Sources/DWBF16"),
+        .target(name: "DWCore", dependencies: ["CNuma", "CSpin", "DWBF16"], swiftSettings: nativeCPU),
+        .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin", "DWBF16"],
+                exclude: ["Depthwise/Direct/DirectBlocks.py", "Depthwise/Toeplitz/ToeplitzRows.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
         .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
         // The benchmarking library (benchdnn's place beside oneDNN): problem benchmarks, bench records, the

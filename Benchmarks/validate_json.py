@@ -35,6 +35,7 @@ RESULTS = [
     (r"^peers-.*\.json$", "results", "peerRecords"),
     (r"^machine\.json$", "results", "machineReport"),
     (r"^dwconv-torch.*\.json$", "results", "dwconvTorch"),
+    (r"^bf16-accuracy\.json$", "results", "bf16Accuracy"),
 ]
 
 

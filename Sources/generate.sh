@@ -6,6 +6,7 @@
 #                                       generator writes now (CI runs this)
 #
 #   Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift            <- Sources/DWKernels/Depthwise/Direct/DirectBlocks.py (standard library)
+#   Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRowsBlocks.swift <- Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRows.py (standard library)
 #   Sources/DWKernels/Pointwise/PointwiseTiles.swift <- Sources/DWKernels/Pointwise/PointwiseTiles.py (standard library)
 #   Sources/DWModel/ImageNetClasses.swift           <- Benchmarks/data/make_imagenet_classes.py (needs torchvision;
 #                                                      skipped, and said so, where it is not installed)
@@ -37,6 +38,7 @@ generate() {
 }
 
 generate Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift python3 Sources/DWKernels/Depthwise/Direct/DirectBlocks.py
+generate Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRowsBlocks.swift python3 Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRows.py
 generate Sources/DWKernels/Pointwise/PointwiseTiles.swift python3 Sources/DWKernels/Pointwise/PointwiseTiles.py
 if python3 -c "import torchvision" 2>/dev/null; then
   generate Sources/DWModel/ImageNetClasses.swift python3 Benchmarks/data/make_imagenet_classes.py --stdout

@@ -2,11 +2,13 @@
 """Times a whole RepLKNet forward pass on PyTorch (eager), ONNX Runtime and OpenVINO.
 
     python3 Benchmarks/peers/run_replknet_peers.py --config 31B --threads 1 --batch 1 --output peers.json
-    python3 Benchmarks/peers/run_replknet_peers.py --threads 2 --batch 8 --engines onnxruntime,openvino
+    python3 Benchmarks/peers/run_replknet_peers.py --threads 2 --batch 8 --engines onnxruntime,openvino,openvino-bf16
 
 The model is Benchmarks/peers/replknet_torch.py with seeded random weights, re-parameterized the official way
 (large kernels merged), in eval mode, fp32; exported to ONNX (opset 17) for ONNX Runtime (all graph
-optimizations, which fuse each conv with its BN) and OpenVINO (CPU, LATENCY hint, f32 inference precision).
+optimizations, which fuse each conv with its BN) and OpenVINO (CPU, LATENCY hint, f32 inference precision; engine
+`openvino-bf16`: bf16 inference precision, what OpenVINO uses by default on CPUs with native bf16 — refused, with a
+message, on a CPU whose OpenVINO plugin does not offer it).
 Timing: one warm-up, then --repeat runs, median/min/max. Writes a JSON list of records
 {engine, config, threads, batch, resolution, median_ms, min_ms, max_ms, images_per_s}. Creates the same virtual
 environment as run_peers.py on first use; not part of CI.
@@ -77,14 +79,22 @@ def main():
             sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
             record(f"onnxruntime-{ort.__version__}", lambda: sess.run(None, {"x": x}))
             del sess
-        if "openvino" in engines:
+        for engine in ("openvino", "openvino-bf16"):
+            if engine not in engines:
+                continue
             import openvino as ov
             core = ov.Core()
+            precision = "bf16" if engine.endswith("bf16") else "f32"
+            if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+                print(f"{engine}: this CPU's OpenVINO plugin has no BF16 capability; not measured", file=sys.stderr)
+                continue
             compiled = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": args.threads,
                                                                          "PERFORMANCE_HINT": "LATENCY",
-                                                                         "INFERENCE_PRECISION_HINT": "f32"})
+                                                                         "INFERENCE_PRECISION_HINT": precision})
+            actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
             request = compiled.create_infer_request()
-            record(f"openvino-{ov.__version__.split('-')[0]}", lambda: request.infer({0: x}))
+            suffix = "" if precision == "f32" else f"-{actual}"
+            record(f"openvino-{ov.__version__.split('-')[0]}{suffix}", lambda: request.infer({0: x}))
             del request, compiled
     if "pytorch" in engines:
         tx = torch.from_numpy(x)

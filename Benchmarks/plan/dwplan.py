@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Reads a dwbench tuning plan (schema_version 1) with the standard library only.
+"""Reads a dwbench tuning plan (schema_version 2, and 1) with the standard library only.
 
     python3 dwplan.py PLAN.json PROBLEM     # prints the chosen algorithm; exit 1 if absent, 2 if invalid
 
-PROBLEM is a depthwise problem (n1c128h56w56k31s1p15) or a pointwise 1x1 one (n1c512h14w14o2048).
+PROBLEM is a depthwise problem (n1c128h56w56k31s1p15) or a pointwise 1x1 one (n1c512h14w14o2048, or
+n1c512h14w14o2048.bf16 where bf16 arithmetic is allowed).
 
 As a module:
 
     from dwplan import load_plan, lookup, parse_problem
     plan = load_plan("plan.json")
     name = lookup(plan, "n1c128h56w56k31s1p15")           # registry name, or None if the problem is absent
-    parse_problem("n1c512h14w14o2048")                    # {'kind': 'pointwise', 'n': 1, 'c': 512, ...}
+    parse_problem("n1c512h14w14o2048")                    # {'kind': 'pointwise', 'n': 1, 'c': 512, ..., 'precision': 'fp32'}
+
+Version 2 entries record their `precision` (fp32 or bf16, equal to the problem's suffix); version-1 entries have
+none and are read as fp32, so every entry this reader returns has it.
 
 Every entry kind is read, and each entry is checked as Sources/DWTune/plan.schema.json checks it (required
 fields and their types, the mode and status vocabularies, canonical problem keys), plus what a schema cannot
@@ -21,11 +25,13 @@ import json
 import re
 import sys
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _D = r"([1-9][0-9]{0,11})"
 _Z = r"(0|[1-9][0-9]{0,11})"
 DEPTHWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}k{_D}s{_D}p{_Z}$")
-POINTWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}o{_D}$")
+POINTWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}o{_D}(\.bf16)?$")
+PRECISIONS = {"fp32", "bf16"}
 MODES = {"estimate", "measure", "exhaustive"}
 STATUSES = {"measured", "dropped", "estimated", "refused"}
 
@@ -40,26 +46,33 @@ def parse_problem(text):
         raise PlanError(f"invalid problem {text!r}: not a string")
     m = DEPTHWISE.match(text)
     if m:
-        return dict(kind="depthwise", **dict(zip("nchwksp", map(int, m.groups()))))
+        return dict(kind="depthwise", precision="fp32", **dict(zip("nchwksp", map(int, m.groups()))))
     m = POINTWISE.match(text)
     if m:
-        return dict(kind="pointwise", **dict(zip("nchwo", map(int, m.groups()))))
+        return dict(kind="pointwise", precision="bf16" if m.group(6) else "fp32",
+                    **dict(zip("nchwo", map(int, m.groups()[:5]))))
     raise PlanError(f"invalid problem {text!r}: expected n{{N}}c{{C}}h{{H}}w{{W}}k{{K}}s{{S}}p{{P}} (depthwise) "
-                    f"or n{{N}}c{{C}}h{{H}}w{{W}}o{{O}} (pointwise), without leading zeros")
+                    f"or n{{N}}c{{C}}h{{H}}w{{W}}o{{O}}[.bf16] (pointwise), without leading zeros")
 
 
-def _check_entry(path, key, entry):
+def _check_entry(path, key, entry, version):
     def bad(why):
         return PlanError(f"{path}: entry {key!r}: {why}")
     try:
-        parse_problem(key)
+        problem = parse_problem(key)
     except PlanError as e:
         raise PlanError(f"{path}: {e}")
     if not isinstance(entry, dict):
         raise bad("not an object")
-    for field in ("problem", "algorithm", "mode", "threads", "margin", "confident", "candidates"):
+    required = ("problem", "algorithm", "mode", "threads", "margin", "confident", "candidates") + (("precision",) if version >= 2 else ())
+    for field in required:
         if field not in entry:
             raise bad(f"missing '{field}'")
+    entry.setdefault("precision", "fp32")   # version 1: every entry is fp32
+    if entry["precision"] not in PRECISIONS:
+        raise bad(f"precision {entry['precision']!r} is not one of {sorted(PRECISIONS)}")
+    if entry["precision"] != problem["precision"]:
+        raise bad(f"precision {entry['precision']} differs from its problem's ({problem['precision']})")
     if entry["problem"] != key:
         raise bad(f"its problem {entry['problem']!r} differs from its key")
     if not isinstance(entry["algorithm"], str):
@@ -111,6 +124,8 @@ def _check_header(path, plan):
     c = plan["calibration"]
     if not isinstance(c, dict) or not _number(c.get("peak_gflops"), lambda v: v > 0) or not _number(c.get("bandwidth_gbs"), lambda v: v > 0):
         raise bad("calibration peak_gflops and bandwidth_gbs must be positive numbers")
+    if "bf16_peak_gflops" in c and not _number(c["bf16_peak_gflops"], lambda v: v > 0):
+        raise bad("calibration bf16_peak_gflops must be a positive number")
     for table in ("efficiency", "memory_efficiency"):
         if not isinstance(c.get(table), dict) or not all(_number(v, lambda v: v > 0) for v in c[table].values()):
             raise bad(f"calibration {table} must map names to positive numbers")
@@ -128,8 +143,8 @@ def load_plan(path):
     if not isinstance(plan, dict):
         raise PlanError(f"{path}: not a plan (top level is not an object)")
     version = plan.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise PlanError(f"{path}: unknown plan schema_version {version!r} (this reader knows {SCHEMA_VERSION})")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise PlanError(f"{path}: unknown plan schema_version {version!r} (this reader knows {', '.join(map(str, READABLE_VERSIONS))})")
     for field in ("generator", "created", "machine", "build", "threads", "calibration"):
         if field not in plan:
             raise PlanError(f"{path}: missing '{field}'")
@@ -140,7 +155,7 @@ def load_plan(path):
     if not isinstance(entries, dict):
         raise PlanError(f"{path}: missing 'entries'")
     for key, entry in entries.items():
-        _check_entry(path, key, entry)
+        _check_entry(path, key, entry, version)
     return plan
 
 

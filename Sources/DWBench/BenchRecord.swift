@@ -20,7 +20,8 @@ public struct BenchRecord: Codable {
     /// The rate of the FLOPs the algorithm itself performs (its `workEstimate`: only the taps that meet real
     /// input for direct kernels, transforms plus spectral products for the FFT, padded panels for GEMMs).
     public var performed_gflops: Double?
-    /// `performed_gflops` as a percentage of the FMA peak measured at start for the same thread count.
+    /// `performed_gflops` as a percentage of the peak measured at start for the same thread count: the fp32 FMA
+    /// peak, or for a bf16 algorithm the bf16 dot-product peak.
     public var percent_of_peak: Double?
     public var speedup_vs_naive: Double?
     public var relative_error: Double?
@@ -44,25 +45,29 @@ public struct BenchOutput: Codable {
     public var threads: Int
     /// FMA peak and triad bandwidth measured at start for `threads`, the denominators of the records' ratios.
     public var peak_gflops: Double
+    /// The bf16 dot-product peak, the denominator of bf16 algorithms' percent_of_peak (when any ran).
+    public var bf16_peak_gflops: Double?
     public var bandwidth_gbs: Double
     public var records: [BenchRecord]
 
-    public init(threads: Int, peak: Double, bandwidth: Double, records: [BenchRecord]) {
+    public init(threads: Int, peak: Peaks, bandwidth: Double, records: [BenchRecord]) {
         generator = "dwbench \(BuildSignature.packageVersion)"
         created = ISO8601DateFormatter().string(from: Date())
         machine = MachineFingerprint.current()
         build = BuildSignature.current(registryNames: Registry.names)
         self.threads = threads
-        peak_gflops = peak
+        peak_gflops = peak.fp32
+        bf16_peak_gflops = peak.bf16
         bandwidth_gbs = bandwidth
         self.records = records
     }
 }
 
 /// Turns a problem's benchmark into records: GFLOP/s, % of the measured peak, speed-up over naive.
-public func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [BenchRecord] {
+public func records(_ result: ProblemBenchmark, threads: Int, peak: Peaks) -> [BenchRecord] {
     let p = result.problem
     let performed = Dictionary(Registry.all.map { ($0.name, $0.workEstimate(p).flops) }, uniquingKeysWith: { a, _ in a })
+    let arithmetic = Dictionary(Registry.all.map { ($0.name, $0.arithmetic) }, uniquingKeysWith: { a, _ in a })
     let reference = Registry.reference(for: p).name
     let naive = result.cases.first { $0.algorithm == reference }?.timing?.median
     let best = result.cases.compactMap { $0.timing?.median }.min()
@@ -76,7 +81,7 @@ public func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [
         return BenchRecord(problem: "\(p)", algorithm: c.algorithm, layout: c.layout.rawValue, threads: threads,
                            status: t.capped ? "capped" : "ok", reason: t.capped ? "single run: one run exceeded the cap" : nil,
                            median_ms: t.median * 1e3, min_ms: t.min * 1e3, max_ms: t.max * 1e3,
-                           gflops: gflops, performed_gflops: performedGflops, percent_of_peak: 100 * performedGflops / peak,
+                           gflops: gflops, performed_gflops: performedGflops, percent_of_peak: peak.gflops(for: arithmetic[c.algorithm] ?? .fp32).map { 100 * performedGflops / $0 },
                            speedup_vs_naive: naive.map { $0 / t.median }, relative_error: c.relativeError,
                            iterations: t.iterations, repetitions: t.samples.count, fastest: t.median == best)
     }
@@ -84,10 +89,11 @@ public func records(_ result: ProblemBenchmark, threads: Int, peak: Double) -> [
 
 /// The `bench` table of one problem: one row per algorithm (refusals with their reason), the layout
 /// conversions, and the footnotes that say what the columns count.
-public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Double,
+public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord], raw: ProblemBenchmark), threads: Int, peak: Peaks,
                  epilogue: PointwiseEpilogue = .none) -> String {
     var lines: [String] = []
-    let suffix = "\(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak, 1)) GFLOP/s"
+    let bf16 = problem.precision == .bf16 ? peak.bf16.map { ", bf16 \(fmt($0, 1))" } ?? ", no bf16" : ""
+    let suffix = "\(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak.fp32, 1))\(bf16) GFLOP/s"
     switch problem {
     case let .depthwise(p):
         lines.append("\(p)  (N\(p.n) C\(p.c) \(p.h)×\(p.w) → \(p.oh)×\(p.ow), K\(p.k) stride \(p.s) pad \(p.p); \(suffix))")
@@ -106,7 +112,7 @@ public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord
         rows.append([(r.fastest ? "*" : "") + (r.planned == true ? "P" : ""), r.algorithm, r.layout,
                      fmt(r.median_ms!, 3) + (r.status == "capped" ? " (1 run, capped)" : ""),
                      "\(fmt(r.min_ms!, 3))–\(fmt(r.max_ms!, 3))",
-                     fmt(r.gflops!, 1), fmt(r.percent_of_peak!, 1) + (r.percent_of_peak! > 100 ? "†" : ""),
+                     fmt(r.gflops!, 1), r.percent_of_peak.map { fmt($0, 1) + ($0 > 100 ? "†" : "") } ?? "—",
                      r.speedup_vs_naive.map { fmt($0, 1) + "×" } ?? "—",
                      r.relative_error.map { String(format: "%.1e", $0) } ?? (r.algorithm == reference ? "ref" : "—")])
     }
@@ -116,7 +122,8 @@ public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord
     }
     overPeak = result.records.contains { ($0.percent_of_peak ?? 0) > 100 }
     lines.append("* fastest. Median of repetitions, warm caches; rel. error = max|out − naive| / max|naive|.")
-    lines.append("direct-eq. GFLOP/s counts every tap (compare algorithms with it); % peak = FLOPs the algorithm performs / measured FMA peak.")
+    lines.append("direct-eq. GFLOP/s counts every tap (compare algorithms with it); % peak = FLOPs the algorithm performs / measured FMA peak"
+                 + (problem.precision == .bf16 ? " (bf16 algorithms: / the measured bf16 dot-product peak)." : "."))
     if overPeak {
         lines.append("† above the measured peak: that algorithm's FLOP count is its own estimate (the FFT's is 5·n·log₂n per transform, more than a mixed-radix transform performs), so its share of peak reads high.")
     }

@@ -25,6 +25,7 @@ public func describeMachine(_ fp: MachineFingerprint, _ speed: MachineSpeed, thr
     NUMA nodes     \(fp.numaNodes)
     caches         \(caches)
     FMA peak       \(fmt(speed.peakGflopsOneCore, 1)) GFLOP/s one core, \(fmt(speed.peakGflopsAllCores, 1)) GFLOP/s on \(threads) threads (fp32, SIMD16 FMA)
+    bf16 peak      \(speed.bf16PeakGflopsOneCore.map { "\(fmt($0, 1)) GFLOP/s one core, \(fmt(speed.bf16PeakGflopsAllCores ?? 0, 1)) GFLOP/s on \(threads) threads (vdpbf16ps zmm, fp32 accumulation)" } ?? "none: the CPU has no avx512_bf16")
     bandwidth      \(fmt(speed.bandwidthGBsOneCore, 1)) GB/s one core, \(fmt(speed.bandwidthGBsAllCores, 1)) GB/s on \(threads) threads (triad)
     """
 }

@@ -41,13 +41,14 @@ public struct ModelReport {
     /// Where the weights came from (a checkpoint's path and form, or "random").
     public let source: String
     public let timing: ModelTiming
-    public let peak: Double
+    /// fp32 FMA peak and, where the CPU has it, the bf16 dot-product peak (bf16 layers' roofline).
+    public let peak: Peaks
     public let bandwidth: Double
     public let setupSeconds: Double
     /// What each batch item is (a photo's path, the input file), for the top-5 lines; empty for random input.
     public var inputNames: [String]
 
-    public init(model: RepLKNetModel, source: String, timing: ModelTiming, peak: Double, bandwidth: Double, setupSeconds: Double,
+    public init(model: RepLKNetModel, source: String, timing: ModelTiming, peak: Peaks, bandwidth: Double, setupSeconds: Double,
                 inputNames: [String] = []) {
         self.model = model
         self.source = source
@@ -67,6 +68,8 @@ public struct ModelReport {
         public var op: String
         public var algorithm: String
         public var choice: String
+        /// The arithmetic of the chosen algorithm: fp32, or bf16 (operands rounded to bf16, fp32 accumulation).
+        public var precision: Precision
         public var problem: String?
         public var flops: Double
         public var bytes: Double
@@ -85,6 +88,8 @@ public struct ModelReport {
         public var batch: Int
         public var resolution: Int
         public var threads: Int
+        /// The precision the run allowed (`--precision`); each layer says what it used.
+        public var precision: Precision
         public var classes: Int
         public var median_ms: Double
         public var min_ms: Double
@@ -93,6 +98,7 @@ public struct ModelReport {
         public var predicted_ms: Double
         public var gflop: Double
         public var peak_gflops: Double
+        public var bf16_peak_gflops: Double?
         public var bandwidth_gbs: Double
         public var depthwise_time_share: Double
         public var depthwise_flop_share: Double
@@ -118,14 +124,24 @@ public struct ModelReport {
         return algorithm.workEstimate(problem).flops
     }
 
+    /// The arithmetic of a layer's algorithm (fixed steps are fp32).
+    func arithmetic(_ l: RepLKNetModel.Layer) -> Precision { (try? Registry.anyAlgorithm(named: l.algorithm))?.arithmetic ?? .fp32 }
+
     func rows() -> [LayerRow] {
         model.layers.enumerated().map { i, l in
-            let predicted = max(performedFlops(l) / (peak * 1e9), l.bytes / (bandwidth * 1e9))
+            let precision = arithmetic(l)
+            let predicted = max(performedFlops(l) / ((peak.gflops(for: precision) ?? 2 * peak.fp32) * 1e9), l.bytes / (bandwidth * 1e9))
             let measured = median(perLayer[i])
-            return LayerRow(layer: l.name, op: l.op, algorithm: l.algorithm, choice: l.source, problem: l.problem.map { "\($0)" },
+            return LayerRow(layer: l.name, op: l.op, algorithm: l.algorithm, choice: l.source, precision: precision, problem: l.problem.map { "\($0)" },
                             flops: l.flops, bytes: l.bytes, predicted_ms: predicted * 1e3, measured_ms: measured * 1e3,
                             efficiency: measured > 0 ? predicted / measured : 0)
         }
+    }
+
+    /// "117 GFLOP/s" or, when bf16 layers ran, "117 GFLOP/s (fp32 layers), 226 GFLOP/s (bf16 layers)".
+    var peakText: String {
+        guard model.layers.contains(where: { arithmetic($0) == .bf16 }) else { return "\(fmt(peak.fp32, 0)) GFLOP/s" }
+        return "\(fmt(peak.fp32, 0)) GFLOP/s (fp32 layers) or \(fmt(peak.bf16 ?? 2 * peak.fp32, 0)) GFLOP/s (bf16 layers)"
     }
 
     func top5() -> [[Top]] {
@@ -147,10 +163,10 @@ public struct ModelReport {
         let measuredSum = r.reduce(0) { $0 + $1.measured_ms }
         let weights = model.config.parameterCount * 4
         return Output(model: "RepLKNet (\(model.config))", weights: source, inputs: inputNames.isEmpty ? nil : inputNames, batch: model.batch, resolution: model.resolution,
-                      threads: model.threads, classes: model.config.classes, median_ms: med * 1e3,
+                      threads: model.threads, precision: model.precision, classes: model.config.classes, median_ms: med * 1e3,
                       min_ms: (totals.min() ?? 0) * 1e3, max_ms: (totals.max() ?? 0) * 1e3,
                       images_per_s: Double(model.batch) / med, predicted_ms: r.reduce(0) { $0 + $1.predicted_ms },
-                      gflop: flops / 1e9, peak_gflops: peak, bandwidth_gbs: bandwidth,
+                      gflop: flops / 1e9, peak_gflops: peak.fp32, bf16_peak_gflops: peak.bf16, bandwidth_gbs: bandwidth,
                       depthwise_time_share: measuredSum > 0 ? dwTime / measuredSum : 0, depthwise_flop_share: dwFlops / flops,
                       top5: top5(), peak_memory_bytes: peakResidentBytes(), weight_bytes: weights,
                       activation_bytes: model.activationBytes, setup_seconds: setupSeconds, layers: r)
@@ -159,7 +175,7 @@ public struct ModelReport {
     public func table() -> String {
         let o = json()
         var lines: [String] = []
-        lines.append("RepLKNet \(model.config.channels) kernels \(model.config.kernels), batch \(o.batch), \(o.resolution)×\(o.resolution), \(o.threads) thread\(o.threads == 1 ? "" : "s"); weights: \(source)")
+        lines.append("RepLKNet \(model.config.channels) kernels \(model.config.kernels), batch \(o.batch), \(o.resolution)×\(o.resolution), \(o.threads) thread\(o.threads == 1 ? "" : "s"), precision \(o.precision); weights: \(source)")
         lines.append("top-5 per image, as class index\(model.config.classes == imageNetClasses.count ? " 'ImageNet class'" : ""): logit")
         for (b, top) in o.top5.enumerated() {
             let name = b < inputNames.count ? " (\(inputNames[b]))" : ""
@@ -168,16 +184,16 @@ public struct ModelReport {
             }.joined(separator: ", "))
         }
         lines.append("latency: median \(fmt(o.median_ms, 2)) ms over \(totals.count) runs (min \(fmt(o.min_ms, 2)), max \(fmt(o.max_ms, 2))); \(fmt(o.images_per_s, 1)) images/s; \(fmt(o.gflop / (o.median_ms / 1e3), 1)) GFLOP/s")
-        var rows = [["layer", "op", "algorithm", "GFLOP", "MB", "predicted ms", "measured ms", "efficiency"]]
+        var rows = [["layer", "op", "algorithm", "prec.", "GFLOP", "MB", "predicted ms", "measured ms", "efficiency"]]
         for r in o.layers {
-            rows.append([r.layer, r.op, r.algorithm, fmt(r.flops / 1e9, 3), fmt(r.bytes / 1e6, 2), fmt(r.predicted_ms, 3),
+            rows.append([r.layer, r.op, r.algorithm, r.precision.rawValue, fmt(r.flops / 1e9, 3), fmt(r.bytes / 1e6, 2), fmt(r.predicted_ms, 3),
                          fmt(r.measured_ms, 3), "\(fmt(r.efficiency * 100, 0))%"])
         }
         let measured = o.layers.reduce(0) { $0 + $1.measured_ms }
-        rows.append(["total", "", "", fmt(o.gflop, 2), fmt(o.layers.reduce(0) { $0 + $1.bytes } / 1e6, 1), fmt(o.predicted_ms, 2),
+        rows.append(["total", "", "", "", fmt(o.gflop, 2), fmt(o.layers.reduce(0) { $0 + $1.bytes } / 1e6, 1), fmt(o.predicted_ms, 2),
                      fmt(measured, 2), "\(fmt(o.predicted_ms / measured * 100, 0))%"])
-        lines.append(formatColumns(rows, rightAligned: [3, 4, 5, 6, 7]))
-        lines.append("predicted = max(performed FLOPs / \(fmt(peak, 0)) GFLOP/s, bytes / \(fmt(bandwidth, 1)) GB/s) per layer. " + ModelReport.predictionNote)
+        lines.append(formatColumns(rows, rightAligned: [4, 5, 6, 7, 8]))
+        lines.append("predicted = max(performed FLOPs / \(peakText), bytes / \(fmt(bandwidth, 1)) GB/s) per layer. " + ModelReport.predictionNote)
         if o.layers.contains(where: { $0.efficiency > 1 }) { lines.append(ModelReport.aboveRooflineNote) }
         lines.append("depthwise layers: \(fmt(o.depthwise_flop_share * 100, 1))% of the FLOPs, \(fmt(o.depthwise_time_share * 100, 1))% of the time (the paper: 49.5% → 12.3% of GPU time)")
         lines.append("memory: peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB; weights \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB (fp32), activation buffers and workspace \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB; setup \(fmt(o.setup_seconds, 1)) s")
@@ -201,8 +217,8 @@ public struct ModelReport {
     public func markdown(peers: [PeerRecord], command: String, svgName: String) -> String {
         let o = json()
         var md: [String] = []
-        md.append("# RepLKNet forward pass: batch \(o.batch), \(o.resolution)², \(o.threads) thread\(o.threads == 1 ? "" : "s")\n")
-        md.append("Made by `\(command)`. Model: \(o.model); weights: \(o.weights). Predicted = Σ per-layer roofline max(FLOPs / \(fmt(peak, 0)) GFLOP/s, bytes / \(fmt(bandwidth, 1)) GB/s), measured by `dwbench machine`'s loops at start.\n")
+        md.append("# RepLKNet forward pass: batch \(o.batch), \(o.resolution)², \(o.threads) thread\(o.threads == 1 ? "" : "s"), \(o.precision)\n")
+        md.append("Made by `\(command)`. Model: \(o.model); weights: \(o.weights). Predicted = Σ per-layer roofline max(FLOPs / \(peakText), bytes / \(fmt(bandwidth, 1)) GB/s), measured by `dwbench machine`'s loops at start.\n")
         md.append("| | median ms | min–max ms | images/s | vs dwbench |")
         md.append("|---|---|---|---|---|")
         md.append("| **dwbench** | \(fmt(o.median_ms, 1)) | \(fmt(o.min_ms, 1))–\(fmt(o.max_ms, 1)) | \(fmt(o.images_per_s, 2)) | 1.00× |")
@@ -213,10 +229,10 @@ public struct ModelReport {
         md.append("")
         md.append("\(fmt(o.gflop, 2)) GFLOP per pass → \(fmt(o.gflop / (o.median_ms / 1e3), 1)) GFLOP/s. Depthwise layers: \(fmt(o.depthwise_flop_share * 100, 1))% of the FLOPs, \(fmt(o.depthwise_time_share * 100, 1))% of the time (the paper: 49.5% → 12.3% on GPU). Peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB for \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB of fp32 weights and \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB of activation buffers and workspace.\n")
         md.append("![predicted vs measured per layer group](\(svgName))\n")
-        md.append("| layer | op | algorithm (choice) | GFLOP | MB | predicted ms | measured ms | efficiency |")
-        md.append("|---|---|---|---|---|---|---|---|")
+        md.append("| layer | op | algorithm (choice) | precision | GFLOP | MB | predicted ms | measured ms | efficiency |")
+        md.append("|---|---|---|---|---|---|---|---|---|")
         for r in o.layers {
-            md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))%\(r.efficiency > 1 ? "†" : "") |")
+            md.append("| \(r.layer) | \(r.op) | \(r.algorithm) (\(r.choice)) | \(r.precision) | \(fmt(r.flops / 1e9, 3)) | \(fmt(r.bytes / 1e6, 2)) | \(fmt(r.predicted_ms, 3)) | \(fmt(r.measured_ms, 3)) | \(fmt(r.efficiency * 100, 0))%\(r.efficiency > 1 ? "†" : "") |")
         }
         md.append("\npredicted ms = max(performed FLOPs / peak, bytes / bandwidth). " + ModelReport.predictionNote)
         if o.layers.contains(where: { $0.efficiency > 1 }) { md.append("† " + ModelReport.aboveRooflineNote) }
@@ -256,12 +272,12 @@ extension ReportWriter {
         guard !pages.isEmpty else { return [] }
         var md = ["## RepLKNet forward pass (whole model)\n",
                   "Made by `bash Benchmarks/replknet_results.sh` (peers measured right before dwbench, per setting); each page has the per-layer table and a plot of predicted vs measured time.\n",
-                  "| page | batch | threads | median ms | images/s | predicted ms |", "|---|---|---|---|---|---|"]
+                  "| page | precision | batch | threads | median ms | images/s | predicted ms |", "|---|---|---|---|---|---|---|"]
         for file in pages {
             guard let data = FileManager.default.contents(atPath: "\(outputDirectory)/\(file)"),
                   let o = try? JSONDecoder().decode(ModelReport.Output.self, from: data) else { continue }
             let page = file.replacingOccurrences(of: ".json", with: ".md")
-            md.append("| [\(page)](\(page)) | \(o.batch) | \(o.threads) | \(fmt(o.median_ms, 1)) | \(fmt(o.images_per_s, 2)) | \(fmt(o.predicted_ms, 1)) |")
+            md.append("| [\(page)](\(page)) | \(o.precision) | \(o.batch) | \(o.threads) | \(fmt(o.median_ms, 1)) | \(fmt(o.images_per_s, 2)) | \(fmt(o.predicted_ms, 1)) |")
         }
         md.append("")
         return md
@@ -283,6 +299,9 @@ extension ReportWriter {
             ("libdwconv inside PyTorch (dwconv.torch.convert against eager, dwbench and OpenVINO)",
              "python3 Benchmarks/dwconv/torch_convert.py; python3 Benchmarks/dwconv/torch_convert.py --threads 2 --omp-wait-policy passive --output Results/dwconv-torch-omp-passive",
              { $0.hasPrefix("dwconv-torch") }),
+            ("bf16: both precisions against OpenVINO f32 and bf16, and the accuracy contract",
+             "bash Benchmarks/replknet_results.sh (ends with python3 Benchmarks/bf16/page.py); python3 Benchmarks/bf16/accuracy.py --official <RepLKNet-pytorch>",
+             { $0.hasPrefix("bf16") }),
             ("Pointwise inner loops (disassembly)", "python3 Benchmarks/asm/pointwise_asm.py .build/release/dwbench > Results/pointwise-asm.md",
              { $0 == "pointwise-asm.md" }),
             ("Hardening: fuzzing and sanitizer records (long manual runs, not redone by the regeneration script)",

@@ -60,3 +60,20 @@ public enum PlanVerification {
         return md.joined(separator: "\n") + "\n"
     }
 }
+
+/// `dwbench replknet --plan`: the plan file's chooser, after tuning `problems` into it when it does not exist
+/// yet (with `mode`, `budget` seconds of measuring, the cost model of `speed`). Returns the chooser and, when
+/// it tuned, one line saying what it wrote.
+public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, planOnly: Bool, mode: Plan.Mode, budget: Double?,
+                           speed: MachineSpeed, progress: (Int, ConvProblem) -> Void) throws -> (chooser: PlanChooser, tuned: String?) {
+    var tuned: String?
+    if !FileManager.default.fileExists(atPath: path) {
+        try AtomicFile.requireDirectory(of: path)
+        let t0 = monotonicSeconds()
+        let plan = Tuner(threads: threads, mode: mode, model: CostModel(speed: speed, threads: threads), budgetSeconds: budget)
+            .tune(problems) { done, _, p in progress(done, p) }
+        try plan.write(path: path)
+        tuned = "tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(path)"
+    }
+    return (try PlanChooser.open(path: path, threads: threads, planOnly: planOnly), tuned)
+}

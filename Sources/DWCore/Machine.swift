@@ -1,3 +1,4 @@
+import DWBF16
 import Foundation
 
 /// What this machine is: CPU model, ISA features, cores, NUMA nodes and caches, read from
@@ -136,6 +137,24 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
     }
 }
 
+/// The arithmetic peaks a share of peak is taken of: fp32 FMA and, where the CPU has it, bf16 dot products.
+public struct Peaks: Sendable, Equatable {
+    public var fp32: Double
+    public var bf16: Double?
+    public init(fp32: Double, bf16: Double? = nil) {
+        self.fp32 = fp32
+        self.bf16 = bf16
+    }
+
+    /// The peak for an algorithm multiplying in `arithmetic` (nil: bf16 on a CPU without it).
+    public func gflops(for arithmetic: Precision) -> Double? { arithmetic == .fp32 ? fp32 : bf16 }
+
+    /// Measured now for `threads` threads; the bf16 peak only when `bf16` is asked for and the CPU has it.
+    public static func measure(threads: Int, bf16: Bool) -> Peaks {
+        Peaks(fp32: MachineSpeed.peakGflops(threads: threads), bf16: bf16 ? MachineSpeed.bf16PeakGflops(threads: threads) : nil)
+    }
+}
+
 /// Measured speed of this machine: fp32 FMA peak and streaming bandwidth, from short micro-benchmarks
 /// compiled with the same native vector settings as the kernels. These calibrate "% of peak" and
 /// roofline predictions. Each figure is the best of several short repetitions (peaks are maxima).
@@ -148,6 +167,11 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
     public var bandwidthGBsOneCore: Double
     /// The same with every core streaming its own part.
     public var bandwidthGBsAllCores: Double
+    /// bf16 dot-product GFLOP/s of one core (independent zmm `vdpbf16ps`, 64 FLOP each); nil where the CPU has
+    /// no avx512_bf16.
+    public var bf16PeakGflopsOneCore: Double?
+    /// The same with every core busy.
+    public var bf16PeakGflopsAllCores: Double?
 
     /// Runs the micro-benchmarks (about 0.5–1 s in all).
     public static func measure(threads: Int = ThreadPool.defaultThreads) -> MachineSpeed {
@@ -156,8 +180,40 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         let all = peak(pool: pool, workers: threads)
         let bw1 = bandwidth(pool: pool, workers: 1)
         let bwAll = bandwidth(pool: pool, workers: threads)
+        let native = dw_bf16_native() != 0
         return MachineSpeed(peakGflopsOneCore: one, peakGflopsAllCores: all,
-                            bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll)
+                            bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll,
+                            bf16PeakGflopsOneCore: native ? bf16Peak(pool: pool, workers: 1) : nil,
+                            bf16PeakGflopsAllCores: native ? bf16Peak(pool: pool, workers: threads) : nil)
+    }
+
+    /// The peak an algorithm multiplying in `arithmetic` is measured against at `threads` threads: the fp32
+    /// FMA peak, or the bf16 dot-product peak (nil when the CPU has none).
+    public func peakGflops(threads: Int, arithmetic: Precision) -> Double? {
+        switch arithmetic {
+        case .fp32: return peakGflops(threads: threads)
+        case .bf16:
+            guard let one = bf16PeakGflopsOneCore, let all = bf16PeakGflopsAllCores else { return nil }
+            return threads == 1 ? one : threads == ThreadPool.defaultThreads ? all : MachineSpeed.bf16PeakGflops(threads: threads)
+        }
+    }
+
+    /// Measured bf16 dot-product peak of `threads` threads (nil without avx512_bf16).
+    public static func bf16PeakGflops(threads: Int) -> Double? {
+        dw_bf16_native() != 0 ? bf16Peak(pool: ThreadPool.shared(threads: threads), workers: threads) : nil
+    }
+
+    static func bf16Peak(pool: ThreadPool, workers: Int) -> Double {
+        let iterations = 1_000_000
+        var best = 0.0
+        for _ in 0..<10 {
+            let t0 = monotonicSeconds()
+            pool.parallelFor(count: workers) { _, _ in blackHole(dw_bf16_peak_probe(iterations)) }
+            let dt = monotonicSeconds() - t0
+            // 24 independent vdpbf16ps × 16 lanes × 2 products × 2 FLOP per iteration.
+            best = Swift.max(best, Double(workers) * Double(iterations) * 24 * 64 / dt / 1e9)
+        }
+        return best
     }
 
     /// The measured peak that applies to `threads` threads: one core's, or all cores' (what was measured

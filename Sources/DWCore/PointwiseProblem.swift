@@ -2,8 +2,9 @@
 /// channels, stride 1, no padding. Per image it is the GEMM Y (O × HW) = W (O × C) · X (C × HW).
 ///
 /// Its text form is exactly `n{N}c{C}h{H}w{W}o{O}` (the depthwise grammar with `o` in place of
-/// `k/s/p`), e.g. `n1c512h14w14o2048`. `PointwiseProblem(parsing:)` and `description` are the only places
-/// that read or write it.
+/// `k/s/p`), e.g. `n1c512h14w14o2048`, followed by `.bf16` when the problem allows bf16 arithmetic
+/// (`n1c512h14w14o2048.bf16`; fp32, the default, has no suffix). `PointwiseProblem(parsing:)` and
+/// `description` are the only places that read or write it.
 ///
 /// Invariant: every value that exists is valid — all sizes positive and every tensor (input, weights,
 /// output) within `Problem.Limits.maxElements`, so absurd requests are refused before allocation.
@@ -13,9 +14,11 @@ public struct PointwiseProblem: Hashable, Sendable, Codable, CustomStringConvert
     public let h: Int
     public let w: Int
     public let o: Int
+    /// The arithmetic allowed (`Precision`): bf16 algorithms support only `.bf16` problems.
+    public let precision: Precision
 
     /// Creates a problem, validating every field. Throws `ProblemError` naming the offending field.
-    public init(n: Int, c: Int, h: Int, w: Int, o: Int) throws {
+    public init(n: Int, c: Int, h: Int, w: Int, o: Int, precision: Precision = .fp32) throws {
         for (v, field) in [(n, "n (batch)"), (c, "c (input channels)"), (h, "h (height)"), (w, "w (width)"), (o, "o (output channels)")] {
             guard v >= 1 else { throw ProblemError.field(field, "must be at least 1, got \(v)") }
         }
@@ -38,16 +41,32 @@ public struct PointwiseProblem: Hashable, Sendable, Codable, CustomStringConvert
             throw ProblemError.field("o×c", "weights of \(o)×\(c) elements exceed the limit of \(Problem.Limits.maxElements)")
         }
         self.n = n; self.c = c; self.h = h; self.w = w; self.o = o
+        self.precision = precision
     }
 
-    /// The text form, `n{N}c{C}h{H}w{W}o{O}`.
-    public var description: String { "n\(n)c\(c)h\(h)w\(w)o\(o)" }
+    /// The text form, `n{N}c{C}h{H}w{W}o{O}`, with `.bf16` for a bf16 problem.
+    public var description: String { "n\(n)c\(c)h\(h)w\(w)o\(o)" + (precision == .fp32 ? "" : ".\(precision)") }
 
-    /// Parses the exact text form. Every field must be present, in order, as a decimal number.
+    /// Parses the exact text form. Every field must be present, in order, as a decimal number; the only
+    /// suffix is `.bf16` (fp32 is spelled without one, so each problem has one text form).
     public init(parsing text: String) throws {
-        let v = try ProblemText.fields(text, [("n", "batch"), ("c", "input channels"), ("h", "height"), ("w", "width"),
-                                              ("o", "output channels")], grammar: "n{N}c{C}h{H}w{W}o{O}")
-        try self.init(n: v[0], c: v[1], h: v[2], w: v[3], o: v[4])
+        var body = Substring(text), precision = Precision.fp32
+        if let dot = text.firstIndex(of: ".") {
+            let suffix = String(text[text.index(after: dot)...])
+            guard suffix == Precision.bf16.rawValue else {
+                throw ProblemError.syntax(text, "unknown suffix '.\(suffix)' (the only one is .bf16; fp32 has none)")
+            }
+            body = text[..<dot]
+            precision = .bf16
+        }
+        let v = try ProblemText.fields(String(body), [("n", "batch"), ("c", "input channels"), ("h", "height"), ("w", "width"),
+                                                      ("o", "output channels")], grammar: "n{N}c{C}h{H}w{W}o{O}[.bf16]")
+        try self.init(n: v[0], c: v[1], h: v[2], w: v[3], o: v[4], precision: precision)
+    }
+
+    /// The same problem at another precision.
+    public func with(precision: Precision) -> PointwiseProblem {
+        try! PointwiseProblem(n: n, c: c, h: h, w: w, o: o, precision: precision)
     }
 
     public init(from decoder: Decoder) throws {
@@ -146,6 +165,16 @@ public enum ConvProblem: Hashable, Sendable, Codable, CustomStringConvertible {
         case .depthwise: return .depthwise
         case .pointwise: return .pointwise
         }
+    }
+
+    /// The arithmetic the problem allows (depthwise problems are fp32).
+    public var precision: Precision { pointwise?.precision ?? .fp32 }
+
+    /// The problem allowing `precision` (pointwise problems; a depthwise one is returned as it is, since no
+    /// depthwise algorithm computes in bf16).
+    public func with(precision: Precision) -> ConvProblem {
+        if case let .pointwise(p) = self { return .pointwise(p.with(precision: precision)) }
+        return self
     }
 
     public var depthwise: Problem? { if case let .depthwise(p) = self { return p } else { return nil } }

@@ -60,13 +60,13 @@ public struct RepLKNetLayer: Sendable, Equatable {
     public var outputBuffer: Int?
     public var residualBuffer: Int?
 
-    /// What the layer computes at `batch` (nil for the head); throws when the sizes are out of the
-    /// problem types' limits (a kernel too large, say).
-    public func problem(batch n: Int) throws -> ConvProblem? {
+    /// What the layer computes at `batch` (nil for the head), allowing `precision` (its GEMMs: the stem's and
+    /// the 1×1 convolutions'); throws when the sizes are out of the problem types' limits (a kernel too large, say).
+    public func problem(batch n: Int, precision: Precision = .fp32) throws -> ConvProblem? {
         switch operation {
-        case .stem: return .pointwise(try PointwiseProblem(n: n, c: 9 * inChannels, h: outputSide, w: outputSide, o: outChannels))
+        case .stem: return .pointwise(try PointwiseProblem(n: n, c: 9 * inChannels, h: outputSide, w: outputSide, o: outChannels, precision: precision))
         case .depthwise: return .depthwise(try Problem(n: n, c: outChannels, h: inputSide, w: inputSide, k: kernel, s: stride, p: kernel / 2))
-        case .pointwise: return .pointwise(try PointwiseProblem(n: n, c: inChannels, h: inputSide, w: inputSide, o: outChannels))
+        case .pointwise: return .pointwise(try PointwiseProblem(n: n, c: inChannels, h: inputSide, w: inputSide, o: outChannels, precision: precision))
         case .head: return nil
         }
     }
@@ -183,10 +183,10 @@ extension RepLKNetConfig {
 
     /// The distinct depthwise and pointwise problems of a forward pass at this batch and resolution, in
     /// layer order (what `dwbench replknet` tunes on first use).
-    public func problems(batch: Int, resolution: Int) throws -> [ConvProblem] {
+    public func problems(batch: Int, resolution: Int, precision: Precision = .fp32) throws -> [ConvProblem] {
         var out: [ConvProblem] = []
         for layer in try layers(resolution: resolution) {
-            if let p = try layer.problem(batch: batch), !out.contains(p) { out.append(p) }
+            if let p = try layer.problem(batch: batch, precision: precision), !out.contains(p) { out.append(p) }
         }
         return out
     }

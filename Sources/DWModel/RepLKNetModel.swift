@@ -34,6 +34,9 @@ public final class RepLKNetModel {
     public let batch: Int
     public let resolution: Int
     public let threads: Int
+    /// The arithmetic the layers were allowed: with bf16, each GEMM layer's problem is a bf16 one and its
+    /// algorithm (the plan's or the heuristic's) may round to bf16; depthwise layers stay fp32.
+    public let precision: Precision
     public private(set) var layers: [Layer] = []
     private var steps: [(UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void] = []
     private let pool: ThreadPool
@@ -47,7 +50,7 @@ public final class RepLKNetModel {
     /// algorithm whose layout is NCHW16c (see `ModelChooser`).
     /// The deployed net is consumed layer by layer: each layer's fused weights are released once its plan
     /// holds them packed, so weights are not held twice.
-    public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, threads: Int,
+    public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, threads: Int, precision: Precision = .fp32,
                 choose: (ConvProblem) throws -> (name: String, source: String)) throws {
         var net = consume net
         releaseFreedMemory()  // what the re-parameterization freed
@@ -58,6 +61,7 @@ public final class RepLKNetModel {
         self.batch = batch
         self.resolution = resolution
         self.threads = threads
+        self.precision = precision
         pool = ThreadPool.shared(threads: threads)
 
         let memory = try RepLKNetModel.requireMemory(cfg, batch: batch, resolution: resolution)
@@ -144,7 +148,7 @@ public final class RepLKNetModel {
             let weights = net.weights[i]
             net.weights[i] = .released
             defer { releaseFreedMemory() }
-            let problem = try spec.problem(batch: n)
+            let problem = try spec.problem(batch: n, precision: precision)
             switch (problem, weights) {
             case let (.pointwise(p)?, .conv(conv)) where spec.operation == .stem:
                 // im2col from the NCHW image into the patch buffer, then the GEMM over the patches.

@@ -7,6 +7,9 @@ import DWKernels
 /// one, the defaults each algorithm declares (`ConvolutionAlgorithm.defaultEfficiency`). e_m can exceed 1: small layers stay in cache, faster than streaming bandwidth.
 public struct CostModel: Sendable {
     public var peakGflops: Double
+    /// The bf16 dot-product peak that bounds bf16 algorithms (`ConvolutionAlgorithm.arithmetic`); nil when the
+    /// CPU has none (those algorithms refuse there; an estimate then assumes twice the fp32 peak).
+    public var bf16PeakGflops: Double?
     public var bandwidthGBs: Double
     /// Compute efficiency per registry name; names missing here use the algorithm's own `defaultEfficiency`.
     public var efficiency: [String: Double]
@@ -15,12 +18,14 @@ public struct CostModel: Sendable {
 
     /// The model for `threads` threads from measured machine speeds.
     public init(speed: MachineSpeed, threads: Int) {
-        self.init(peakGflops: speed.peakGflops(threads: threads), bandwidthGBs: speed.bandwidthGBs(threads: threads))
+        self.init(peakGflops: speed.peakGflops(threads: threads), bf16PeakGflops: speed.peakGflops(threads: threads, arithmetic: .bf16),
+                  bandwidthGBs: speed.bandwidthGBs(threads: threads))
     }
 
-    public init(peakGflops: Double, bandwidthGBs: Double, efficiency: [String: Double] = [:],
+    public init(peakGflops: Double, bf16PeakGflops: Double? = nil, bandwidthGBs: Double, efficiency: [String: Double] = [:],
                 memoryEfficiency: [String: Double] = [:]) {
         self.peakGflops = peakGflops
+        self.bf16PeakGflops = bf16PeakGflops
         self.bandwidthGBs = bandwidthGBs
         self.efficiency = efficiency
         self.memoryEfficiency = memoryEfficiency
@@ -29,7 +34,12 @@ public struct CostModel: Sendable {
     /// Seconds of arithmetic and of memory traffic at 100% efficiency.
     public func bounds(_ algorithm: any ConvolutionAlgorithm, _ problem: ConvProblem) -> (compute: Double, memory: Double) {
         let w = algorithm.workEstimate(problem)
-        return (w.flops / (peakGflops * 1e9), w.bytes / (bandwidthGBs * 1e9))
+        return (w.flops / (peak(algorithm.arithmetic) * 1e9), w.bytes / (bandwidthGBs * 1e9))
+    }
+
+    /// The arithmetic peak (GFLOP/s) for an algorithm multiplying in `arithmetic`.
+    public func peak(_ arithmetic: Precision) -> Double {
+        arithmetic == .bf16 ? bf16PeakGflops ?? 2 * peakGflops : peakGflops
     }
 
     /// Seconds at 100% efficiency: the roofline bound.

@@ -3,9 +3,14 @@ import Foundation
 
 /// A tuning plan: which algorithm to run for each problem on one machine, build and thread count, with
 /// the evidence (every candidate's timing) and the calibration the estimate mode uses. Serialised as
-/// JSON (`plan.schema.json`, `schema_version` 1); other tools read it (Benchmarks/plan/dwplan.py).
+/// JSON (`plan.schema.json`); other tools read it (Benchmarks/plan/dwplan.py, libdwconv).
+///
+/// Versions: 2 (written) records each entry's `precision` and the calibration's bf16 peak; 1 (still read)
+/// has neither, and its entries are fp32. A version-1 plan is upgraded in memory when read.
 public struct Plan: Codable, Sendable, Equatable {
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
+    /// The versions this build reads.
+    public static let readableVersions = [1, 2]
 
     public var schema_version: Int
     /// The tool that wrote it, e.g. "dwbench 0.2.0".
@@ -30,6 +35,8 @@ public struct Plan: Codable, Sendable, Equatable {
     public struct Entry: Codable, Sendable, Equatable {
         /// The problem's text form (equal to the key).
         public var problem: String
+        /// The arithmetic the problem allowed (its text form's suffix says the same; version-1 entries are fp32).
+        public var precision: Precision
         /// The chosen registry name (parameters included).
         public var algorithm: String
         public var mode: Mode
@@ -40,15 +47,31 @@ public struct Plan: Codable, Sendable, Equatable {
         public var confident: Bool
         public var candidates: [Candidate]
 
-        public init(problem: String, algorithm: String, mode: Mode, threads: Int, margin: Double, confident: Bool,
-                    candidates: [Candidate]) {
+        public init(problem: String, precision: Precision, algorithm: String, mode: Mode, threads: Int, margin: Double,
+                    confident: Bool, candidates: [Candidate]) {
             self.problem = problem
+            self.precision = precision
             self.algorithm = algorithm
             self.mode = mode
             self.threads = threads
             self.margin = margin
             self.confident = confident
             self.candidates = candidates
+        }
+
+        enum CodingKeys: String, CodingKey { case problem, precision, algorithm, mode, threads, margin, confident, candidates }
+
+        /// Reads both versions: a missing `precision` (version 1) is fp32; `Plan.decode` requires it in version 2.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            problem = try c.decode(String.self, forKey: .problem)
+            precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+            algorithm = try c.decode(String.self, forKey: .algorithm)
+            mode = try c.decode(Mode.self, forKey: .mode)
+            threads = try c.decode(Int.self, forKey: .threads)
+            margin = try c.decode(Double.self, forKey: .margin)
+            confident = try c.decode(Bool.self, forKey: .confident)
+            candidates = try c.decode([Candidate].self, forKey: .candidates)
         }
     }
 
@@ -72,6 +95,8 @@ public struct Plan: Codable, Sendable, Equatable {
 
     public struct Calibration: Codable, Sendable, Equatable {
         public var peak_gflops: Double
+        /// The bf16 dot-product peak for the plan's thread count (version 2; absent without avx512_bf16).
+        public var bf16_peak_gflops: Double?
         public var bandwidth_gbs: Double
         /// Per registry name: fraction of the arithmetic bound (FLOPs / peak) reached, the median over the
         /// measured problems where arithmetic dominates.
@@ -80,8 +105,10 @@ public struct Plan: Codable, Sendable, Equatable {
         /// above 1 when the data stays in cache.
         public var memory_efficiency: [String: Double]
 
-        public init(peak_gflops: Double, bandwidth_gbs: Double, efficiency: [String: Double], memory_efficiency: [String: Double]) {
+        public init(peak_gflops: Double, bf16_peak_gflops: Double? = nil, bandwidth_gbs: Double, efficiency: [String: Double],
+                    memory_efficiency: [String: Double]) {
             self.peak_gflops = peak_gflops
+            self.bf16_peak_gflops = bf16_peak_gflops
             self.bandwidth_gbs = bandwidth_gbs
             self.efficiency = efficiency
             self.memory_efficiency = memory_efficiency
@@ -149,7 +176,7 @@ public enum PlanError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .malformed(path, why): return "\(path): not a valid plan: \(why)"
-        case let .schemaVersion(path, v): return "\(path): unknown plan schema_version \(v) (this dwbench reads \(Plan.schemaVersion))"
+        case let .schemaVersion(path, v): return "\(path): unknown plan schema_version \(v) (this dwbench reads \(Plan.readableVersions.map(String.init).joined(separator: " and ")))"
         case let .unknownAlgorithm(path, key, name): return "\(path): entry \(key) names unknown algorithm '\(name)'"
         case let .inconsistent(path, why): return "\(path): \(why)"
         }
@@ -172,8 +199,13 @@ extension Plan {
             throw PlanError.malformed(path, "not a JSON object")
         }
         guard let version = dict["schema_version"] as? Int else { throw PlanError.malformed(path, "missing schema_version") }
-        guard version == schemaVersion else { throw PlanError.schemaVersion(path, version) }
-        let plan: Plan
+        guard readableVersions.contains(version) else { throw PlanError.schemaVersion(path, version) }
+        if version >= 2, let entries = dict["entries"] as? [String: Any] {
+            for (key, entry) in entries where (entry as? [String: Any])?["precision"] == nil {
+                throw PlanError.malformed(path, "missing 'precision' at entries.\(key) (required from schema_version 2)")
+            }
+        }
+        var plan: Plan
         do { plan = try JSONDecoder().decode(Plan.self, from: data) } catch let error as DecodingError {
             throw PlanError.malformed(path, describe(error))
         }
@@ -182,8 +214,12 @@ extension Plan {
             guard let problem = try? ConvProblem(parsing: key), problem.description == key, key == entry.problem else {
                 throw PlanError.inconsistent(path, "entry key '\(key)' is not the text form of its problem '\(entry.problem)'")
             }
+            guard problem.precision == entry.precision else {
+                throw PlanError.inconsistent(path, "entry \(key) records precision \(entry.precision), its problem is \(problem.precision)")
+            }
             guard registry.contains(entry.algorithm) else { throw PlanError.unknownAlgorithm(path, key, entry.algorithm) }
         }
+        plan.schema_version = schemaVersion  // read as version 1 or 2, held (and written again) as the current one
         return plan
     }
 
@@ -196,6 +232,7 @@ extension Plan {
         for c in machine.caches where c.bytes < 0 || c.sharedBy < 1 { return "machine.caches: level \(c.level) has bytes \(c.bytes), sharedBy \(c.sharedBy)" }
         if threads < 1 { return "threads must be at least 1" }
         if !(calibration.peak_gflops > 0) || !(calibration.bandwidth_gbs > 0) { return "calibration peak and bandwidth must be positive" }
+        if let b = calibration.bf16_peak_gflops, !(b > 0) { return "calibration bf16_peak_gflops must be positive" }
         for (name, e) in calibration.efficiency.merging(calibration.memory_efficiency, uniquingKeysWith: min) where !(e > 0) {
             return "calibration efficiency of \(name) must be positive"
         }

@@ -67,7 +67,7 @@ public struct Tuner {
         return Plan(generator: "dwbench \(BuildSignature.packageVersion)", created: formatter.string(from: Date()),
                     machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names),
                     threads: threads,
-                    calibration: Plan.Calibration(peak_gflops: model.peakGflops, bandwidth_gbs: model.bandwidthGBs,
+                    calibration: Plan.Calibration(peak_gflops: model.peakGflops, bf16_peak_gflops: model.bf16PeakGflops, bandwidth_gbs: model.bandwidthGBs,
                                                   efficiency: efficiency, memory_efficiency: memoryEfficiency),
                     entries: entries)
     }
@@ -129,7 +129,7 @@ public struct Tuner {
     func entry(_ problem: ConvProblem, _ ranked: [Plan.Candidate], _ refused: [Plan.Candidate], mode: Plan.Mode, confident: Bool) -> Plan.Entry {
         let chosen = ranked.first
         let margin = ranked.count > 1 ? (ranked[1].median_ms! / chosen!.median_ms! - 1) : 0
-        return Plan.Entry(problem: "\(problem)", algorithm: chosen?.algorithm ?? Registry.reference(for: problem).name, mode: mode, threads: threads,
+        return Plan.Entry(problem: "\(problem)", precision: problem.precision, algorithm: chosen?.algorithm ?? Registry.reference(for: problem).name, mode: mode, threads: threads,
                           margin: margin, confident: confident, candidates: ranked + refused)
     }
 }

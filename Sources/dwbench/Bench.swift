@@ -102,7 +102,7 @@ struct Bench: ParsableCommand {
         let pointwiseEpilogue = try parseEpilogue(epilogue)
         let threads = threadOptions.threads
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: minTime, repetitions: repetitions, capSeconds: capSeconds)
-        let peak = MachineSpeed.peakGflops(threads: threads)
+        let peak = Peaks.measure(threads: threads, bf16: problems.contains { $0.precision == .bf16 })
         var chooser: PlanChooser?
         if let plan {
             chooser = try cli { try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) }
@@ -137,7 +137,7 @@ struct Bench: ParsableCommand {
 
 extension Bench {
     public func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
-                   policy: TimingPolicy, peak: Double, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
+                   policy: TimingPolicy, peak: Peaks, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
         let raw: ProblemBenchmark = try cli { try ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue) }
         return (records(raw, threads: threads, peak: peak), raw)
     }

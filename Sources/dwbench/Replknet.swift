@@ -48,7 +48,8 @@ struct Replknet: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed forward passes (after one warm-up).") var `repeat`: Int = 5
     @Option(help: "Output format.") var format: ReportFormat = .table
     @Option(help: "Seed of the random weights and input.") var seed: UInt64 = 2022
-    @Option(help: "Also write a Markdown page, JSON and an SVG plot named replknet-<config>-<T>t-b<N>.* into this directory.")
+    @Option(help: "fp32; bf16: the 1×1 layers and the stem's GEMM may round to bf16 (fp32 accumulation) where the plan or heuristic picks it; auto: bf16 where the CPU has avx512_bf16.") var precision: String = "fp32"
+    @Option(help: "Also write a Markdown page, JSON and an SVG plot named replknet-<config>[-bf16]-<T>t-b<N>.* into this directory.")
     var report: String?
     @Option(name: .customLong("peers"), help: "Whole-model peer JSON from Benchmarks/peers/run_replknet_peers.py, for --report (repeatable).")
     var peerFiles: [String] = []
@@ -79,6 +80,7 @@ struct Replknet: ParsableCommand {
         try refuseDebugBuild(allowDebug)
         for file in [output, saveInput].compactMap({ $0 }) { try cli { try AtomicFile.requireDirectory(of: file) } }
         let threads = threadOptions.threads
+        let precision = try cli { try Precision.resolving(self.precision) }
         let setupStart = monotonicSeconds()
         // A preset's size is known before its weights are made: refuse an impossible run before allocating them.
         if checkpoint == nil { try requireMemory(RepLKNetConfig.named(config)!) }
@@ -111,34 +113,27 @@ struct Replknet: ParsableCommand {
         }
         // Measured after the input checks (bad input fails fast) and before the plans are prepared.
         let speed = MachineSpeed.measure(threads: threads)
-        // Plan: open it, or tune the model's problems into it first.
+        // Plan: open it, or tune the model's problems (at the run's precision) into it first.
         var chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
         if let plan {
-            if !FileManager.default.fileExists(atPath: plan) {
-                try cli { try AtomicFile.requireDirectory(of: plan) }
-                let problems: [ConvProblem] = try cli { try cfg.problems(batch: n, resolution: r) }
-                let model = CostModel(speed: speed, threads: threads)
-                let t0 = monotonicSeconds()
-                let progress = Progress(total: problems.count)
-                let tuned = Tuner(threads: threads, mode: Plan.Mode(rawValue: tuneMode)!, model: model, budgetSeconds: tuneBudget).tune(problems) { done, _, p in progress.update(done: done, label: "\(p)") }
-                progress.finish()
-                try cli { try tuned.write(path: plan) }
-                FileHandle.standardError.write(Data("tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(plan)\n".utf8))
-            }
-            chooser = try cli { try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) }
-            if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            let problems: [ConvProblem] = try cli { try cfg.problems(batch: n, resolution: r, precision: precision) }
+            let progress = Progress(total: problems.count)
+            let opened = try cli { try openOrTunePlan(path: plan, problems: problems, threads: threads, planOnly: planOnly, mode: Plan.Mode(rawValue: tuneMode)!,
+                                                     budget: tuneBudget, speed: speed) { done, p in progress.update(done: done, label: "\(p)") } }
+            progress.finish()
+            chooser = opened.chooser
+            for line in [opened.tuned, chooser.warning.map { "warning: \($0)" }].compactMap({ $0 }) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         }
-        let modelChooser = ModelChooser(chooser)
         let model: RepLKNetModel
         do {
-            model = try RepLKNetModel(consume net, batch: n, resolution: r, threads: threads, choose: modelChooser.choose)
+            model = try RepLKNetModel(consume net, batch: n, resolution: r, threads: threads, precision: precision, choose: ModelChooser(chooser).choose)
         } catch { throw CLIError("\(error)") }
         let setupSeconds = monotonicSeconds() - setupStart
         let timing = ModelTiming.run(model, image: image, repetitions: `repeat`)
         if let output {
             try cli { try NPYArray(shape: [n, cfg.classes], values: timing.logits).write(path: output) }
         }
-        let report = ModelReport(model: model, source: source, timing: timing, peak: speed.peakGflops(threads: threads),
+        let report = ModelReport(model: model, source: source, timing: timing, peak: Peaks(fp32: speed.peakGflops(threads: threads), bf16: speed.peakGflops(threads: threads, arithmetic: .bf16)),
                                  bandwidth: speed.bandwidthGBs(threads: threads), setupSeconds: setupSeconds, inputNames: inputNames)
         switch format {
         case .json: print(try jsonString(report.json()))
@@ -151,7 +146,7 @@ struct Replknet: ParsableCommand {
                     throw CLIError("\(file): not a run_replknet_peers.py JSON file")
                 }
             }
-            let base = "replknet-\(checkpoint == nil ? config.lowercased() : "checkpoint")-\(threads)t-b\(n)"
+            let base = "replknet-\(checkpoint == nil ? config.lowercased() : "checkpoint")\(precision == .bf16 ? "-bf16" : "")-\(threads)t-b\(n)"
             do { try report.writePages(directory: dir, base: base, peers: peers, command: CommandLine.arguments.joined(separator: " ")) } catch {
                 throw CLIError("\(error)")
             }

@@ -210,7 +210,22 @@ final class PlanCommandTests: XCTestCase {
             ("extra field", true, { $0["note"] = "kept" }),
             ("no entries", true, { $0["entries"] = [String: Any]() }),
             ("candidate reason", true, { candidate(&$0) { $0["reason"] = "why" } }),
-            ("schema version 2", false, { $0["schema_version"] = 2 }),
+            ("schema version 3", false, { $0["schema_version"] = 3 }),
+            ("version 1: no precision anywhere", true, { o in
+                o["schema_version"] = 1
+                for key in [dw, pw] { entry(&o, key) { $0["precision"] = nil } }
+                var c = o["calibration"] as! [String: Any]; c["bf16_peak_gflops"] = nil; o["calibration"] = c
+            }),
+            ("version 2 entry without precision", false, { entry(&$0, pw) { $0["precision"] = nil } }),
+            ("unknown precision", false, { entry(&$0, pw) { $0["precision"] = "fp16" } }),
+            ("a bf16 entry", true, { o in
+                var entries = o["entries"] as! [String: Any]
+                var e = entries[pw] as! [String: Any]
+                e["problem"] = pw + ".bf16"; e["precision"] = "bf16"
+                entries[pw + ".bf16"] = e
+                o["entries"] = entries
+            }),
+            ("bf16 peak zero", false, { o in var c = o["calibration"] as! [String: Any]; c["bf16_peak_gflops"] = 0; o["calibration"] = c }),
             ("no generator", false, { $0["generator"] = nil }),
             ("no machine", false, { $0["machine"] = nil }),
             ("zero cores", false, { o in var m = o["machine"] as! [String: Any]; m["cores"] = 0; o["machine"] = m }),
@@ -260,5 +275,10 @@ final class PlanCommandTests: XCTestCase {
         try editPlan(plan, swapped) { entry(&$0, pw) { $0["problem"] = "n1c32h8w8o65" } }
         XCTAssertNil(try? Plan.load(path: swapped, registry: Registry.names))
         XCTAssertNotEqual(try python([repoRoot.appendingPathComponent("Benchmarks/plan/dwplan.py").path, swapped, pw]).0, 0)
+        // … and a precision that is not its problem's (an fp32 key recording bf16).
+        let mismatched = path("mismatched.json")
+        try editPlan(plan, mismatched) { entry(&$0, pw) { $0["precision"] = "bf16" } }
+        XCTAssertNil(try? Plan.load(path: mismatched, registry: Registry.names))
+        XCTAssertNotEqual(try python([repoRoot.appendingPathComponent("Benchmarks/plan/dwplan.py").path, mismatched, pw]).0, 0)
     }
 }

@@ -119,8 +119,29 @@ final class ReportCommandTests: XCTestCase {
         let records = try benchRecords(result.stdout, threads: 2)
         XCTAssertEqual(records.map { $0["algorithm"] as? String }, Registry.pointwise.map(\.name))
         for r in records where r["algorithm"] as? String != "pointwise-naive" {
+            let algorithm = try Registry.pointwiseAlgorithm(named: r["algorithm"] as! String)
+            if algorithm.arithmetic == .bf16 {
+                // An fp32 problem: the bf16 algorithms refuse it, saying why.
+                XCTAssertEqual(r["status"] as? String, "refused")
+                XCTAssertTrue((r["reason"] as? String ?? "").contains("bf16 problems"), "\(r)")
+                continue
+            }
             XCTAssertEqual(r["status"] as? String, "ok")
             XCTAssertLessThan(try XCTUnwrap(r["relative_error"] as? Double), 1e-5, "\(r)")
+        }
+        // The .bf16 twin: every algorithm runs (the bf16 ones where the CPU has avx512_bf16), within its bound.
+        let bf16 = try CLI.run(["bench", "--shape", "n1c40h5w6o24.bf16", "--epilogue", "gelu+residual", "--format", "json",
+                                "--min-time", "0.001", "--repetitions", "1", "--threads", "2", "--allow-debug"])
+        XCTAssertEqual(bf16.status, 0, bf16.stderr)
+        for r in try benchRecords(bf16.stdout, threads: 2) where r["algorithm"] as? String != "pointwise-naive" {
+            let algorithm = try Registry.pointwiseAlgorithm(named: r["algorithm"] as! String)
+            if algorithm.arithmetic == .bf16 && !BF16Kernels.native {
+                XCTAssertEqual(r["reason"] as? String, BF16Kernels.missingInstruction)
+                continue
+            }
+            XCTAssertEqual(r["status"] as? String, "ok", "\(r)")
+            XCTAssertLessThan(try XCTUnwrap(r["relative_error"] as? Double), algorithm.errorBound, "\(r)")
+            if algorithm.arithmetic == .bf16 { XCTAssertGreaterThan(r["relative_error"] as! Double, 1e-5, "\(r): rounded to bf16?") }
         }
         let table = try CLI.run(["bench", "--shape", "n1c40h5w6o24", "--min-time", "0.001", "--repetitions", "1", "--allow-debug"])
         XCTAssertTrue(table.stdout.contains("GEMM M×N×K = 24×30×40"), table.stdout)

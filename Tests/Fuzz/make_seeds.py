@@ -178,7 +178,7 @@ for name, keep in (("plan-replknet31b-1t.json", 3), ("plan-replknet31b-pointwise
     plan["entries"] = {k: plan["entries"][k] for k in sorted(plan["entries"])[:keep]}
     out("plan", "seed-" + name.replace(".json", ""), json.dumps(plan, indent=1, sort_keys=True))
     if keep == 3:
-        bad = dict(plan, schema_version=2)
+        bad = dict(plan, schema_version=3)
         out("plan", "seed-bad-version", json.dumps(bad, sort_keys=True))
 
 # --- shape files -----------------------------------------------------------------------------------

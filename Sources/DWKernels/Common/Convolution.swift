@@ -17,8 +17,11 @@ public enum DepthwiseConvolution {
 
     /// The heuristic used where no tuning plan covers a problem (`PlanChooser`), read off Results/README.md: the FFT for stride-1 kernels of
     /// 13 and up on maps of at least 20×20 outputs (its work does not grow with K²); otherwise the direct
-    /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16).
+    /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16); maps at most 14 wide
+    /// under kernels of 5 and up go to the row-pair Toeplitz kernel (1.4–1.6× the direct kernel on RepLKNet's
+    /// 14×14 K27 and 7×7 K13 layers).
     public static func automaticChoice(for problem: Problem) -> any DepthwiseAlgorithm {
+        if problem.k >= 5, ToeplitzRows().supports(problem) == nil { return ToeplitzRows() }
         let fft = FFTConvolution(maxTile: 128)
         if problem.s == 1, problem.k >= 13, problem.oh * problem.ow >= 400, fft.supports(problem) == nil {
             return fft

@@ -18,6 +18,9 @@ public protocol ConvolutionAlgorithm: Sendable {
     var defaultEfficiency: (compute: Double, memory: Double) { get }
     /// The reference implementation of its kind: checked against, never a tuning candidate (default false).
     var isReference: Bool { get }
+    /// The arithmetic it multiplies in (default fp32). A bf16 algorithm is timed against the bf16 dot-product
+    /// peak and supports only problems that allow bf16 (`PointwiseProblem.precision`).
+    var arithmetic: Precision { get }
     /// The largest relative error (max|out − reference| / max|reference|) its output may have on fp32 data:
     /// 1e-5 for algorithms that sum the same products as the reference in another order, larger for those that
     /// transform (the FFT). Tests, the benchmark and the regression gate read it from here.
@@ -98,6 +101,7 @@ extension ConvolutionAlgorithm {
     /// Direct summation in another order: 1e-5 (a transform-based algorithm declares its own).
     public var errorBound: Double { 1e-5 }
     public var isReference: Bool { false }
+    public var arithmetic: Precision { .fp32 }
 }
 
 extension DepthwiseAlgorithm {

@@ -10,6 +10,7 @@ public enum Registry {
         DirectSIMD(width: 12),
         DirectSIMD(width: 8),
         DirectSIMD(width: 8, rows: 2),
+        ToeplitzRows(),
         FFTConvolution(maxTile: 64),
         FFTConvolution(maxTile: 128),
         ImplicitGEMM(vectors: 4),
@@ -27,6 +28,13 @@ public enum Registry {
         PointwiseGEMM(vectors: 3, pixels: 7),
         PointwiseGEMM(vectors: 4, pixels: 6),
         PointwiseGEMM(vectors: 2, pixels: 14),
+        // bf16 (run only on .bf16 problems, where the CPU has avx512_bf16). Two-vector tiles (o32p12, o32p14)
+        // measured at half the speed of these on Zen 4 and are not registered.
+        PointwiseGEMMBF16(vectors: 3, pixels: 8),
+        PointwiseGEMMBF16(vectors: 3, pixels: 9),
+        PointwiseGEMMBF16(vectors: 4, pixels: 6),
+        PointwiseGEMMBF16(vectors: 4, pixels: 7),
+        PointwiseGEMMBF16(vectors: 3, pixels: 8, kc: 256),
         PointwiseBLAS(.openblas),
         PointwiseBLAS(.onednn),
         PointwiseNaive(),

@@ -234,4 +234,5 @@ def main():
     print("wrote", len(cases), "checkpoint cases and", sum(len(v) for v in expected.values()), "photo cases")
 
 
-main()
+if __name__ == "__main__":
+    main()

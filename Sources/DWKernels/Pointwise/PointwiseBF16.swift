@@ -1,0 +1,257 @@
+import CSpin
+import DWBF16
+import DWCore
+
+/// The bf16 pointwise engine: Y (O × HW) = W (O × C) · X (C × HW) per image with the operands rounded to
+/// bfloat16 and `vdpbf16ps` dot products accumulating in fp32; bias, activation and residual run in fp32
+/// on the fp32 NCHW16c output, exactly as in `gemm-simd`.
+///
+/// - Weights are packed once into panels of `vectors`·16 output channels, as bf16 pairs along the input
+///   channels: per input-channel pair, each output lane holds (W[o, 2k], W[o, 2k+1]). A pre-BatchNorm is
+///   folded in fp32 before rounding.
+/// - Activations stay fp32 between layers (the depthwise kernels read and write fp32). Each task converts
+///   its pixel chunk's input channel block (kc channels × the chunk's pixels, ≤ 256 KiB) to bf16 once, with
+///   `vcvtneps2bf16`, and every panel of the task's group reuses it. Measured against keeping whole
+///   activations in bf16: the conversion is ~1/(O/16) of the dot-product work.
+/// - The micro-kernel (C, `Sources/DWBF16`, compiled with a target attribute) holds a `vectors` × `pixels`
+///   tile in zmm accumulators and broadcasts each pixel's channel pair from memory: per pair, `vectors` weight
+///   loads and `vectors`·`pixels` `vdpbf16ps` (64 FLOPs each).
+/// - Threads split (image, chunk, panel group) tasks as `gemm-simd` does, so the output is bitwise identical
+///   for every thread count.
+///
+/// Runtime dispatch: the registry's entries run only where CPUID reports AVX512_BF16 (`BF16Kernels.native`);
+/// elsewhere they refuse with "needs avx512_bf16". `emulated: true` (tests only, not in the registry) runs the
+/// same packing, rounding and summation order in Swift fp32 arithmetic on any CPU.
+///
+/// Work: 2·N·⌈O/16⌉·16·⌈C/16⌉·16·HW FLOPs (padding lanes included), at the bf16 dot-product peak.
+public struct PointwiseGEMMBF16: PointwiseAlgorithm {
+    public let vectors: Int
+    public let pixels: Int
+    /// Input channels per cache block (a multiple of 16).
+    public let kc: Int
+    public let chunk: Int
+    public let emulated: Bool
+
+    public init(vectors: Int, pixels: Int, kc: Int = 512, chunk: Int = 256, emulated: Bool = false) {
+        precondition((1...Int(DW_BF16_MAX_VECTORS)).contains(vectors) && (1...Int(DW_BF16_MAX_PIXELS)).contains(pixels),
+                     "no bf16 tile \(vectors)x\(pixels)")
+        precondition(kc % 16 == 0 && kc >= 16, "kc must be a positive multiple of 16")
+        self.vectors = vectors
+        self.pixels = pixels
+        self.kc = kc
+        self.chunk = chunk
+        self.emulated = emulated
+    }
+
+    public var name: String {
+        (emulated ? "gemm-bf16-emulated" : "gemm-bf16") + ".o\(vectors * 16)p\(pixels)" + (kc == 512 ? "" : ".kc\(kc)")
+            + (chunk == 256 ? "" : ".n\(chunk)")
+    }
+    public var family: String { "gemm-bf16" }
+    public var arithmetic: Precision { .bf16 }
+    public var defaultEfficiency: (compute: Double, memory: Double) { (0.8, 2.0) }
+    /// Both operands rounded to bf16 (2⁻⁸ each) and summed in fp32: a few units of 2⁻⁸ relative to the
+    /// output's magnitude on the sweep's data; 2·10⁻² leaves a factor of ~3 over the largest seen.
+    public var errorBound: Double { 2e-2 }
+    public var layout: Layout { .nchw16c }
+
+    public var summary: String {
+        "bf16 GEMM: \(vectors * 16) out-channels × \(pixels) pixels of vdpbf16ps fp32 accumulators, bf16 weight pairs, kc = \(kc), fused fp32 epilogue"
+            + (emulated ? " (fp32 emulation, tests only)" : "")
+    }
+
+    public func supports(_ problem: PointwiseProblem) -> String? {
+        if problem.precision != .bf16 { return "rounds to bf16: runs only on bf16 problems (suffix .bf16, --precision bf16)" }
+        if !emulated && !BF16Kernels.native { return BF16Kernels.missingInstruction }
+        return nil
+    }
+
+    /// As `gemm-simd`'s, with 2-byte weights and the bf16 copy of each input block written and read in cache.
+    public func workEstimate(_ problem: PointwiseProblem) -> WorkEstimate {
+        let cPad = Double(Layout.blocks(problem.c) * 16), oPad = Double(Layout.blocks(problem.o) * 16)
+        let px = Double(problem.pixels), n = Double(problem.n)
+        let chunks = Double(PointwiseGEMMPlan.chunking(pixels: problem.pixels, tile: pixels, target: chunk).count)
+        let passes = Double((Layout.blocks(problem.c) * 16 + kc - 1) / kc)
+        let bytes = 4 * (n * cPad * px + n * oPad * px * (2 * passes - 1)) + 2 * n * chunks * oPad * cPad
+        return WorkEstimate(flops: 2 * n * oPad * cPad * px, bytes: bytes)
+    }
+
+    public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
+                        threads: Int) throws -> any PointwisePlan {
+        try validate(problem, weights)
+        return PointwiseBF16Plan(problem: problem, weights: weights, epilogue: epilogue, algorithm: self, threads: threads)
+    }
+}
+
+/// The CPU's bf16 support and the conversions, dispatched at run time.
+public enum BF16Kernels {
+    /// Whether this CPU executes AVX512_BF16 (CPUID leaf 7.1 EAX bit 5, with AVX-512 state saved by the OS).
+    public static let native: Bool = dw_bf16_native() != 0
+
+    /// The refusal of every native bf16 algorithm on a CPU without the instruction.
+    public static let missingInstruction = "needs avx512_bf16"
+
+    /// Rounds `count` floats to bf16: with `vcvtneps2bf16` where native, otherwise `BF16.round` (same bits).
+    public static func convert(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<UInt16>, count: Int,
+                               emulated: Bool = false) {
+        if native && !emulated {
+            dw_bf16_convert(source, destination, count)
+        } else {
+            for i in 0..<count { destination[i] = BF16.round(source[i]) }
+        }
+    }
+}
+
+extension Precision {
+    /// Parses a requested precision: fp32, bf16, or auto (bf16 where the CPU has avx512_bf16, fp32 elsewhere).
+    /// bf16 on a CPU without it is refused: every bf16 algorithm would refuse, and the run would silently be fp32.
+    public static func resolving(_ text: String) throws -> Precision {
+        if text == "auto" { return BF16Kernels.native ? .bf16 : .fp32 }
+        let p = try Precision(parsing: text)
+        if p == .bf16 && !BF16Kernels.native {
+            throw ProblemError.syntax(text, "this CPU has no avx512_bf16, so nothing would run in bf16 (use fp32, or auto)")
+        }
+        return p
+    }
+}
+
+/// Owned 64-byte-aligned bf16 storage (weights, per-thread input copies).
+final class BF16Buffer: @unchecked Sendable {
+    let count: Int
+    let pointer: UnsafeMutablePointer<UInt16>
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 2, alignment: AlignedBuffer.alignment)
+        pointer = raw.initializeMemory(as: UInt16.self, repeating: 0, count: max(1, count))
+    }
+    deinit { pointer.deallocate() }
+}
+
+final class PointwiseBF16Plan: PointwisePlan {
+    let problem: PointwiseProblem
+    let epilogue: PointwiseEpilogue
+    var layout: Layout { .nchw16c }
+    let vectors: Int, pixels: Int, kcBlocks: Int, emulated: Bool
+    let cBlocks: Int, oBlocks: Int, panels: Int
+    /// Panel i starts at `i · cBlocks·16 · vectors·16` elements; within it, per input-channel pair,
+    /// `av` × 32 bf16 (`av` = the panel's vectors).
+    let packed: BF16Buffer
+    let bias: AlignedBuffer
+    let chunks: [(start: Int, count: Int)]
+    let groups: Int
+    let pool: ThreadPool
+    /// One bf16 copy of an input block per pool thread: kc channels × the largest chunk.
+    let scratch: [BF16Buffer]
+
+    init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMMBF16, threads: Int) {
+        problem = p
+        self.epilogue = epilogue
+        vectors = a.vectors
+        pixels = a.pixels
+        kcBlocks = a.kc / 16
+        emulated = a.emulated
+        cBlocks = Layout.blocks(p.c)
+        oBlocks = Layout.blocks(p.o)
+        panels = (oBlocks + vectors - 1) / vectors
+        let (w, b) = weights.folded()
+        let panelElements = cBlocks * 16 * vectors * 16
+        packed = BF16Buffer(count: panels * panelElements)
+        for panel in 0..<panels {
+            let av = min(vectors, oBlocks - panel * vectors)
+            let base = packed.pointer + panel * panelElements
+            for pair in 0..<cBlocks * 8 {
+                for lane in 0..<av * 16 {
+                    let o = panel * vectors * 16 + lane
+                    guard o < p.o else { break }
+                    for j in 0..<2 where 2 * pair + j < p.c {
+                        base[pair * av * 32 + lane * 2 + j] = BF16.round(w[o * p.c + 2 * pair + j])
+                    }
+                }
+            }
+        }
+        bias = AlignedBuffer(count: oBlocks * 16)
+        for o in 0..<p.o { bias.pointer[o] = b[o] }
+        chunks = PointwiseGEMMPlan.chunking(pixels: p.pixels, tile: pixels, target: a.chunk)
+        let perImage = p.n * chunks.count
+        groups = threads == 1 ? 1 : min(panels, max(1, (4 * threads + perImage - 1) / perImage))
+        pool = ThreadPool.shared(threads: threads)
+        let scratchCount = min(a.kc / 16, cBlocks) * 16 * (chunks.map(\.count).max() ?? 1)
+        scratch = (0..<pool.threads).map { _ in BF16Buffer(count: scratchCount) }
+    }
+
+    func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
+        let x = SendablePointer(input), y = SendableMutablePointer(output)
+        let r = residual.map { SendablePointer($0) }
+        pool.parallelFor(count: problem.n * chunks.count * groups) { task, worker in
+            let group = task % self.groups
+            let chunk = self.chunks[(task / self.groups) % self.chunks.count]
+            let image = task / (self.groups * self.chunks.count)
+            self.run(image: image, chunk: chunk, group: group, scratch: self.scratch[worker].pointer, x.pointer, y.pointer, r?.pointer)
+        }
+    }
+
+    /// One task: convert each channel block of the chunk to bf16, then run every panel of the group over it.
+    func run(image: Int, chunk: (start: Int, count: Int), group: Int, scratch: UnsafeMutablePointer<UInt16>,
+             _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?) {
+        let plane = problem.pixels * 16, xStride = chunk.count * 16
+        let firstPanel = group * panels / groups, endPanel = (group + 1) * panels / groups
+        let x = input + image * cBlocks * plane + chunk.start * 16
+        let yImage = image * oBlocks * plane + chunk.start * 16
+        let panelElements = cBlocks * 16 * vectors * 16
+        let needsEpilogue = epilogue.activation != .none || residual != nil
+        var kb = 0
+        while kb < cBlocks {
+            let nb = min(kcBlocks, cBlocks - kb)
+            let first = kb == 0, last = kb + nb == cBlocks
+            for b in 0..<nb {
+                BF16Kernels.convert(x + (kb + b) * plane, scratch + b * xStride, count: xStride, emulated: emulated)
+            }
+            for panel in firstPanel..<endPanel {
+                let av = min(vectors, oBlocks - panel * vectors)
+                let w = UnsafePointer(packed.pointer) + panel * panelElements + kb * 16 * av * 16
+                let start: UnsafePointer<Float>? = first ? UnsafePointer(bias.pointer) + panel * vectors * 16 : nil
+                let yPanel = yImage + panel * vectors * plane
+                var px = 0
+                while px < chunk.count {
+                    let bt = min(pixels, chunk.count - px)
+                    if last, let residual, px + bt < chunk.count {
+                        let next = residual + yPanel + (px + bt) * 16
+                        for v in 0..<av { for q in 0..<min(pixels, chunk.count - px - bt) { dw_prefetch(next + v * plane + q * 16) } }
+                    }
+                    let xs = UnsafePointer(scratch) + px * 16, ys = output + yPanel + px * 16
+                    if emulated {
+                        PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, plane, start)
+                    } else {
+                        dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, plane, start)
+                    }
+                    if last && needsEpilogue {
+                        applyEpilogue(ys, residual.map { $0 + yPanel + px * 16 }, plane, vectors: av, pixels: bt, epilogue.activation)
+                    }
+                    px += bt
+                }
+            }
+            kb += nb
+        }
+    }
+
+    /// `dw_bf16_tile` in Swift fp32 arithmetic: per channel pair, the odd product then the even one is added to
+    /// the accumulator (each product of two bf16 values is exact in fp32), as `vdpbf16ps` is specified.
+    static func emulatedTile(vectors: Int, pixels: Int, _ w: UnsafePointer<UInt16>, _ x: UnsafePointer<UInt16>, _ xStride: Int,
+                             _ blocks: Int, _ y: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
+        for v in 0..<vectors {
+            for p in 0..<pixels {
+                for lane in 0..<16 {
+                    var acc = start.map { $0[16 * v + lane] } ?? y[v * yStride + 16 * p + lane]
+                    for pair in 0..<blocks * 8 {
+                        let xp = x + (pair / 8) * xStride + 16 * p + 2 * (pair % 8)
+                        let wp = w + pair * vectors * 32 + v * 32 + 2 * lane
+                        acc += BF16.float(wp[1]) * BF16.float(xp[1])
+                        acc += BF16.float(wp[0]) * BF16.float(xp[0])
+                    }
+                    y[v * yStride + 16 * p + lane] = acc
+                }
+            }
+        }
+    }
+}
