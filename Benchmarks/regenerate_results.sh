@@ -17,3 +17,5 @@ $B check --baseline Results/check-baseline-1t.json --update > /dev/null
 bash Benchmarks/check_record.sh 10
 # Last, so that the index links everything above.
 $B report --output Results --threads 1,2 --peers Results/peers-headline-1t.json --peers Results/peers-headline-2t.json
+# The bf16 page again, now that report has measured machine.json (its bf16 peak).
+python3 Benchmarks/bf16/page.py

@@ -16,10 +16,14 @@ t4=$(timed $B tune --shapes Benchmarks/shapes/sweep.txt --threads 1 --mode estim
 t5=$(timed $B tune --shapes replknet31b --threads 2 --output Results/plan-replknet31b-2t.json 2>/dev/null)
 t6=$(timed $B tune --shapes replknet31b-pointwise --threads 1 --output Results/plan-replknet31b-pointwise-1t.json 2>/dev/null)
 t7=$(timed $B tune --shapes replknet31b-pointwise --threads 2 --output Results/plan-replknet31b-pointwise-2t.json 2>/dev/null)
+# The same 1×1 layers allowing bf16 (the .bf16 problems: gemm-bf16 and the fp32 algorithms compete).
+bf16=$(awk '!/^#/ && NF { print $2 ".bf16" }' Benchmarks/shapes/replknet31b-pointwise.txt | paste -sd, -)
+t8=$(timed $B tune --shapes "$bf16" --threads 1 --output Results/plan-replknet31b-pointwise-bf16-1t.json 2>/dev/null)
 $B plan verify Results/plan-replknet31b-1t.json Results/plan-replknet31b-1t-estimate.json --tuning-seconds "$t1,$t3" \
    --output Results/tuning-replknet31b-1t.md 2>/dev/null
 $B plan verify Results/plan-sweep-1t.json Results/plan-sweep-1t-estimate.json --tuning-seconds "$t2,$t4" \
    --output Results/tuning-sweep-1t.md 2>/dev/null
 $B plan verify Results/plan-replknet31b-2t.json --tuning-seconds "$t5" --output Results/tuning-replknet31b-2t.md 2>/dev/null
 $B plan verify Results/plan-replknet31b-pointwise-1t.json --tuning-seconds "$t6" --output Results/tuning-replknet31b-pointwise-1t.md 2>/dev/null
-echo "tuning seconds: pointwise 1T $t6, 2T $t7; replknet31b 1T $t1, sweep 1T $t2, estimates $t3 $t4, replknet31b 2T $t5"
+$B plan verify Results/plan-replknet31b-pointwise-bf16-1t.json --tuning-seconds "$t8" --output Results/tuning-replknet31b-pointwise-bf16-1t.md 2>/dev/null
+echo "tuning seconds: pointwise 1T $t6, 2T $t7, bf16 1T $t8; replknet31b 1T $t1, sweep 1T $t2, estimates $t3 $t4, replknet31b 2T $t5"

@@ -14,9 +14,19 @@ extension ShapeFile {
         }
     }
 
-    /// Resolves a `--shapes` argument: a built-in name, a shape-file path, or comma-separated problems.
+    /// Resolves a `--shapes` argument: a built-in name, a shape-file path, or comma-separated problems; a
+    /// built-in name or file followed by `.bf16` (`replknet31b-pointwise.bf16`) is that set with its pointwise
+    /// problems allowing bf16.
     public static func resolve(_ spec: String) throws -> ShapeFile {
         if let builtin = builtin(spec) { return builtin }
+        let suffix = "." + Precision.bf16.rawValue
+        if spec.hasSuffix(suffix), spec.count > suffix.count {
+            let base = String(spec.dropLast(suffix.count))
+            if builtin(base) != nil || FileManager.default.fileExists(atPath: base) {
+                let set = try resolve(base)
+                return ShapeFile(entries: set.entries.map { Entry(name: $0.name, problem: $0.problem.with(precision: .bf16), count: $0.count) })
+            }
+        }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: spec, isDirectory: &isDirectory), !isDirectory.boolValue {
             return try load(path: spec)

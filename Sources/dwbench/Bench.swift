@@ -29,7 +29,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("shape"), help: "An exact problem, depthwise n1c128h56w56k31s1p15 or pointwise n1c512h14w14o2048 (repeatable; replaces --sizes).")
     var shapes: [String] = []
 
-    @Option(name: .customLong("shapes"), help: "A shape file, 'replknet31b', or comma-separated problems (replaces --sizes).")
+    @Option(name: .customLong("shapes"), help: "A shape file, 'replknet31b', 'replknet31b-pointwise', or comma-separated problems (replaces --sizes); append '.bf16' to a set to allow bf16 on its 1×1 problems.")
     var shapeSet: String?
 
     @Option(name: .customLong("algorithms"), help: "Only these registry names, comma separated (default: all).")

@@ -16,7 +16,7 @@ struct Tune: ParsableCommand {
         tune leaves the previous file intact. Schema: Sources/DWTune/plan.schema.json.
         """)
 
-    @Option(help: "Problems: a shape file, 'replknet31b', or comma-separated problem text forms.")
+    @Option(help: "Problems: a shape file, 'replknet31b', 'replknet31b-pointwise', or comma-separated problem text forms (1×1 ones with .bf16 allow bf16); append '.bf16' to a set to allow bf16 on its 1×1 problems.")
     var shapes: String
 
     @OptionGroup var threadOptions: ThreadOptions

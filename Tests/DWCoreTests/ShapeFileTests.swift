@@ -84,4 +84,15 @@ final class BuiltinShapeTests: XCTestCase {
         XCTAssertThrowsError(try ShapeFile.resolve("missing/file.txt")) { XCTAssertTrue("\($0)".contains("no such shape file")) }
         XCTAssertThrowsError(try ShapeFile.resolve("n1c8h8w8k3s0p1")) { XCTAssertTrue("\($0)".contains("s (stride)")) }
     }
+
+    func testBF16SuffixOnASet() throws {
+        let fp32 = try ShapeFile.resolve("replknet31b-pointwise"), bf16 = try ShapeFile.resolve("replknet31b-pointwise.bf16")
+        XCTAssertEqual(bf16.entries.count, fp32.entries.count)
+        XCTAssertTrue(bf16.entries.allSatisfy { $0.problem.precision == .bf16 && "\($0.problem)".hasSuffix(".bf16") })
+        XCTAssertEqual(bf16.entries.map(\.count), fp32.entries.map(\.count))
+        // Depthwise problems have no bf16 variant: the set is unchanged.
+        XCTAssertEqual(try ShapeFile.resolve("replknet31b.bf16").entries, try ShapeFile.resolve("replknet31b").entries)
+        XCTAssertThrowsError(try ShapeFile.resolve("nosuchset.bf16"))
+        XCTAssertThrowsError(try ShapeFile.resolve(".bf16"))
+    }
 }
