@@ -162,6 +162,9 @@ public struct ABGate {
     public struct KernelResult: Sendable {
         public var item: String
         public var algorithm: String
+        /// What the baseline ran: the same algorithm, or, when the baseline build does not have it (an algorithm
+        /// new in the candidate), the baseline's own tuned choice for the problem.
+        public var baselineAlgorithm: String
         public var comparison: ABStatistics.Comparison
         /// The confirming measurement's comparison, when the first one looked like a regression.
         public var confirmation: ABStatistics.Comparison?
@@ -199,7 +202,7 @@ public struct ABGate {
     }
 
     /// `rounds` interleaved rounds: A then B, then B then A, …
-    func measure(item: String, algorithm: String) throws -> (a: [Double], b: [Double], error: Double) {
+    func measure(item: String, algorithm: String, baselineAlgorithm: String) throws -> (a: [Double], b: [Double], error: Double) {
         var a: [Double] = [], b: [Double] = []
         var error = 0.0
         for round in 0..<rounds {
@@ -210,7 +213,7 @@ public struct ABGate {
                     b += r.seconds
                     error = max(error, r.relative_error)
                 } else {
-                    a += try samples(baseline, item: item, algorithm: algorithm).seconds
+                    a += try samples(baseline, item: item, algorithm: baselineAlgorithm).seconds
                 }
             }
         }
@@ -218,23 +221,26 @@ public struct ABGate {
     }
 
     /// Every kernel: the ratio candidate/baseline with its interval and p-value; a regression (ratio above
-    /// 1 + tolerance and significant) must be confirmed by a second, independent measurement.
-    public func run(_ kernels: [(item: String, algorithm: String)], log: (String) -> Void = { _ in }) throws -> [KernelResult] {
+    /// 1 + tolerance and significant) must be confirmed by a second, independent measurement. `substitutes`
+    /// names, per item, what the baseline runs instead of an algorithm it does not have.
+    public func run(_ kernels: [(item: String, algorithm: String)], substitutes: [String: String] = [:],
+                    log: (String) -> Void = { _ in }) throws -> [KernelResult] {
         var results: [KernelResult] = []
         for (item, algorithm) in kernels {
-            log("check --against: \(item) \(algorithm)")
-            let first = try measure(item: item, algorithm: algorithm)
+            let theirs = substitutes[item] ?? algorithm
+            log("check --against: \(item) \(algorithm)" + (theirs == algorithm ? "" : " (baseline: \(theirs))"))
+            let first = try measure(item: item, algorithm: algorithm, baselineAlgorithm: theirs)
             let c = ABStatistics.compare(baseline: first.a, candidate: first.b)
             let looksSlower = c.ratio > 1 + tolerance && c.p < alpha
             var confirmation: ABStatistics.Comparison?
             if looksSlower {
                 log("check --against: \(item) looks slower (\(fmt(c.ratio, 2))×); measuring again to confirm")
-                let again = try measure(item: item, algorithm: algorithm)
+                let again = try measure(item: item, algorithm: algorithm, baselineAlgorithm: theirs)
                 confirmation = ABStatistics.compare(baseline: again.a, candidate: again.b)
             }
             let regression = looksSlower && confirmation.map { $0.ratio > 1 + tolerance && $0.p < alpha } == true
             let improvement = c.ratio < 1 / (1 + tolerance) && PerformanceGate.mannWhitneyGreater(first.a, first.b) < alpha
-            results.append(KernelResult(item: item, algorithm: algorithm, comparison: c, confirmation: confirmation,
+            results.append(KernelResult(item: item, algorithm: algorithm, baselineAlgorithm: theirs, comparison: c, confirmation: confirmation,
                                         candidateError: first.error, regression: regression, improvement: improvement))
         }
         return results
@@ -267,9 +273,14 @@ public struct ABGate {
         let problems = try items.filter { GateSamples.modelItem($0) == nil }.map { try ConvProblem(parsing: $0) }
         let choices = PerformanceGate.tunedChoices(problems, threads: threads)
         let kernels = items.map { item in (item: item, algorithm: GateSamples.modelItem(item) != nil ? "model" : choices[item]!) }
+        // A choice the baseline build does not have (an algorithm added since) is compared with the best the
+        // baseline has for that problem: the problem must not get slower, whatever runs it.
+        let known = try baselineRegistry()
+        let missing = problems.filter { !known.contains(choices["\($0)"]!) }
+        let theirs = missing.isEmpty ? [:] : PerformanceGate.tunedChoices(missing, threads: threads, among: Registry.all.filter { known.contains($0.name) })
         let t0 = monotonicSeconds()
         let results: [KernelResult]
-        do { results = try run(kernels, log: log) } catch let e as GateError where e.predatesProtocol {
+        do { results = try run(kernels, substitutes: theirs, log: log) } catch let e as GateError where e.predatesProtocol {
             throw Unavailable(description: "\(e.description); use --baseline FILE (the calibration ratios) for such a revision")
         }
         let bound = { (name: String) in (try? Registry.anyAlgorithm(named: name))?.errorBound ?? 1e-5 }
@@ -284,6 +295,14 @@ public struct ABGate {
         return (lines.joined(separator: "\n"), regressions > 0 || wrong > 0)
     }
 
+    /// The baseline build's registry names (`dwbench algorithms`, one per line).
+    func baselineRegistry() throws -> Set<String> {
+        let result: Subprocess.Result
+        do { result = try Subprocess.run(baseline, ["algorithms"]) } catch { throw GateError(description: "\(baseline): cannot run it (\(error))") }
+        guard result.succeeded else { throw GateError(description: "\(baseline) algorithms: \(result.failure)") }
+        return Set(String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+    }
+
     /// The table `check --against` prints.
     public static func table(_ results: [KernelResult], errorBound: (String) -> Double) -> String {
         var rows = [["problem", "algorithm", "candidate / baseline", "99% interval", "p", "verdict"]]
@@ -292,7 +311,8 @@ public struct ABGate {
             var verdict = r.regression ? "REGRESSION" : r.improvement ? "faster" : "ok"
             if r.confirmation != nil && !r.regression { verdict = "ok (first measurement \(fmt(r.comparison.ratio, 2))×, not confirmed)" }
             if r.candidateError > errorBound(r.algorithm) { verdict = "WRONG OUTPUT (rel. error \(String(format: "%.1e", r.candidateError)))" }
-            rows.append([r.item, r.algorithm, fmt(c.ratio, 3) + "×", "\(fmt(c.low, 3))–\(fmt(c.high, 3))", String(format: "%.3f", c.p), verdict])
+            let name = r.algorithm + (r.baselineAlgorithm == r.algorithm ? "" : " (new; baseline ran \(r.baselineAlgorithm))")
+            rows.append([r.item, name, fmt(c.ratio, 3) + "×", "\(fmt(c.low, 3))–\(fmt(c.high, 3))", String(format: "%.3f", c.p), verdict])
         }
         return formatColumns(rows, rightAligned: [2, 3, 4])
     }

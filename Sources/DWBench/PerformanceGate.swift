@@ -251,9 +251,11 @@ extension PerformanceGate {
 extension PerformanceGate {
     /// The algorithm both gates check for each problem, keyed by its text form: the tuner's choice (a quick
     /// measure-mode tune at `threads`), or the reference of its kind when the tuner chose none.
-    public static func tunedChoices(_ problems: [ConvProblem], threads: Int) -> [String: String] {
+    public static func tunedChoices(_ problems: [ConvProblem], threads: Int, among: [any ConvolutionAlgorithm] = Registry.all) -> [String: String] {
         let model = CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)
-        let plan = Tuner(threads: threads, mode: .measure, model: model).tune(problems)
+        var tuner = Tuner(threads: threads, mode: .measure, model: model)
+        tuner.algorithms = among
+        let plan = tuner.tune(problems)
         return Dictionary(problems.map { ("\($0)", plan.entries["\($0)"]?.algorithm ?? Registry.reference(for: $0).name) },
                           uniquingKeysWith: { a, _ in a })
     }

@@ -70,6 +70,21 @@ final class ABGateTests: XCTestCase {
         XCTAssertFalse(faster[0].regression)
     }
 
+    /// An algorithm new in the candidate: the baseline runs its substitute (its own best for the problem), the
+    /// baseline executable is asked for that name, and the table says so.
+    func testANewAlgorithmIsComparedWithTheBaselinesSubstitute() throws {
+        // This baseline answers only for 'naive' (a build that lacks the new algorithm).
+        let old = try fake("old", "[ \"$A\" = naive ] || { echo \"Error: unknown algorithm '$A'\" >&2; exit 1; }\n" + answering(2))
+        let new = try fake("new", answering(1))
+        let items = [(item: "n1c32h16w16k3s1p1", algorithm: "toeplitz-rows.nchw16c")]
+        XCTAssertThrowsError(try gate(old, new).run(items))
+        let results = try gate(old, new).run(items, substitutes: ["n1c32h16w16k3s1p1": "naive"])
+        XCTAssertEqual(results[0].baselineAlgorithm, "naive")
+        XCTAssertEqual(results[0].comparison.ratio, 0.5, accuracy: 0.02)
+        XCTAssertTrue(results[0].improvement)
+        XCTAssertTrue(ABGate.table(results) { _ in 1e-5 }.contains("toeplitz-rows.nchw16c (new; baseline ran naive)"))
+    }
+
     func testCrashesGarbageAndOldBuildsAreClearErrors() throws {
         let equal = try fake("equal", answering(1))
         let crash = try fake("crash", "echo 'Fatal error: boom' >&2; exit 3")
