@@ -130,7 +130,7 @@ public struct ModelReport {
     func rows() -> [LayerRow] {
         model.layers.enumerated().map { i, l in
             let precision = arithmetic(l)
-            let predicted = max(performedFlops(l) / ((peak.gflops(for: precision) ?? 2 * peak.fp32) * 1e9), l.bytes / (bandwidth * 1e9))
+            let predicted = max(performedFlops(l) / (peak.roofline(for: precision) * 1e9), l.bytes / (bandwidth * 1e9))
             let measured = median(perLayer[i])
             return LayerRow(layer: l.name, op: l.op, algorithm: l.algorithm, choice: l.source, precision: precision, problem: l.problem.map { "\($0)" },
                             flops: l.flops, bytes: l.bytes, predicted_ms: predicted * 1e3, measured_ms: measured * 1e3,
@@ -141,7 +141,7 @@ public struct ModelReport {
     /// "117 GFLOP/s" or, when bf16 layers ran, "117 GFLOP/s (fp32 layers), 226 GFLOP/s (bf16 layers)".
     var peakText: String {
         guard model.layers.contains(where: { arithmetic($0) == .bf16 }) else { return "\(fmt(peak.fp32, 0)) GFLOP/s" }
-        return "\(fmt(peak.fp32, 0)) GFLOP/s (fp32 layers) or \(fmt(peak.bf16 ?? 2 * peak.fp32, 0)) GFLOP/s (bf16 layers)"
+        return "\(fmt(peak.fp32, 0)) GFLOP/s (fp32 layers) or \(fmt(peak.roofline(for: .bf16), 0)) GFLOP/s (bf16 layers)"
     }
 
     func top5() -> [[Top]] {

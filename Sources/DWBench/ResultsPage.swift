@@ -30,7 +30,7 @@ public struct ResultsRun {
         var results: [Int: [String: [BenchRecord]]] = [:]
         var conversions: [String: ProblemBenchmark.Conversion] = [:]
         for t in threadCounts {
-            let peak = Peaks(fp32: speed.peakGflops(threads: t), bf16: speed.peakGflops(threads: t, arithmetic: .bf16))
+            let peak = speed.peaks(threads: t)
             for (name, set) in shapeSets {
                 var all: [BenchRecord] = []
                 for problem in set.uniqueProblems {

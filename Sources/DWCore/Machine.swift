@@ -149,6 +149,10 @@ public struct Peaks: Sendable, Equatable {
     /// The peak for an algorithm multiplying in `arithmetic` (nil: bf16 on a CPU without it).
     public func gflops(for arithmetic: Precision) -> Double? { arithmetic == .fp32 ? fp32 : bf16 }
 
+    /// The peak a roofline prediction divides by: `gflops(for:)`, or for bf16 where none was measured, twice the
+    /// fp32 peak (two products per lane per instruction).
+    public func roofline(for arithmetic: Precision) -> Double { gflops(for: arithmetic) ?? 2 * fp32 }
+
     /// Measured now for `threads` threads; the bf16 peak only when `bf16` is asked for and the CPU has it.
     public static func measure(threads: Int, bf16: Bool) -> Peaks {
         Peaks(fp32: MachineSpeed.peakGflops(threads: threads), bf16: bf16 ? MachineSpeed.bf16PeakGflops(threads: threads) : nil)
@@ -180,7 +184,7 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         let all = peak(pool: pool, workers: threads)
         let bw1 = bandwidth(pool: pool, workers: 1)
         let bwAll = bandwidth(pool: pool, workers: threads)
-        let native = dw_bf16_native() != 0
+        let native = BF16.native
         return MachineSpeed(peakGflopsOneCore: one, peakGflopsAllCores: all,
                             bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll,
                             bf16PeakGflopsOneCore: native ? bf16Peak(pool: pool, workers: 1) : nil,
@@ -198,9 +202,14 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         }
     }
 
+    /// Both peaks that apply to `threads` threads (the denominators of "% of peak" and of the roofline).
+    public func peaks(threads: Int) -> Peaks {
+        Peaks(fp32: peakGflops(threads: threads), bf16: peakGflops(threads: threads, arithmetic: .bf16))
+    }
+
     /// Measured bf16 dot-product peak of `threads` threads (nil without avx512_bf16).
     public static func bf16PeakGflops(threads: Int) -> Double? {
-        dw_bf16_native() != 0 ? bf16Peak(pool: ThreadPool.shared(threads: threads), workers: threads) : nil
+        BF16.native ? bf16Peak(pool: ThreadPool.shared(threads: threads), workers: threads) : nil
     }
 
     static func bf16Peak(pool: ThreadPool, workers: Int) -> Double {

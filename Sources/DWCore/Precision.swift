@@ -15,6 +15,8 @@ public enum Precision: String, Codable, Sendable, CaseIterable, CustomStringConv
     }
 }
 
+import DWBF16
+
 /// bfloat16: the top 16 bits of an IEEE binary32 (1 sign, 8 exponent, 7 fraction bits).
 ///
 /// `round` is exactly what x86's `vcvtneps2bf16` computes, so that a fp32 emulation and the hardware give
@@ -40,6 +42,7 @@ public enum BF16 {
     @inline(__always)
     public static func rounded(_ x: Float) -> Float { float(round(x)) }
 
-    /// Relative half-spacing of bf16 (2⁻⁸ = 0.39%): the largest relative error of one rounding.
-    public static let unitRoundoff = 1.0 / 256
+    /// Whether this CPU executes AVX512_BF16 (CPUID leaf 7.1 EAX bit 5, with AVX-512 state saved by the OS; false
+    /// under DWBENCH_NO_BF16). The one answer every bf16 path dispatches on.
+    public static let native: Bool = dw_bf16_native() != 0
 }

@@ -18,8 +18,8 @@ public struct CostModel: Sendable {
 
     /// The model for `threads` threads from measured machine speeds.
     public init(speed: MachineSpeed, threads: Int) {
-        self.init(peakGflops: speed.peakGflops(threads: threads), bf16PeakGflops: speed.peakGflops(threads: threads, arithmetic: .bf16),
-                  bandwidthGBs: speed.bandwidthGBs(threads: threads))
+        let peaks = speed.peaks(threads: threads)
+        self.init(peakGflops: peaks.fp32, bf16PeakGflops: peaks.bf16, bandwidthGBs: speed.bandwidthGBs(threads: threads))
     }
 
     public init(peakGflops: Double, bf16PeakGflops: Double? = nil, bandwidthGBs: Double, efficiency: [String: Double] = [:],
@@ -39,7 +39,7 @@ public struct CostModel: Sendable {
 
     /// The arithmetic peak (GFLOP/s) for an algorithm multiplying in `arithmetic`.
     public func peak(_ arithmetic: Precision) -> Double {
-        arithmetic == .bf16 ? bf16PeakGflops ?? 2 * peakGflops : peakGflops
+        Peaks(fp32: peakGflops, bf16: bf16PeakGflops).roofline(for: arithmetic)
     }
 
     /// Seconds at 100% efficiency: the roofline bound.

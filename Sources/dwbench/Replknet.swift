@@ -133,7 +133,7 @@ struct Replknet: ParsableCommand {
         if let output {
             try cli { try NPYArray(shape: [n, cfg.classes], values: timing.logits).write(path: output) }
         }
-        let report = ModelReport(model: model, source: source, timing: timing, peak: Peaks(fp32: speed.peakGflops(threads: threads), bf16: speed.peakGflops(threads: threads, arithmetic: .bf16)),
+        let report = ModelReport(model: model, source: source, timing: timing, peak: speed.peaks(threads: threads),
                                  bandwidth: speed.bandwidthGBs(threads: threads), setupSeconds: setupSeconds, inputNames: inputNames)
         switch format {
         case .json: print(try jsonString(report.json()))

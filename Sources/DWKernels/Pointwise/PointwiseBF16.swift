@@ -68,12 +68,7 @@ public struct PointwiseGEMMBF16: PointwiseAlgorithm {
 
     /// As `gemm-simd`'s, with 2-byte weights and the bf16 copy of each input block written and read in cache.
     public func workEstimate(_ problem: PointwiseProblem) -> WorkEstimate {
-        let cPad = Double(Layout.blocks(problem.c) * 16), oPad = Double(Layout.blocks(problem.o) * 16)
-        let px = Double(problem.pixels), n = Double(problem.n)
-        let chunks = Double(PointwiseGEMMPlan.chunking(pixels: problem.pixels, tile: pixels, target: chunk).count)
-        let passes = Double((Layout.blocks(problem.c) * 16 + kc - 1) / kc)
-        let bytes = 4 * (n * cPad * px + n * oPad * px * (2 * passes - 1)) + 2 * n * chunks * oPad * cPad
-        return WorkEstimate(flops: 2 * n * oPad * cPad * px, bytes: bytes)
+        PointwiseGEMMPlan.workEstimate(problem, tile: pixels, kc: kc, chunk: chunk, weightBytes: 2)
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
@@ -85,8 +80,8 @@ public struct PointwiseGEMMBF16: PointwiseAlgorithm {
 
 /// The CPU's bf16 support and the conversions, dispatched at run time.
 public enum BF16Kernels {
-    /// Whether this CPU executes AVX512_BF16 (CPUID leaf 7.1 EAX bit 5, with AVX-512 state saved by the OS).
-    public static let native: Bool = dw_bf16_native() != 0
+    /// Whether this CPU executes AVX512_BF16 (`BF16.native`).
+    public static var native: Bool { BF16.native }
 
     /// The refusal of every native bf16 algorithm on a CPU without the instruction.
     public static let missingInstruction = "needs avx512_bf16"

@@ -59,12 +59,7 @@ public struct PointwiseGEMM: PointwiseAlgorithm {
     /// Padded FLOPs; bytes: input and output once, the weights once per pixel chunk, and the output
     /// read and written once more per extra channel block.
     public func workEstimate(_ problem: PointwiseProblem) -> WorkEstimate {
-        let cPad = Double(Layout.blocks(problem.c) * 16), oPad = Double(Layout.blocks(problem.o) * 16)
-        let px = Double(problem.pixels), n = Double(problem.n)
-        let chunks = Double(PointwiseGEMMPlan.chunking(pixels: problem.pixels, tile: pixels, target: chunk).count)
-        let passes = Double((Layout.blocks(problem.c) * 16 + kc - 1) / kc)
-        let bytes = 4 * (n * cPad * px + n * oPad * px * (2 * passes - 1) + n * chunks * oPad * cPad)
-        return WorkEstimate(flops: 2 * n * oPad * cPad * px, bytes: bytes)
+        PointwiseGEMMPlan.workEstimate(problem, tile: pixels, kc: kc, chunk: chunk, weightBytes: 4)
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
@@ -117,6 +112,18 @@ final class PointwiseGEMMPlan: PointwisePlan {
         let perImage = p.n * chunks.count
         groups = threads == 1 ? 1 : min(panels, max(1, (4 * threads + perImage - 1) / perImage))
         pool = ThreadPool.shared(threads: threads)
+    }
+
+    /// The packed-panel GEMMs' work (`gemm-simd`, and `gemm-bf16` with 2-byte weights): padded FLOPs; fp32 input
+    /// and output once, the output read and written once more per extra channel block of `kc`, and the weights
+    /// (`weightBytes` each) once per pixel chunk.
+    static func workEstimate(_ problem: PointwiseProblem, tile: Int, kc: Int, chunk: Int, weightBytes: Double) -> WorkEstimate {
+        let cPad = Double(Layout.blocks(problem.c) * 16), oPad = Double(Layout.blocks(problem.o) * 16)
+        let px = Double(problem.pixels), n = Double(problem.n)
+        let chunks = Double(chunking(pixels: problem.pixels, tile: tile, target: chunk).count)
+        let passes = Double((Layout.blocks(problem.c) * 16 + kc - 1) / kc)
+        let bytes = 4 * (n * cPad * px + n * oPad * px * (2 * passes - 1)) + weightBytes * n * chunks * oPad * cPad
+        return WorkEstimate(flops: 2 * n * oPad * cPad * px, bytes: bytes)
     }
 
     /// Splits `pixels` into equal chunks of whole tiles, each near `target` pixels (at least one tile).
