@@ -21,4 +21,13 @@ final class SweepTests: XCTestCase {
         XCTAssertGreaterThan(outcome.checked, 600)
         print("sweep: " + outcome.summary)
     }
+
+    /// One NaN or infinity in the input gives NaN/Inf exactly where PyTorch's definition does: never leaked
+    /// outside its receptive field (zero taps of a register block, a Toeplitz diagonal, a transform), never lost.
+    func testNonFiniteInputsStayInTheirReceptiveField() throws {
+        let outcome = try Conformance.nonFiniteSweep(depthwise: Registry.algorithms, pointwise: Registry.pointwise)
+        XCTAssertEqual(outcome.failures, [])
+        XCTAssertGreaterThan(outcome.checked, 500)
+        print("non-finite: \(outcome.checked) cases")
+    }
 }

@@ -48,6 +48,114 @@ public enum Conformance {
         return o
     }
 
+    /// Problems for the non-finite check, one per kernel path: 3×3 on 20×20 (the two-row direct blocks), a
+    /// 27×27 kernel over a 14×14 map (input-stationary direct blocks, Toeplitz rows, single-tile FFT), stride 2,
+    /// a map large enough for overlapping FFT tiles, a kernel larger than the map, odd channel counts throughout.
+    public static let nonFiniteProblems = [
+        "n1c20h20w20k3s1p1", "n1c17h14w14k27s1p13", "n1c33h21w18k5s2p2", "n1c18h70w75k13s1p6", "n2c19h9w11k31s1p15",
+        "n1c24h12w12k7s1p3", "n1c20h7w7k13s1p6", "n1c20h10w10k13s1p6", "n1c17h16w16k27s1p13", "n1c16h13w13k9s2p4",
+    ]
+    /// 1×1 problems for the same check: partial panels and tiles, several cache blocks of input channels.
+    public static let nonFinitePointwiseProblems = ["n1c40h9w7o36", "n1c600h3w5o70", "n2c17h7w7o33"]
+
+    /// Where the non-finite values go in a (c, h, w) map: an interior pixel, an edge, two corners, and a +Inf/−Inf
+    /// pair two pixels apart (their windows overlap, so the reference has NaN where both reach).
+    static func nonFiniteCases(c: Int, h: Int, w: Int) -> [(label: String, values: [(ch: Int, y: Int, x: Int, v: Float)])] {
+        var cases: [(String, [(Int, Int, Int, Float)])] = []
+        let last = c - 1
+        for (name, v) in [("NaN", Float.nan), ("+Inf", Float.infinity), ("-Inf", -Float.infinity)] {
+            cases.append(("\(name) interior", [(1 % c, h / 2, w / 2, v)]))
+            cases.append(("\(name) top edge", [(last, 0, w / 2, v)]))
+            cases.append(("\(name) bottom-right corner", [(last, h - 1, w - 1, v)]))
+            cases.append(("\(name) top-left corner", [(0, 0, 0, v)]))
+        }
+        cases.append(("+Inf/-Inf pair", [(1 % c, h / 2, max(0, w / 2 - 1), .infinity), (1 % c, h / 2, min(w - 1, w / 2 + 1), -.infinity)]))
+        return cases.map { (label: $0.0, values: $0.1.map { (ch: $0.0, y: $0.1, x: $0.2, v: $0.3) }) }
+    }
+
+    /// Why `output` does not have its non-finite values exactly where `reference` has them, or nil: the same
+    /// NaN positions, the same signed infinities, and elsewhere finite values within `bound` of the largest
+    /// finite reference magnitude.
+    public static func nonFiniteMismatch(_ output: [Float], _ reference: [Double], bound: Double) -> String? {
+        let scale = reference.lazy.filter(\.isFinite).map(abs).max() ?? 1
+        var wrong = 0, first = ""
+        for (i, r) in reference.enumerated() {
+            let y = output[i]
+            let ok: Bool
+            if r.isNaN { ok = y.isNaN } else if r.isInfinite { ok = Double(y) == r } else { ok = y.isFinite && abs(Double(y) - r) <= bound * max(scale, 1e-30) }
+            if !ok {
+                if wrong == 0 { first = "output \(i) is \(y), the reference \(r)" }
+                wrong += 1
+            }
+        }
+        return wrong == 0 ? nil : "\(wrong) of \(reference.count) outputs differ from the reference in kind or value; first: \(first)"
+    }
+
+    /// Non-finite inputs (NaN, ±Inf at interior, edge and corner pixels): every depthwise and pointwise algorithm
+    /// gives NaN and ±Inf exactly where the fp64 reference does, at 2 threads, or refuses the problem. The
+    /// weights are finite, so no 0 × NaN from zero padding is involved.
+    public static func nonFiniteSweep(depthwise: [any DepthwiseAlgorithm], pointwise: [any PointwiseAlgorithm]) throws -> Outcome {
+        var o = Outcome()
+        func poisoned(_ clean: [Float], c: Int, h: Int, w: Int, n: Int, _ values: [(ch: Int, y: Int, x: Int, v: Float)]) -> [Float] {
+            var x = clean
+            for v in values { x[(((n - 1) * c + v.ch) * h + v.y) * w + v.x] = v.v }
+            return x
+        }
+        for (index, text) in nonFiniteProblems.enumerated() {
+            guard case let .depthwise(problem) = try ConvProblem(parsing: text) else { continue }
+            let clean = randomInput(problem, seed: UInt64(500 + index))
+            let weights = DepthwiseWeights.random(for: problem, bias: true, seed: UInt64(600 + index))
+            for (label, values) in nonFiniteCases(c: problem.c, h: problem.h, w: problem.w) {
+                let input = poisoned(clean, c: problem.c, h: problem.h, w: problem.w, n: problem.n, values)
+                let reference = referenceDepthwise(problem, input: input, weight: weights.weight, bias: weights.bias)
+                let tensor = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
+                for algorithm in depthwise where algorithm.supports(problem) == nil {
+                    let out = try DepthwiseConvolution.run(algorithm, problem: problem, weights: weights, input: tensor, threads: 2)
+                    if let why = nonFiniteMismatch(out.nchwValues(), reference, bound: algorithm.errorBound) {
+                        o.failures.append("\(algorithm.name) on \(problem), \(label): \(why)")
+                    }
+                    o.worst[algorithm.name] = 0
+                    o.checked += 1
+                }
+            }
+        }
+        for (index, text) in nonFinitePointwiseProblems.enumerated() {
+            guard case let .pointwise(fp32Problem) = try ConvProblem(parsing: text) else { continue }
+            var rng = SeededGenerator(seed: UInt64(700 + index))
+            let clean = rng.signedArray(fp32Problem.inputCount)
+            let residual = rng.signedArray(fp32Problem.outputCount)
+            let weights = PointwiseWeights.random(for: fp32Problem, bias: true, preBatchNorm: false, seed: UInt64(800 + index))
+            for (label, values) in nonFiniteCases(c: fp32Problem.c, h: fp32Problem.h, w: fp32Problem.w) {
+                let input = poisoned(clean, c: fp32Problem.c, h: fp32Problem.h, w: fp32Problem.w, n: fp32Problem.n, values)
+                for epilogue in [PointwiseEpilogue.none, PointwiseEpilogue(activation: .relu, residual: true)] {
+                    let reference = referencePointwise(fp32Problem, input: input, weights: weights, epilogue: epilogue,
+                                                       residual: epilogue.residual ? residual : nil)
+                    for algorithm in pointwise {
+                        let problem = fp32Problem.with(precision: algorithm.arithmetic)
+                        guard algorithm.supports(problem) == nil else { continue }
+                        let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, threads: 2)
+                        let x = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w).converted(to: plan.layout)
+                        let r = epilogue.residual
+                            ? Tensor(nchw: residual, n: problem.n, c: problem.o, h: problem.h, w: problem.w).converted(to: plan.layout) : nil
+                        let y = Tensor(n: problem.n, c: problem.o, h: problem.h, w: problem.w, layout: plan.layout)
+                        plan.execute(input: x.pointer, output: y.pointer, residual: r.map { UnsafePointer($0.pointer) })
+                        if let why = nonFiniteMismatch(y.nchwValues(), reference, bound: algorithm.errorBound) {
+                            o.failures.append("\(algorithm.name) on \(problem) epilogue \(epilogue), \(label): \(why)")
+                        }
+                        o.worst[algorithm.name] = 0
+                        o.checked += 1
+                    }
+                }
+            }
+        }
+        let bf16Problem = try ConvProblem(parsing: "n1c40h9w7o36.bf16")
+        for algorithm in depthwise.map({ $0 as any ConvolutionAlgorithm }) + pointwise.map({ $0 as any ConvolutionAlgorithm })
+            where o.worst[algorithm.name] == nil && !cpuLacks(algorithm.supports(bf16Problem)) {
+            o.failures.append("\(algorithm.name) ran on none of the non-finite problems")
+        }
+        return o
+    }
+
     /// Whether a refusal is the CPU's, not the algorithm's: a native bf16 algorithm on a CPU without
     /// avx512_bf16 (its emulation is checked in its place there).
     static func cpuLacks(_ reason: String?) -> Bool { reason == BF16Kernels.missingInstruction && !BF16Kernels.native }

@@ -133,7 +133,10 @@ final class DirectSIMDPlan: DepthwisePlan {
             let src = inp.pointer + plane * p.h * p.w * 16
             let wp = p.w + 2 * p.p
             let stripRows = (oy1 - oy0 - 1) * p.s + p.k
-            padRows(src: src, h: p.h, w: p.w, pad: p.p, firstPaddedRow: oy0 * p.s, rows: stripRows, into: scratch)
+            // A band whose input holds NaN or ±Inf runs only the tap-stationary blocks: the two-row and
+            // input-stationary blocks multiply zero weights with pixels outside an output's window, which would
+            // turn one such pixel into NaN beyond its receptive field (0 × ∞). The finite path is unchanged.
+            let finite = padRows(src: src, h: p.h, w: p.w, pad: p.p, firstPaddedRow: oy0 * p.s, rows: stripRows, into: scratch)
             let filter = wts.pointer + blk * p.k * p.k * 16
             let inputFilter = iwts.pointer + blk * p.k * (p.k + 2 * DirectSIMDPlan.weightPad) * 16
             let biasV = bs.pointer.load16(blk * 16)
@@ -143,7 +146,7 @@ final class DirectSIMDPlan: DepthwisePlan {
             while oy < oy1 {
                 let rowIn = UnsafePointer(scratch + (oy - oy0) * p.s * wp * 16)
                 let rowOut = dstPlane + oy * p.ow * 16
-                if groupRows > 1 && oy + groupRows <= oy1 {
+                if groupRows > 1 && oy + groupRows <= oy1 && finite {
                     directRowGroup(rowIn, filter, inputFilter, gwts.pointer + blk * (p.k + 2 * groupRows - 2) * p.k * 16, rowOut,
                                    outputRows: groupRows, oy: oy, chunks: chunks, p: p, rowStride: wp * 16, bias: biasV)
                     oy += groupRows
@@ -152,9 +155,12 @@ final class DirectSIMDPlan: DepthwisePlan {
                 defer { oy += 1 }
                 // Constant strides let the block offsets fold into the FMAs' addressing.
                 switch p.s {
-                case 1: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV)
-                case 2: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV)
-                default: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16, bias: biasV)
+                case 1: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV,
+                                  inputStationary: finite)
+                case 2: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV,
+                                  inputStationary: finite)
+                default: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16,
+                                   bias: biasV, inputStationary: finite)
                 }
             }
         }
@@ -163,10 +169,13 @@ final class DirectSIMDPlan: DepthwisePlan {
 
 /// Copies `rows` rows of a 16-channel plane, starting at padded row `firstPaddedRow`, into `dst`
 /// with `pad` zero pixels left and right and zero rows where the padded row lies outside the input.
+/// Returns whether every copied value is finite (x − x is 0 for finite x and NaN for NaN and ±Inf; one
+/// subtraction and one addition per copied vector).
 @inline(__always)
 func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow: Int, rows: Int,
-             into dst: UnsafeMutablePointer<Float>) {
+             into dst: UnsafeMutablePointer<Float>) -> Bool {
     let wp = w + 2 * pad
+    var probe = SIMD16<Float>()
     for r in 0..<rows {
         let iy = firstPaddedRow + r - pad
         let d = dst + r * wp * 16
@@ -174,10 +183,16 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
             d.update(repeating: 0, count: wp * 16)
         } else {
             d.update(repeating: 0, count: pad * 16)
-            (d + pad * 16).update(from: src + iy * w * 16, count: w * 16)
+            let from = src + iy * w * 16, to = d + pad * 16
+            for x in 0..<w {
+                let v = from.load16(x * 16)
+                to.store16(v, x * 16)
+                probe += v - v
+            }
             (d + (pad + w) * 16).update(repeating: 0, count: pad * 16)
         }
     }
+    return !any(probe .!= probe)
 }
 
 /// One output row, split into `chunks` register blocks of nearly equal width (the first `ow mod chunks`
@@ -185,11 +200,12 @@ func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow
 @inline(__always)
 func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                _ rowOut: UnsafeMutablePointer<Float>, oy: Int, chunks: Int, p: Problem, s: Int, rowStride: Int,
-               bias: SIMD16<Float>) {
+               bias: SIMD16<Float>, inputStationary: Bool = true) {
     var ox = 0
     for chunk in 0..<chunks {
         let width = chunkWidth(chunk, of: p.ow, chunks: chunks)
-        directRowBlock(rowIn, filter, inputFilter, rowOut, oy: oy, ox: ox, width: width, p: p, s: s, rowStride: rowStride, bias: bias)
+        directRowBlock(rowIn, filter, inputFilter, rowOut, oy: oy, ox: ox, width: width, p: p, s: s, rowStride: rowStride, bias: bias,
+                       inputStationary: inputStationary)
         ox += width
     }
 }
@@ -227,13 +243,14 @@ func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ 
 /// the kernel columns that meet the image for some pixel of the block, or (b) input-stationary over the
 /// image pixels the block sees (`inputFilter`, zero-padded weight rows). With a large kernel on a small
 /// map (K = 27 on 14×14) that visits only the useful taps. `rowIn` is the padded strip row of tap row 0.
+/// With `inputStationary` false, (a) always: every FMA then pairs an output with a tap of its own window.
 @inline(__always)
 func directRowBlock(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                     _ rowOut: UnsafeMutablePointer<Float>, oy: Int, ox: Int, width: Int, p: Problem, s: Int,
-                    rowStride: Int, bias: SIMD16<Float>) {
+                    rowStride: Int, bias: SIMD16<Float>, inputStationary: Bool = true) {
     let t = BlockTaps(oy: oy, ox: ox, width: width, p: p, s: s)
     let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
-    if t.inputStationary(s) {
+    if inputStationary && t.inputStationary(s) {
         directInputBlock(width: width, rowIn + t.kyLo * rowStride + (t.xLo + p.p) * 16,
                          inputFilter + (t.kyLo * paddedRow + t.xLo - ox * s + p.p + DirectSIMDPlan.weightPad) * 16,
                          rowOut + ox * 16, rows: t.rows, cols: t.inputCols, s: s, rowStride: rowStride,

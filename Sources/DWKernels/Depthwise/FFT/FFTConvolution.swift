@@ -131,6 +131,8 @@ final class FFTConvolutionPlan: DepthwisePlan {
     let halfWidth: Int
     /// Bias as [block][16].
     let bias: AlignedBuffer
+    /// The filters as [block][ky][kx][16], for tiles computed directly (`directTile`).
+    let taps: AlignedBuffer
     /// Per thread: tile A, tile B (T_h·T_w each), column-strip work (T_h·columnStrip), row work (T_w).
     let workspace: UnsafeMutablePointer<ComplexVector>
     let perThread: Int
@@ -156,6 +158,11 @@ final class FFTConvolutionPlan: DepthwisePlan {
         spectra = UnsafeMutableRawPointer(spectraMemory.pointer).bindMemory(to: ComplexVector.self, capacity: pairs * 2 * th * halfWidth)
         bias = AlignedBuffer(count: blocks * 16)
         for ch in 0..<p.c { bias.pointer[ch] = w.biasValue(ch) }
+        let k2 = p.k * p.k
+        taps = AlignedBuffer(count: blocks * k2 * 16)
+        for ch in 0..<p.c {
+            for t in 0..<k2 { taps.pointer[((ch / 16) * k2 + t) * 16 + ch % 16] = w.weight[ch * k2 + t] }
+        }
         computeSpectra(w)
     }
 
@@ -248,7 +255,9 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let srcB = hasB ? input + (image * blocks + blockB) * plane : nil
         let y0 = ty * g.lh, x0 = tx * g.lw
 
-        // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms.
+        // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms. `probe` turns
+        // NaN if the tile's input holds NaN or ±Inf (x − x is 0 only for finite x).
+        var probe = SIMD16<Float>()
         for r in 0..<th {
             let iy = y0 + r - p.p
             let rowOut = tileB + r * tw
@@ -263,10 +272,20 @@ final class FFTConvolutionPlan: DepthwisePlan {
                     row[c] = .zero
                 } else {
                     let off = (iy * p.w + ix) * 16
-                    row[c] = ComplexVector(re: srcA.load16(off), im: srcB?.load16(off) ?? .zero)
+                    let v = ComplexVector(re: srcA.load16(off), im: srcB?.load16(off) ?? .zero)
+                    probe += (v.re - v.re) + (v.im - v.im)
+                    row[c] = v
                 }
             }
             rowFFT.transform(row, rowOut, work: rowWork, batch: 1, inverse: false)
+        }
+        // A transform spreads one NaN or infinity over the whole tile; the definition confines it to the
+        // outputs whose windows hold it. Such a tile is computed directly instead (finite tiles never are).
+        if any(probe .!= probe) {
+            for block in [blockA, blockB] where block < blocks {
+                directTile(image: image, block: block, y0: y0, x0: x0, input: input, output: output)
+            }
+            return
         }
         columnPass(tileB, tileA, work: colWork, inverse: false)
 
@@ -308,6 +327,31 @@ final class FFTConvolutionPlan: DepthwisePlan {
                 let off = (oy * p.ow + x / p.s) * 16
                 dstA.store16(row[c].re + biasA, off)
                 if hasB { dstB.store16(row[c].im + biasB, off) }
+            }
+        }
+    }
+
+    /// The outputs of one tile of one channel block by the sliding window over the taps that meet the image,
+    /// in the order of the definition (bias, then taps row by row): exact NaN and ±Inf positions.
+    private func directTile(image: Int, block: Int, y0: Int, x0: Int, input: UnsafePointer<Float>,
+                            output: UnsafeMutablePointer<Float>) {
+        let p = problem, g = geometry
+        let src = input + (image * blocks + block) * p.h * p.w * 16
+        let dst = output + (image * blocks + block) * p.oh * p.ow * 16
+        let filter = UnsafePointer(taps.pointer) + block * p.k * p.k * 16
+        let b = bias.pointer.load16(block * 16)
+        for y in stride(from: (y0 + p.s - 1) / p.s * p.s, to: min(y0 + g.lh, g.eh), by: p.s) {
+            let kyLo = max(0, p.p - y), kyHi = min(p.k, p.h + p.p - y)
+            for x in stride(from: (x0 + p.s - 1) / p.s * p.s, to: min(x0 + g.lw, g.ew), by: p.s) {
+                let kxLo = max(0, p.p - x), kxHi = min(p.k, p.w + p.p - x)
+                var acc = b
+                if kxLo < kxHi {
+                    for ky in kyLo..<kyHi {
+                        let row = src + ((y - p.p + ky) * p.w + x - p.p) * 16
+                        for kx in kxLo..<kxHi { acc.addProduct(row.load16(kx * 16), filter.load16((ky * p.k + kx) * 16)) }
+                    }
+                }
+                dst.store16(acc, ((y / p.s) * p.ow + x / p.s) * 16)
             }
         }
     }
