@@ -8,15 +8,20 @@ import Glibc
 // from the registry and the shape-file parser, so a new algorithm or shape file is benchmarked with no
 // change here. Declared in Benchmarks/GBench/include/dwbench_bridge.h.
 
-/// A prepared case: the algorithm's trial (plan plus native-layout buffers) on seeded data.
+/// A prepared case: the algorithm's trial (plan plus native-layout buffers) on seeded data, and the pool it runs
+/// on (the case's own, ended with it).
 final class BridgeCase {
     let trial: Trial
     let problem: ConvProblem
+    let pool: ThreadPool
 
-    init(trial: Trial, problem: ConvProblem) {
+    init(trial: Trial, problem: ConvProblem, pool: ThreadPool) {
         self.trial = trial
         self.problem = problem
+        self.pool = pool
     }
+
+    deinit { pool.shutdown() }
 }
 
 /// Copies `text` into a C buffer of `capacity` bytes, NUL-terminated (truncating if needed).
@@ -50,8 +55,14 @@ public func dwCaseCreate(_ index: Int32, _ problemText: UnsafePointer<CChar>, _ 
         let problem = try ConvProblem(parsing: String(cString: problemText))
         let algorithm = Registry.all[Int(index)]
         if let why = algorithm.supports(problem) { copyOut(why, reason, capacity); return nil }
-        let trial = try algorithm.trial(try TrialData(problem), threads: Int(max(1, threads)))
-        return Unmanaged.passRetained(BridgeCase(trial: trial, problem: problem)).toOpaque()
+        let pool = ThreadPool(threads: Int(max(1, threads)))
+        do {
+            let trial = try algorithm.trial(try TrialData(problem), executor: pool)
+            return Unmanaged.passRetained(BridgeCase(trial: trial, problem: problem, pool: pool)).toOpaque()
+        } catch {
+            pool.shutdown()
+            throw error
+        }
     } catch {
         copyOut("\(error)", reason, capacity)
         return nil

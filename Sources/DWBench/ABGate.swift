@@ -54,9 +54,11 @@ public enum GateSamples {
                                slowdown: Double = 1) throws -> Report {
         let run: () -> Void
         var error = 0.0
+        let pool = ThreadPool(threads: threads)
+        defer { pool.shutdown() }
         if let model = modelItem(item) {
             let net = try DeployedRepLKNet(Checkpoint.random(model.config, seed: 3))
-            let m = try RepLKNetModel(net, batch: 1, resolution: model.resolution, threads: threads) { p in
+            let m = try RepLKNetModel(net, batch: 1, resolution: model.resolution, executor: pool) { p in
                 try PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(p)
             }
             var rng = SeededGenerator(seed: 4)
@@ -66,9 +68,9 @@ public enum GateSamples {
             let problem = try ConvProblem(parsing: item)
             let algorithm = try Registry.anyAlgorithm(named: name)
             let data = try TrialData(problem, seed: 3)
-            let trial = try algorithm.trial(data, threads: threads)
+            let trial = try algorithm.trial(data, executor: pool)
             trial.run()
-            let reference = try Registry.reference(for: problem).trial(data, threads: threads)
+            let reference = try Registry.reference(for: problem).trial(data, executor: pool)
             reference.run()
             error = relativeError(trial.output(), reference.output())
             run = trial.run

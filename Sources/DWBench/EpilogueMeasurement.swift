@@ -33,11 +33,11 @@ public struct EpilogueRecord: Codable {
 
 /// Times `algorithm` on `problem` bare and with `epilogue`, interleaved repetition by repetition.
 public func measureEpilogue(layer: String, problem: ConvProblem, algorithm: any ConvolutionAlgorithm, epilogue: PointwiseEpilogue,
-                     threads: Int, policy: TimingPolicy) throws -> EpilogueRecord {
-    let bare = try algorithm.trial(try TrialData(problem, seed: 3), threads: threads)
-    let fused = try algorithm.trial(try TrialData(problem, seed: 3, epilogue: epilogue), threads: threads)
+                     executor: any Executor, policy: TimingPolicy) throws -> EpilogueRecord {
+    let bare = try algorithm.trial(try TrialData(problem, seed: 3), executor: executor)
+    let fused = try algorithm.trial(try TrialData(problem, seed: 3, epilogue: epilogue), executor: executor)
     let t = InterleavedTimer.run([bare.run, fused.run], policy: policy)
-    return EpilogueRecord(layer: layer, problem: "\(problem)", algorithm: algorithm.name, epilogue: "\(epilogue)", threads: threads,
+    return EpilogueRecord(layer: layer, problem: "\(problem)", algorithm: algorithm.name, epilogue: "\(epilogue)", threads: executor.threads,
                           bare_ms: t[0].median * 1e3, fused_ms: t[1].median * 1e3, overhead: t[1].median / t[0].median - 1)
 }
 

@@ -43,7 +43,7 @@ public struct PerformanceGate {
     /// The calibration workload on every thread, a fixed amount of work (about 3 ms on one core here): 2^19
     /// iterations of the FMA loop, 2^10 sweeps of load-fed FMAs over 128 KiB, 8 triads over 3 × 2 MiB.
     /// Fixed, not grown to a time: a count chosen per run would make ratios of different runs incomparable.
-    static func calibrate(_ pool: ThreadPool) {
+    static func calibrate(_ pool: any Executor) {
         let scratch = CalibrationScratch.shared(threads: pool.threads)
         pool.parallelFor(count: pool.threads) { t, _ in
             blackHole(fmaThroughputLoop(iterations: 1 << 19, seed: 1))
@@ -54,16 +54,19 @@ public struct PerformanceGate {
 
     /// Times `algorithm` on `problem` against the calibration, and checks its output.
     public func measure(_ problem: ConvProblem, _ algorithm: any ConvolutionAlgorithm) throws -> Measurement {
+        try ThreadPool.with(threads: threads) { pool in try measure(problem, algorithm, on: pool) }
+    }
+
+    private func measure(_ problem: ConvProblem, _ algorithm: any ConvolutionAlgorithm, on pool: ThreadPool) throws -> Measurement {
         let data = try TrialData(problem, seed: 3)
-        let trial = try algorithm.trial(data, threads: threads)
+        let trial = try algorithm.trial(data, executor: pool)
         trial.run()
         let output = trial.output()
         let reference = Registry.reference(for: problem)
-        let refTrial = try reference.trial(data, threads: threads)
+        let refTrial = try reference.trial(data, executor: pool)
         refTrial.run()
         let error = relativeError(output, refTrial.output())
 
-        let pool = ThreadPool.shared(threads: threads)
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: repetitionSeconds, repetitions: 1, capSeconds: 1)
         let kernelIterations = Timing.iterationCount(policy, firstRunSeconds: time(trial.run), trial.run)
         PerformanceGate.calibrate(pool)  // warm-up (first touch of its buffers)
@@ -253,9 +256,11 @@ extension PerformanceGate {
     /// measure-mode tune at `threads`), or the reference of its kind when the tuner chose none.
     public static func tunedChoices(_ problems: [ConvProblem], threads: Int, among: [any ConvolutionAlgorithm] = Registry.all) -> [String: String] {
         let model = CostModel(speed: MachineSpeed.measure(threads: threads), threads: threads)
-        var tuner = Tuner(threads: threads, mode: .measure, model: model)
-        tuner.algorithms = among
-        let plan = tuner.tune(problems)
+        let plan = ThreadPool.with(threads: threads) { pool in
+            var tuner = Tuner(executor: pool, mode: .measure, model: model)
+            tuner.algorithms = among
+            return tuner.tune(problems)
+        }
         return Dictionary(problems.map { ("\($0)", plan.entries["\($0)"]?.algorithm ?? Registry.reference(for: $0).name) },
                           uniquingKeysWith: { a, _ in a })
     }

@@ -33,8 +33,9 @@ public enum PlanVerification {
             let problem = try ConvProblem(parsing: key)
             let candidates = Registry.candidates(for: problem).supported
             let data = try TrialData(problem, seed: 5)
-            let ops = try candidates.map { try $0.trial(data, threads: threads).run }
-            let times = InterleavedTimer.run(ops, policy: policy).map(\.median)
+            let times = try ThreadPool.with(threads: threads) { pool in
+                InterleavedTimer.run(try candidates.map { try $0.trial(data, executor: pool).run }, policy: policy).map(\.median)
+            }
             let bestIndex = times.indices.min { times[$0] < times[$1] }!
             var row = "| `\(key)` | \(candidates[bestIndex].name) | \(fmt(times[bestIndex] * 1e3, 3)) |"
             for (i, plan) in loaded.enumerated() {
@@ -70,8 +71,10 @@ public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, 
     if !FileManager.default.fileExists(atPath: path) {
         try AtomicFile.requireDirectory(of: path)
         let t0 = monotonicSeconds()
-        let plan = Tuner(threads: threads, mode: mode, model: CostModel(speed: speed, threads: threads), budgetSeconds: budget)
-            .tune(problems) { done, _, p in progress(done, p) }
+        let plan = ThreadPool.with(threads: threads) { pool in
+            Tuner(executor: pool, mode: mode, model: CostModel(speed: speed, threads: threads), budgetSeconds: budget)
+                .tune(problems) { done, _, p in progress(done, p) }
+        }
         try plan.write(path: path)
         tuned = "tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(path)"
     }

@@ -29,7 +29,7 @@ public struct ProblemBenchmark {
     /// Runs every algorithm in `algorithms` on `problem` (random input and weights from `seed`; pointwise
     /// problems apply `epilogue`). The reference of the problem's kind, if present, runs first so every
     /// other case can be checked against it.
-    public static func run(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
+    public static func run(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], executor: any Executor,
                            policy: TimingPolicy, seed: UInt64 = 1, epilogue: PointwiseEpilogue = .none) throws -> ProblemBenchmark {
         let data = try TrialData(problem, seed: seed, epilogue: epilogue)
         let ordered = algorithms.sorted { ($0.isReference ? 0 : 1) < ($1.isReference ? 0 : 1) }
@@ -41,7 +41,7 @@ public struct ProblemBenchmark {
                 continue
             }
             do {
-                let trial = try algorithm.trial(data, threads: threads)
+                let trial = try algorithm.trial(data, executor: executor)
                 let timing = Timing.measure(policy, trial.run)
                 let values = trial.output()
                 var error: Double?

@@ -31,11 +31,12 @@ public struct ResultsRun {
         var conversions: [String: ProblemBenchmark.Conversion] = [:]
         for t in threadCounts {
             let peak = speed.peaks(threads: t)
+            try ThreadPool.with(threads: t) { pool in
             for (name, set) in shapeSets {
                 var all: [BenchRecord] = []
                 for problem in set.uniqueProblems {
                     log("report: \(threadsText(t)), \(name), \(problem)")
-                    let raw = try ProblemBenchmark.run(problem, algorithms: Registry.algorithms(for: problem), threads: t, policy: policy)
+                    let raw = try ProblemBenchmark.run(problem, algorithms: Registry.algorithms(for: problem), executor: pool, policy: policy)
                     all += records(raw, threads: t, peak: peak)
                     if t == 1, let c = raw.conversions.first { conversions["\(problem)"] = c }
                 }
@@ -43,10 +44,12 @@ public struct ResultsRun {
                 try write(try jsonString(BenchOutput(threads: t, peak: peak, bandwidth: speed.bandwidthGBs(threads: t), records: all)),
                           "bench-\(name)-\(t)t.json")
             }
+            }
         }
         var epilogues: [EpilogueRecord] = []
         if let pw = shapeSets.first(where: { $0.0 == ReportWriter.pointwiseSet }) {
             for t in threadCounts {
+                try ThreadPool.with(threads: t) { pool in
                 for e in pw.1.entries {
                     // The layer's fastest variant of our own GEMM, with bias only and with each epilogue the model applies.
                     guard let best = ReportWriter.best(results[t]?[pw.0] ?? [], problem: "\(e.problem)", family: "gemm-simd"),
@@ -54,8 +57,9 @@ public struct ResultsRun {
                     for epilogue in replknetEpilogues(problem: e.problem) {
                         log("report: epilogue \(t)t \(e.name) \(epilogue)")
                         epilogues.append(try measureEpilogue(layer: e.name, problem: e.problem, algorithm: algorithm, epilogue: epilogue,
-                                                             threads: t, policy: policy))
+                                                             executor: pool, policy: policy))
                     }
+                }
                 }
             }
             try write(try jsonString(epilogues), "bench-\(ReportWriter.pointwiseSet)-epilogues.json")

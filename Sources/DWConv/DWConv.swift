@@ -8,8 +8,8 @@ import Glibc
 #endif
 
 // libdwconv: the C ABI of include/dwconv.h over the registry's kernels, the tuning plan and a thread pool per
-// context. Everything here is glue: choosing (PlanChooser), preparing (the algorithms' own `prepare`, with the
-// context's pool standing in for the shared ones), layout conversion and error reporting. No Swift type
+// context. Everything here is glue: choosing (PlanChooser), preparing (the algorithms' own `prepare`, on the
+// context's executor), layout conversion and error reporting. No Swift type
 // crosses the ABI; handles are retained objects passed as opaque pointers.
 
 /// Status codes of dwconv.h.
@@ -67,10 +67,13 @@ private func guarded(_ body: () throws -> Void) -> Int32 {
 
 // MARK: objects behind the handles
 
-/// A context: its own pool (with its own spin policy), the plan chooser, and a lock so that one layer of
-/// the context runs at a time (a pool runs one job at a time).
+/// A context: the executor its layers run on (a pool of its own with its own spin policy, or the host's threads
+/// through its parallel-for), the plan chooser, and a lock so that one layer of the context runs at a time (an
+/// executor runs one job at a time).
 final class Context {
-    let pool: ThreadPool
+    let executor: any Executor
+    /// The pool the context started, ended with it (nil when the host lends its threads).
+    private let ownPool: ThreadPool?
     let chooser: PlanChooser
     let lock = NSLock()
     let warning: UnsafeMutablePointer<CChar>?
@@ -86,11 +89,13 @@ final class Context {
             chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
         }
         warning = chooser.warning.map { strdup($0) }
-        pool = ThreadPool(threads: threads, spinSeconds: spinSeconds)
+        let pool = ThreadPool(threads: threads, spinSeconds: spinSeconds)
+        ownPool = pool
+        executor = pool
     }
 
     deinit {
-        pool.shutdown()
+        ownPool?.shutdown()
         free(warning)
     }
 }
@@ -160,7 +165,7 @@ final class Layer {
         return false
     }
 
-    /// The plan's (or the heuristic's) choice for this batch, prepared on the context's pool. A caller that
+    /// The plan's (or the heuristic's) choice for this batch, prepared on the context's executor. A caller that
     /// asked for NCHW16c gets an NCHW16c algorithm: the plan's choice if it is one, else the heuristic's.
     func prepare(batch: Int) throws -> Prepared {
         if let p = prepared[batch] { return p }
@@ -181,18 +186,17 @@ final class Layer {
             algorithm = fallback
         }
         if let why = algorithm.supports(problem) { throw DWConvError(.unsupported, "\(name) does not support \(problem): \(why)") }
-        let threads = context.pool.threads
         let result: Prepared
         switch shape {
         case let .depthwise(_, _, _, _, _, _, weights):
             guard let p = problem.depthwise, let a = algorithm as? any DepthwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not depthwise") }
-            let plan = try ThreadPool.using(context.pool) { try a.prepare(p, weights: weights, threads: threads) }
+            let plan = try a.prepare(p, weights: weights, executor: context.executor)
             result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout, residual: false) { x, y, _ in
                 plan.execute(input: x, output: y)
             }
         case let .pointwise(_, _, _, _, weights, epilogue):
             guard let p = problem.pointwise, let a = algorithm as? any PointwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not pointwise") }
-            let plan = try ThreadPool.using(context.pool) { try a.prepare(p, weights: weights, epilogue: epilogue, threads: threads) }
+            let plan = try a.prepare(p, weights: weights, epilogue: epilogue, executor: context.executor)
             result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout,
                               residual: epilogue.residual) { x, y, r in
                 plan.execute(input: x, output: y, residual: r)
@@ -238,7 +242,7 @@ final class Layer {
         func offset(_ layout: Layout, image: Int, block: Int) -> Int {
             layout == .nchw16c ? (image * blocks + block) * plane * 16 : (image * s.c + block * 16) * plane
         }
-        context.pool.parallelFor(count: s.n * blocks) { task, _ in
+        context.executor.parallelFor(count: s.n * blocks) { task, _ in
             let image = task / blocks, block = task % blocks
             let channels = min(16, s.c - block * 16)
             LayoutConversion.convert(fromPtr.pointer + offset(from, image: image, block: block), from: from,
@@ -352,7 +356,7 @@ public func dwconv_context_destroy(_ context: OpaquePointer?) {
 @_cdecl("dwconv_context_threads")
 public func dwconv_context_threads(_ context: OpaquePointer?) -> Int32 {
     guard let c: Context = try? object(context, "context") else { return 0 }
-    return Int32(c.pool.threads)
+    return Int32(c.executor.threads)
 }
 
 @_cdecl("dwconv_context_plan_warning")

@@ -179,7 +179,7 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
 
     /// Runs the micro-benchmarks (about 0.5–1 s in all).
     public static func measure(threads: Int = ThreadPool.defaultThreads) -> MachineSpeed {
-        let pool = ThreadPool.shared(threads: threads)
+        ThreadPool.with(threads: threads) { pool in
         let one = peak(pool: pool, workers: 1)
         let all = peak(pool: pool, workers: threads)
         let bw1 = bandwidth(pool: pool, workers: 1)
@@ -189,6 +189,7 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
                             bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll,
                             bf16PeakGflopsOneCore: native ? bf16Peak(pool: pool, workers: 1) : nil,
                             bf16PeakGflopsAllCores: native ? bf16Peak(pool: pool, workers: threads) : nil)
+        }
     }
 
     /// The peak an algorithm multiplying in `arithmetic` is measured against at `threads` threads: the fp32
@@ -209,7 +210,7 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
 
     /// Measured bf16 dot-product peak of `threads` threads (nil without avx512_bf16).
     public static func bf16PeakGflops(threads: Int) -> Double? {
-        BF16.native ? bf16Peak(pool: ThreadPool.shared(threads: threads), workers: threads) : nil
+        BF16.native ? ThreadPool.with(threads: threads) { bf16Peak(pool: $0, workers: threads) } : nil
     }
 
     static func bf16Peak(pool: ThreadPool, workers: Int) -> Double {
@@ -238,12 +239,12 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
 
     /// Measured FMA peak of `threads` threads running at once (GFLOP/s), for "% of peak".
     public static func peakGflops(threads: Int) -> Double {
-        peak(pool: ThreadPool.shared(threads: threads), workers: threads)
+        ThreadPool.with(threads: threads) { peak(pool: $0, workers: threads) }
     }
 
     /// Triad bandwidth at `threads` threads, GB/s.
     public static func bandwidthGBs(threads: Int) -> Double {
-        bandwidth(pool: ThreadPool.shared(threads: threads), workers: threads)
+        ThreadPool.with(threads: threads) { bandwidth(pool: $0, workers: threads) }
     }
 
     static func peak(pool: ThreadPool, workers: Int) -> Double {

@@ -21,15 +21,13 @@ import Synchronization
 /// workers do not take cores from the host's threads.
 /// On a multi-node machine worker *i* is bound to NUMA node *i mod nodes*.
 ///
-/// `shared(threads:)` pools live for the process. A pool made with `init` belongs to its owner (a library
-/// context), which calls `shutdown()` to end its workers. Code that prepares plans inside
-/// `ThreadPool.using(pool) { … }` gets that pool from `shared(threads:)` on the calling thread, so a
-/// context's plans run on the context's own workers.
+/// A pool belongs to whoever created it (a command, a library context, a test), which passes it to the plans it
+/// prepares as their `Executor` and calls `shutdown()` to end its workers; there is no process-wide pool.
 public final class ThreadPool: @unchecked Sendable {
     /// Number of threads that execute tasks, including the caller.
     public let threads: Int
 
-    /// How long an idle worker of a shared pool spins before it sleeps.
+    /// How long an idle worker spins before it sleeps, unless the creator says otherwise.
     public static let spinSeconds = 0.002
 
     /// How long this pool's idle workers spin before they sleep (0: sleep at once).
@@ -48,8 +46,8 @@ public final class ThreadPool: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
 
-    /// Creates a pool with `threads` executing threads (the caller counts as one). Pools live for the
-    /// process; use `shared(threads:)`.
+    /// Creates a pool with `threads` executing threads (the caller counts as one); `threads − 1` workers start
+    /// now and run until `shutdown()`.
     public init(threads: Int, spinSeconds: Double = ThreadPool.spinSeconds) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         self.threads = threads
@@ -66,7 +64,7 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Ends the workers (after the current job, if any) and waits until they have exited. The pool must not
-    /// be used afterwards. Shared pools are never shut down.
+    /// be used afterwards.
     public func shutdown() {
         stopping.store(true, ordering: .sequentiallyConsistent)
         generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
@@ -76,29 +74,12 @@ public final class ThreadPool: @unchecked Sendable {
         while runningWorkers.load(ordering: .acquiring) > 0 { usleep(50) }
     }
 
-    /// The pool `shared(threads:)` returns on this thread instead of a process-wide one, while `body` runs.
-    private static let scoped = ThreadLocalPool()
-
-    /// Runs `body` with `pool` standing in for the shared pools on the calling thread: plans prepared inside
-    /// take their workers from `pool` (whatever thread count they ask for is the pool's).
-    public static func using<T>(_ pool: ThreadPool, _ body: () throws -> T) rethrows -> T {
-        let previous = scoped.pool
-        scoped.pool = pool
-        defer { scoped.pool = previous }
-        return try body()
-    }
-
-    private static let cacheLock = NSLock()
-    nonisolated(unsafe) private static var cache: [Int: ThreadPool] = [:]
-
-    /// A process-wide pool with `threads` threads, created on first use and kept.
-    public static func shared(threads: Int) -> ThreadPool {
-        if let pool = scoped.pool { return pool }
-        cacheLock.lock(); defer { cacheLock.unlock() }
-        if let pool = cache[threads] { return pool }
-        let pool = ThreadPool(threads: threads)
-        cache[threads] = pool
-        return pool
+    /// Runs `body` on a pool of `threads` threads that is shut down when `body` returns: for work that starts and
+    /// ends within one call (a measurement, a tuning run, one command).
+    public static func with<T>(threads: Int, spinSeconds: Double = ThreadPool.spinSeconds, _ body: (ThreadPool) throws -> T) rethrows -> T {
+        let pool = ThreadPool(threads: threads, spinSeconds: spinSeconds)
+        defer { pool.shutdown() }
+        return try body(pool)
     }
 
     /// Default thread count: all online cores.
@@ -162,20 +143,6 @@ public final class ThreadPool: @unchecked Sendable {
             job!._withUnsafeGuaranteedRef { runTasks($0.body, worker: worker) }
             unfinishedWorkers.wrappingSubtract(1, ordering: .releasing)
         }
-    }
-}
-
-/// The calling thread's stand-in pool (`ThreadPool.using`); a pthread key, so each thread has its own.
-private struct ThreadLocalPool: Sendable {
-    private let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key, nil)
-        return key
-    }()
-
-    var pool: ThreadPool? {
-        get { pthread_getspecific(key).map { Unmanaged<ThreadPool>.fromOpaque($0).takeUnretainedValue() } }
-        nonmutating set { pthread_setspecific(key, newValue.map { Unmanaged.passUnretained($0).toOpaque() }) }
     }
 }
 

@@ -33,13 +33,14 @@ public final class RepLKNetModel {
     public let config: RepLKNetConfig
     public let batch: Int
     public let resolution: Int
-    public let threads: Int
+    /// Where every layer runs (the caller's); its thread count is the model's.
+    public let executor: any Executor
+    public var threads: Int { executor.threads }
     /// The arithmetic the layers were allowed: with bf16, each GEMM layer's problem is a bf16 one and its
     /// algorithm (the plan's or the heuristic's) may round to bf16; depthwise layers stay fp32.
     public let precision: Precision
     public private(set) var layers: [Layer] = []
     private var steps: [(UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void] = []
-    private let pool: ThreadPool
     /// The activation buffers of the memory plan.
     private var buffers: [AlignedBuffer] = []
     private let patches: AlignedBuffer
@@ -50,7 +51,7 @@ public final class RepLKNetModel {
     /// algorithm whose layout is NCHW16c (see `ModelChooser`).
     /// The deployed net is consumed layer by layer: each layer's fused weights are released once its plan
     /// holds them packed, so weights are not held twice.
-    public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, threads: Int, precision: Precision = .fp32,
+    public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, executor: any Executor, precision: Precision = .fp32,
                 choose: (ConvProblem) throws -> (name: String, source: String)) throws {
         var net = consume net
         releaseFreedMemory()  // what the re-parameterization freed
@@ -60,9 +61,8 @@ public final class RepLKNetModel {
         config = cfg
         self.batch = batch
         self.resolution = resolution
-        self.threads = threads
+        self.executor = executor
         self.precision = precision
-        pool = ThreadPool.shared(threads: threads)
 
         let memory = try RepLKNetModel.requireMemory(cfg, batch: batch, resolution: resolution)
         let largest = memory.largestActivation
@@ -109,7 +109,7 @@ public final class RepLKNetModel {
         let (algorithmName, source) = try choose(.pointwise(p))
         let algorithm = try Registry.pointwiseAlgorithm(named: algorithmName)
         guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
-        let plan = try algorithm.prepare(p, weights: w, epilogue: spec.epilogue, threads: threads)
+        let plan = try algorithm.prepare(p, weights: w, epilogue: spec.epilogue, executor: executor)
         let bufs = buffers, patch = patches, input = spec.inputBuffer, output = spec.outputBuffer!, residual = spec.residualBuffer
         steps.append { _, _ in
             let x = input.map { UnsafePointer(bufs[$0].pointer) } ?? UnsafePointer(patch.pointer)
@@ -125,8 +125,8 @@ public final class RepLKNetModel {
         let algorithm = try Registry.algorithm(named: algorithmName)
         guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
         let weights = try DepthwiseWeights(channels: conv.outChannels, kernel: conv.kernel, weight: conv.weight, bias: conv.bias)
-        let plan = try algorithm.prepare(p, weights: weights, threads: threads)
-        let bufs = buffers, pool = pool, input = spec.inputBuffer!, output = spec.outputBuffer!
+        let plan = try algorithm.prepare(p, weights: weights, executor: executor)
+        let bufs = buffers, pool = executor, input = spec.inputBuffer!, output = spec.outputBuffer!
         let count = Layout.nchw16c.storageCount(n: p.n, c: p.c, h: p.oh, w: p.ow)
         let relu = spec.epilogue.activation == .relu
         steps.append { _, _ in
@@ -152,7 +152,7 @@ public final class RepLKNetModel {
             switch (problem, weights) {
             case let (.pointwise(p)?, .conv(conv)) where spec.operation == .stem:
                 // im2col from the NCHW image into the patch buffer, then the GEMM over the patches.
-                let resolution = self.resolution, inC = config.inChannels, patch = patches, pool = pool
+                let resolution = self.resolution, inC = config.inChannels, patch = patches, pool = executor
                 steps.append { image, _ in im2col3x3s2(image, n: n, c: inC, size: resolution, into: patch.pointer, pool: pool) }
                 layers.append(Layer(name: spec.name + " im2col", op: "im2col", group: spec.group, algorithm: "im2col 3×3 s2", source: "fixed",
                                     problem: nil, flops: 0, bytes: 4.0 * Double(n * inC * resolution * resolution + patch.count)))
@@ -211,7 +211,7 @@ public final class RepLKNetModel {
 /// ci·9 + ky·3 + kx of output pixel (oy, ox) holds x[ci, 2·oy − 1 + ky, 2·ox − 1 + kx] (zero outside).
 /// Each pixel's patch is gathered into a zeroed 16-lane vector per channel block and stored whole, so
 /// lanes past 9·c are written as zero. Threads split output rows. Θ(N·9c·OH·OW).
-func im2col3x3s2(_ x: UnsafePointer<Float>, n: Int, c: Int, size: Int, into out: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+func im2col3x3s2(_ x: UnsafePointer<Float>, n: Int, c: Int, size: Int, into out: UnsafeMutablePointer<Float>, pool: any Executor) {
     let oside = size / 2, channels = 9 * c, blocks = Layout.blocks(channels), plane = oside * oside
     let src = SendablePointer(x), dst = SendableMutablePointer(out)
     pool.parallelFor(count: n * oside) { task, _ in
@@ -250,7 +250,7 @@ func releaseFreedMemory() {
 }
 
 /// max(x, 0) over `count` floats in place, split over the pool's threads.
-func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool) {
+func reluInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, pool: any Executor) {
     let p = SendableMutablePointer(x)
     let chunk = 1 << 14
     pool.parallelFor(count: (count + chunk - 1) / chunk) { task, _ in

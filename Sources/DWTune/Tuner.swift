@@ -16,7 +16,9 @@ import Foundation
 public struct Tuner {
     public typealias Mode = Plan.Mode
 
-    public var threads: Int
+    /// Where the candidates run; the plan is tuned for its thread count.
+    public var executor: any Executor
+    public var threads: Int { executor.threads }
     public var mode: Mode
     public var budgetSeconds: Double?
     public var slowdownFactor = 1.5
@@ -25,8 +27,8 @@ public struct Tuner {
     public var model: CostModel
     public var algorithms: [any ConvolutionAlgorithm] = Registry.all
 
-    public init(threads: Int, mode: Mode, model: CostModel, budgetSeconds: Double? = nil) {
-        self.threads = threads
+    public init(executor: any Executor, mode: Mode, model: CostModel, budgetSeconds: Double? = nil) {
+        self.executor = executor
         self.mode = mode
         self.model = model
         self.budgetSeconds = budgetSeconds
@@ -98,7 +100,7 @@ public struct Tuner {
         var failed: [Plan.Candidate] = []
         for a in candidates {
             do {
-                runs.append((a.name, try a.trial(data, threads: threads).run))
+                runs.append((a.name, try a.trial(data, executor: executor).run))
             } catch {
                 failed.append(Plan.Candidate(algorithm: a.name, status: .refused, reason: "\(error)"))
             }

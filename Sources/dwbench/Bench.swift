@@ -138,7 +138,11 @@ struct Bench: ParsableCommand {
 extension Bench {
     public func benchmark(_ problem: ConvProblem, algorithms: [any ConvolutionAlgorithm], threads: Int,
                    policy: TimingPolicy, peak: Peaks, epilogue: PointwiseEpilogue) throws -> (records: [BenchRecord], raw: ProblemBenchmark) {
-        let raw: ProblemBenchmark = try cli { try ProblemBenchmark.run(problem, algorithms: algorithms, threads: threads, policy: policy, epilogue: epilogue) }
+        let raw: ProblemBenchmark = try cli {
+            try ThreadPool.with(threads: threads) { pool in
+                try ProblemBenchmark.run(problem, algorithms: algorithms, executor: pool, policy: policy, epilogue: epilogue)
+            }
+        }
         return (records(raw, threads: threads, peak: peak), raw)
     }
 }

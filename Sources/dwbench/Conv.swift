@@ -75,7 +75,9 @@ struct Conv: ParsableCommand {
         }
         let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k, weight: w.values, bias: b)
         let tensor = Tensor(nchw: x.values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
-        let out = try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, threads: threadOptions.threads)
+        let out = try ThreadPool.with(threads: threadOptions.threads) { pool in
+            try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, executor: pool)
+        }
         let result = NPYArray(shape: [problem.n, problem.c, problem.oh, problem.ow], values: out.nchwValues())
         try cli { try result.write(path: output) }
         FileHandle.standardError.write(Data("\(problem) with \(chosen.name) (\(source)): wrote \(output)\n".utf8))

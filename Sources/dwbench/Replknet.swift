@@ -125,8 +125,10 @@ struct Replknet: ParsableCommand {
             for line in [opened.tuned, chooser.warning.map { "warning: \($0)" }].compactMap({ $0 }) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         }
         let model: RepLKNetModel
+        let pool = ThreadPool(threads: threads)
+        defer { pool.shutdown() }
         do {
-            model = try RepLKNetModel(consume net, batch: n, resolution: r, threads: threads, precision: precision, choose: ModelChooser(chooser).choose)
+            model = try RepLKNetModel(consume net, batch: n, resolution: r, executor: pool, precision: precision, choose: ModelChooser(chooser).choose)
         } catch { throw CLIError("\(error)") }
         let setupSeconds = monotonicSeconds() - setupStart
         let timing = ModelTiming.run(model, image: image, repetitions: `repeat`)

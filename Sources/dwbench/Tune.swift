@@ -53,10 +53,12 @@ struct Tune: ParsableCommand {
             let speed = MachineSpeed.measure(threads: threads)
             model = CostModel(speed: speed, threads: threads)
         }
-        let tuner = Tuner(threads: threads, mode: tuneMode, model: model, budgetSeconds: budgetSeconds)
         let progress = Progress(total: problems.count)
         let start = monotonicSeconds()
-        let plan = tuner.tune(problems) { done, total, problem in progress.update(done: done, label: "\(problem)") }
+        let plan = ThreadPool.with(threads: threads) { pool in
+            Tuner(executor: pool, mode: tuneMode, model: model, budgetSeconds: budgetSeconds)
+                .tune(problems) { done, total, problem in progress.update(done: done, label: "\(problem)") }
+        }
         progress.finish()
         try cli { try plan.write(path: output) }
         let elapsed = monotonicSeconds() - start

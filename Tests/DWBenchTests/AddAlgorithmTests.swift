@@ -18,9 +18,9 @@ struct RowTaps: DepthwiseAlgorithm {
     var summary: String { "test-only: NCHW, one kernel row at a time over a whole output row (scalar)" }
     func supports(_ problem: Problem) -> String? { problem.k > 15 ? "kernel larger than 15 (test-only limit)" : nil }
 
-    func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         if let why = supports(problem) { throw AlgorithmError.unsupported(algorithm: name, problem: .depthwise(problem), reason: why) }
-        return RowTapsPlan(problem: problem, weights: weights, threads: threads)
+        return RowTapsPlan(problem: problem, weights: weights, executor: executor)
     }
 }
 
@@ -28,12 +28,12 @@ final class RowTapsPlan: DepthwisePlan {
     let problem: Problem
     var layout: Layout { .nchw }
     let weights: DepthwiseWeights
-    let pool: ThreadPool
+    let pool: any Executor
 
-    init(problem: Problem, weights: DepthwiseWeights, threads: Int) {
+    init(problem: Problem, weights: DepthwiseWeights, executor: any Executor) {
         self.problem = problem
         self.weights = weights
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
@@ -76,19 +76,19 @@ final class AddAlgorithmTests: XCTestCase {
 
     func testBenchmarkedAgainstTheReference() throws {
         let problem = ConvProblem.depthwise(try Problem(parsing: "n1c24h20w20k7s1p3"))
-        let result = try ProblemBenchmark.run(problem, algorithms: all.filter { $0.kind == problem.kind }, threads: 1,
+        let result = try ProblemBenchmark.run(problem, algorithms: all.filter { $0.kind == problem.kind }, executor: InlineExecutor(),
                                               policy: TimingPolicy(warmup: 1, minRepetitionSeconds: 0.001, repetitions: 3, capSeconds: 1))
         let case_ = try XCTUnwrap(result.cases.first { $0.algorithm == "row-taps.nchw" })
         XCTAssertNotNil(case_.timing)
         XCTAssertLessThanOrEqual(try XCTUnwrap(case_.relativeError), RowTaps().errorBound)
-        let refused = try ProblemBenchmark.run(.depthwise(try Problem(parsing: "n1c8h20w20k31s1p15")), algorithms: [RowTaps()], threads: 1,
+        let refused = try ProblemBenchmark.run(.depthwise(try Problem(parsing: "n1c8h20w20k31s1p15")), algorithms: [RowTaps()], executor: InlineExecutor(),
                                                policy: TimingPolicy(warmup: 0, minRepetitionSeconds: 0.001, repetitions: 1, capSeconds: 1))
         XCTAssertEqual(refused.cases.first?.refusal, "kernel larger than 15 (test-only limit)")
     }
 
     func testTunedAndEstimatedFromItsDeclaredFacts() throws {
         let problem = ConvProblem.depthwise(try Problem(parsing: "n1c24h20w20k7s1p3"))
-        var tuner = Tuner(threads: 1, mode: .exhaustive, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
+        var tuner = Tuner(executor: InlineExecutor(), mode: .exhaustive, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
         tuner.algorithms = all
         let entry = try XCTUnwrap(tuner.tune([problem]).entries["\(problem)"])
         XCTAssertEqual(entry.candidates.first { $0.algorithm == "row-taps.nchw" }?.status, .measured)

@@ -16,8 +16,8 @@ struct SlowedAlgorithm: ConvolutionAlgorithm {
     var defaultEfficiency: (compute: Double, memory: Double) { base.defaultEfficiency }
     func supports(_ problem: ConvProblem) -> String? { base.supports(problem) }
     func workEstimate(_ problem: ConvProblem) -> WorkEstimate { base.workEstimate(problem) }
-    func trial(_ data: TrialData, threads: Int) throws -> Trial {
-        let t = try base.trial(data, threads: threads)
+    func trial(_ data: TrialData, executor: any Executor) throws -> Trial {
+        let t = try base.trial(data, executor: executor)
         let factor = self.factor
         return Trial(layout: t.layout, run: { for _ in 0..<factor { t.run() } }, output: t.output)
     }

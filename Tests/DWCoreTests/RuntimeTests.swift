@@ -1,32 +1,55 @@
 import DWCore
 import Foundation
+import Synchronization
 import XCTest
 
 final class RuntimeTests: XCTestCase {
-    func testThreadPoolRunsEveryTaskOnce() {
-        for threads in [1, 2, 3, 5] {
-            let pool = ThreadPool.shared(threads: threads)
-            for count in [0, 1, 7, 1000] {
-                let hits = AlignedBuffer(count: max(count, 1))
-                let workers = AlignedBuffer(count: max(count, 1))
-                let h = hits.pointer, wk = workers.pointer
-                nonisolated(unsafe) let hp = h, wp = wk
-                pool.parallelFor(count: count) { task, worker in
-                    hp[task] += 1
-                    wp[task] = Float(worker)
+    /// Every executor runs every task exactly once, with a worker index below its thread count that no other task
+    /// holds at the same time (per-worker workspaces rely on it): pools, the inline executor, and host executors
+    /// over hosts that behave (threads of their own, or all on the caller) and hosts that do not (run nothing,
+    /// repeat an index, invent indices): a wrong host may cost speed, never a task or a shared workspace.
+    func testExecutorsRunEveryTaskOnceOnExclusiveWorkers() {
+        var executors: [(String, any Executor)] = [1, 2, 3, 5].map { ("\($0)-thread pool", ThreadPool(threads: $0, spinSeconds: 0)) }
+        executors.append(("inline", InlineExecutor()))
+        for (name, host) in hosts { executors.append(("host '\(name)', 3 threads", HostExecutor(threads: 3, parallelFor: host, host: nil))) }
+        for (label, executor) in executors {
+            for count in [0, 1, 2, 7, 1000] {
+                let hits = Mutex([Int](repeating: 0, count: count)), busy = Mutex([Bool](repeating: false, count: executor.threads))
+                let badWorker = Atomic<Bool>(false), shared = Atomic<Bool>(false)
+                executor.parallelFor(count: count) { task, worker in
+                    hits.withLock { $0[task] += 1 }
+                    guard worker >= 0 && worker < executor.threads else { badWorker.store(true, ordering: .relaxed); return }
+                    if busy.withLock({ b in defer { b[worker] = true }; return b[worker] }) { shared.store(true, ordering: .relaxed) }
+                    for _ in 0..<200 { spinHint() }
+                    busy.withLock { $0[worker] = false }
                 }
-                XCTAssertTrue((0..<count).allSatisfy { hits.pointer[$0] == 1 }, "\(threads) threads, \(count) tasks")
-                XCTAssertTrue((0..<count).allSatisfy { Int(workers.pointer[$0]) < threads })
+                XCTAssertEqual(hits.withLock { $0 }, [Int](repeating: 1, count: count), "\(label), \(count) tasks: not every task ran once")
+                XCTAssertFalse(badWorker.load(ordering: .relaxed), "\(label): a worker index outside 0..<\(executor.threads)")
+                XCTAssertFalse(shared.load(ordering: .relaxed), "\(label): two tasks ran on one worker at once")
             }
+            (executor as? ThreadPool)?.shutdown()
         }
     }
 
-    /// A context's own pool (libdwconv): spin 0, stands in for the shared pools inside `using`, runs every
-    /// task, and ends its workers on shutdown; two such pools run at once from two threads.
-    func testOwnedPoolsAreScopedAndShutDown() {
+    /// Hosts for `HostExecutor`: two that keep the contract and three that break it.
+    private let hosts: [(String, HostExecutor.ParallelFor)] = [
+        ("threads", { host, task, argument, count in
+            let arg = UncheckedSendable(argument)
+            DispatchQueue.concurrentPerform(iterations: count) { task(arg.value, $0) }
+        }),
+        ("caller", { host, task, argument, count in for i in 0..<count { task(argument, i) } }),
+        ("does nothing", { _, _, _, _ in }),
+        ("repeats index 0", { host, task, argument, count in
+            let arg = UncheckedSendable(argument)
+            DispatchQueue.concurrentPerform(iterations: count) { _ in task(arg.value, 0) }
+        }),
+        ("invents indices", { host, task, argument, count in for i in 0..<count { task(argument, i + 1000) } }),
+    ]
+
+    /// A pool created by its owner runs jobs from its own thread while another pool does the same, and ends its
+    /// workers on shutdown.
+    func testOwnedPoolsRunConcurrentlyAndShutDown() {
         let pools = [ThreadPool(threads: 3, spinSeconds: 0), ThreadPool(threads: 2, spinSeconds: 0)]
-        XCTAssertTrue(ThreadPool.using(pools[0]) { ThreadPool.shared(threads: 7) } === pools[0])
-        XCTAssertFalse(ThreadPool.shared(threads: 3) === pools[0], "the stand-in leaked out of using()")
         let sums = AlignedBuffer(count: 2)
         let s = SendableMutablePointer(sums.pointer)
         DispatchQueue.concurrentPerform(iterations: 2) { i in
@@ -94,3 +117,6 @@ final class RuntimeTests: XCTestCase {
         XCTAssertTrue(fp.features.allSatisfy { MachineFingerprint.interestingFeatures.contains($0) })
     }
 }
+
+/// Keeps a task busy for a moment, so that overlapping tasks overlap.
+@inline(never) func spinHint() { _ = monotonicSeconds() }

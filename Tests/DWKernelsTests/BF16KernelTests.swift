@@ -13,7 +13,7 @@ final class BF16KernelTests: XCTestCase {
     /// Runs `algorithm` on `problem` (seeded data, NCHW in and out) with `epilogue`.
     func run(_ algorithm: any PointwiseAlgorithm, _ problem: PointwiseProblem, _ weights: PointwiseWeights,
              _ input: [Float], _ residual: [Float]?, epilogue: PointwiseEpilogue, threads: Int = 2) throws -> [Float] {
-        let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, threads: threads)
+        let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, executor: TestExecutors.pool(threads))
         let x = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w).converted(to: plan.layout)
         let r = residual.map { Tensor(nchw: $0, n: problem.n, c: problem.o, h: problem.h, w: problem.w).converted(to: plan.layout) }
         let y = Tensor(n: problem.n, c: problem.o, h: problem.h, w: problem.w, layout: plan.layout)

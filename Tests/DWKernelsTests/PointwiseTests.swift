@@ -29,7 +29,7 @@ final class PointwiseTests: XCTestCase {
             for algorithm in Registry.pointwise where algorithm.name.hasPrefix("gemm-simd") {
                 var outputs: [[UInt32]] = []
                 for threads in [1, 2, 3, 3] {
-                    let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, threads: threads)
+                    let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, executor: TestExecutors.pool(threads))
                     let y = Tensor(n: problem.n, c: problem.o, h: problem.h, w: problem.w, layout: .nchw16c)
                     plan.execute(input: input.pointer, output: y.pointer, residual: residual.pointer)
                     outputs.append(y.storage.toArray().map(\.bitPattern))
@@ -48,7 +48,7 @@ final class PointwiseTests: XCTestCase {
             // A bf16 algorithm rounds its input first (the weight 1 is exact); its epilogue is fp32 like the others'.
             let problem = try PointwiseProblem(parsing: "n1c1h1w1o1").with(precision: algorithm.arithmetic)
             guard algorithm.supports(problem) != BF16Kernels.missingInstruction else { continue }
-            let plan = try algorithm.prepare(problem, weights: weights, epilogue: PointwiseEpilogue(activation: .gelu), threads: 1)
+            let plan = try algorithm.prepare(problem, weights: weights, epilogue: PointwiseEpilogue(activation: .gelu), executor: InlineExecutor())
             let x = Tensor(n: 1, c: 1, h: 1, w: 1, layout: plan.layout), y = Tensor(n: 1, c: 1, h: 1, w: 1, layout: plan.layout)
             var worst = 0.0
             for i in 0...1200 {

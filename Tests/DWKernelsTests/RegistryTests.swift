@@ -49,7 +49,7 @@ final class RegistryTests: XCTestCase {
             XCTAssertFalse(reason.isEmpty)
             let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k,
                                                weight: [Float](repeating: 0, count: problem.weightCount))
-            XCTAssertThrowsError(try algorithm.prepare(problem, weights: weights, threads: 1)) { error in
+            XCTAssertThrowsError(try algorithm.prepare(problem, weights: weights, executor: InlineExecutor())) { error in
                 XCTAssertTrue("\(error)".contains(reason), "\(error)")
             }
         }
@@ -62,7 +62,7 @@ final class RegistryTests: XCTestCase {
     func testWeightsMustMatchTheProblem() throws {
         let problem = try Problem(parsing: "n1c8h8w8k3s1p1")
         let wrong = try DepthwiseWeights(channels: 8, kernel: 5, weight: [Float](repeating: 0, count: 200))
-        XCTAssertThrowsError(try DirectSIMD(width: 8).prepare(problem, weights: wrong, threads: 1))
+        XCTAssertThrowsError(try DirectSIMD(width: 8).prepare(problem, weights: wrong, executor: InlineExecutor()))
         XCTAssertThrowsError(try DepthwiseWeights(channels: 8, kernel: 3, weight: [1, 2, 3]))
         XCTAssertThrowsError(try DepthwiseWeights(channels: 2, kernel: 1, weight: [1, 2], bias: [1]))
     }

@@ -1,6 +1,7 @@
 import DWCore
 import DWKernels
 import DWModel
+import DWTestSupport
 import XCTest
 
 /// The layer list is the one statement of RepLKNet's structure; these tests hold everything else to it.
@@ -9,7 +10,7 @@ final class LayerListTests: XCTestCase {
     /// im2col step is the one extra row), so the report's grouping and epilogues come from the list too.
     func testTheModelIsBuiltFromTheList() throws {
         let specs = try tinyConfig.layers(resolution: 64)
-        let model = try RepLKNetModel(try DeployedRepLKNet(Checkpoint.random(tinyConfig, seed: 3)), batch: 2, resolution: 64, threads: 1,
+        let model = try RepLKNetModel(try DeployedRepLKNet(Checkpoint.random(tinyConfig, seed: 3)), batch: 2, resolution: 64, executor: TestExecutors.pool(1),
                                       choose: heuristic)
         let rows = model.layers.filter { $0.op != "im2col" }
         XCTAssertEqual(rows.map(\.name), specs.map(\.name))

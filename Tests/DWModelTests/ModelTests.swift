@@ -18,7 +18,7 @@ func heuristic(_ p: ConvProblem) throws -> (name: String, source: String) {
 
 final class ModelTests: XCTestCase {
     func runModel(_ checkpoint: Checkpoint, batch: Int, resolution: Int, threads: Int, image: [Float]) throws -> [Float] {
-        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, threads: threads, choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, executor: TestExecutors.pool(threads), choose: heuristic)
         return model.run(image)
     }
 
@@ -42,7 +42,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[1].map(\.bitPattern), "1 vs 2 threads")
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[2].map(\.bitPattern), "1 vs 3 threads")
         // The same model run again, and a second model built from the same weights and choices: bitwise equal.
-        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 32, threads: 2, choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 32, executor: TestExecutors.pool(2), choose: heuristic)
         XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "rebuilt model differs")
         XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "second run of one model differs")
         // Image 1 of the batch equals that image run alone.
@@ -67,7 +67,7 @@ final class ModelTests: XCTestCase {
 
     func testProblemListMatchesTheLayers() throws {
         let ck = Checkpoint.random(tinyConfig, seed: 1)
-        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 64, threads: 1, choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 64, executor: TestExecutors.pool(1), choose: heuristic)
         var fromLayers: [ConvProblem] = []
         for l in model.layers { if let p = l.problem, !fromLayers.contains(p) { fromLayers.append(p) } }
         XCTAssertEqual(try tinyConfig.problems(batch: 2, resolution: 64), fromLayers)

@@ -33,7 +33,7 @@ public enum Conformance {
                     if why.isEmpty { o.failures.append("\(algorithm.name) refused \(problem) without a reason") }
                     continue
                 }
-                let out = try DepthwiseConvolution.run(algorithm, problem: problem, weights: weights, input: tensor, threads: 2)
+                let out = try DepthwiseConvolution.run(algorithm, problem: problem, weights: weights, input: tensor, executor: TestExecutors.pool(2))
                 let error = relativeError(out.nchwValues(), reference)
                 if !(error <= algorithm.errorBound) {
                     o.failures.append("\(algorithm.name) on \(problem): relative error \(error) > its bound \(algorithm.errorBound)")
@@ -110,7 +110,7 @@ public enum Conformance {
                 let reference = referenceDepthwise(problem, input: input, weight: weights.weight, bias: weights.bias)
                 let tensor = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
                 for algorithm in depthwise where algorithm.supports(problem) == nil {
-                    let out = try DepthwiseConvolution.run(algorithm, problem: problem, weights: weights, input: tensor, threads: 2)
+                    let out = try DepthwiseConvolution.run(algorithm, problem: problem, weights: weights, input: tensor, executor: TestExecutors.pool(2))
                     if let why = nonFiniteMismatch(out.nchwValues(), reference, bound: algorithm.errorBound) {
                         o.failures.append("\(algorithm.name) on \(problem), \(label): \(why)")
                     }
@@ -133,7 +133,7 @@ public enum Conformance {
                     for algorithm in pointwise {
                         let problem = fp32Problem.with(precision: algorithm.arithmetic)
                         guard algorithm.supports(problem) == nil else { continue }
-                        let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, threads: 2)
+                        let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, executor: TestExecutors.pool(2))
                         let x = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w).converted(to: plan.layout)
                         let r = epilogue.residual
                             ? Tensor(nchw: residual, n: problem.n, c: problem.o, h: problem.h, w: problem.w).converted(to: plan.layout) : nil
@@ -180,7 +180,7 @@ public enum Conformance {
                         if !cpuLacks(why) { o.failures.append("\(algorithm.name) refused \(label): \(why)") }
                         continue
                     }
-                    let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, threads: 2)
+                    let plan = try algorithm.prepare(problem, weights: weights, epilogue: epilogue, executor: TestExecutors.pool(2))
                     let x = Tensor(nchw: input, n: problem.n, c: problem.c, h: problem.h, w: problem.w).converted(to: plan.layout)
                     let r = residual.map { Tensor(nchw: $0, n: problem.n, c: problem.o, h: problem.h, w: problem.w).converted(to: plan.layout) }
                     let y = Tensor(n: problem.n, c: problem.o, h: problem.h, w: problem.w, layout: plan.layout)
@@ -219,28 +219,34 @@ public enum Conformance {
         "n1c600h3w5o70.bf16", "n2c100h20w20o48.bf16", "n1c24h40w40o300.bf16",
     ]
 
-    /// Determinism: the same prepared plan gives bitwise-identical outputs run after run, and 1, 2 and 3
-    /// threads give bitwise-identical outputs. Pointwise cases use the full epilogue (GELU and residual).
-    /// An algorithm that supports none of the problems fails.
+    /// Determinism: the same prepared plan gives bitwise-identical outputs run after run, and every executor gives
+    /// bitwise-identical outputs: pools of 1, 2 and 3 threads, the inline executor, and host executors of 2 and 3
+    /// threads (tasks run through a C callback, as on a host program's own threads). Pointwise cases use the full
+    /// epilogue (GELU and residual). An algorithm that supports none of the problems fails.
     public static func invariance(_ algorithms: [any ConvolutionAlgorithm], problems texts: [String] = invarianceProblems) throws -> Outcome {
         var o = Outcome()
         let problems = try texts.map { try ConvProblem(parsing: $0) }
+        let executors: [(String, any Executor)] = [("1-thread pool", TestExecutors.pool(1)), ("2-thread pool", TestExecutors.pool(2)),
+                                                   ("3-thread pool", TestExecutors.pool(3)), ("inline executor", InlineExecutor()),
+                                                   ("2-thread host executor", TestExecutors.host(2)),
+                                                   ("3-thread host executor", TestExecutors.host(3))]
         for problem in problems {
             let data = try TrialData(problem, seed: 7, epilogue: problem.pointwise == nil ? .none : PointwiseEpilogue(activation: .gelu, residual: true))
             for algorithm in algorithms where algorithm.supports(problem) == nil {
                 var outputs: [[UInt32]] = []
-                for threads in [1, 2, 3] {
-                    let trial = try algorithm.trial(data, threads: threads)
+                for (label, executor) in executors {
+                    let trial = try algorithm.trial(data, executor: executor)
                     trial.run()
                     let first = trial.output().map(\.bitPattern)
                     trial.run()
                     if first != trial.output().map(\.bitPattern) {
-                        o.failures.append("\(algorithm.name) on \(problem), \(threads) threads: two runs of one plan differ")
+                        o.failures.append("\(algorithm.name) on \(problem), \(label): two runs of one plan differ")
+                    }
+                    if let reference = outputs.first, reference != first {
+                        o.failures.append("\(algorithm.name) on \(problem): \(executors[0].0) and \(label) differ")
                     }
                     outputs.append(first)
                 }
-                if outputs[0] != outputs[1] { o.failures.append("\(algorithm.name) on \(problem): 1 vs 2 threads differ") }
-                if outputs[0] != outputs[2] { o.failures.append("\(algorithm.name) on \(problem): 1 vs 3 threads differ") }
                 o.worst[algorithm.name] = 0
                 o.checked += 1
             }

@@ -8,7 +8,7 @@ final class PlanTests: XCTestCase {
     let registry = Registry.names
 
     func tinyPlan(mode: Tuner.Mode = .measure, problems: [String] = ["n1c20h12w12k5s1p2", "n1c17h9w9k13s1p6"]) throws -> Plan {
-        let tuner = Tuner(threads: 1, mode: mode, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
+        let tuner = Tuner(executor: InlineExecutor(), mode: mode, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
         return tuner.tune(try problems.map(ConvProblem.init(parsing:)))
     }
 

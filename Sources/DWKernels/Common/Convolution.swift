@@ -5,10 +5,10 @@ import DWCore
 public enum DepthwiseConvolution {
     /// Runs `algorithm` on `input` (NCHW, the problem's input shape) and returns the NCHW output.
     public static func run(_ algorithm: any DepthwiseAlgorithm, problem: Problem, weights: DepthwiseWeights,
-                           input: Tensor, threads: Int) throws -> Tensor {
+                           input: Tensor, executor: any Executor) throws -> Tensor {
         precondition(input.n == problem.n && input.c == problem.c && input.h == problem.h && input.w == problem.w,
                      "input shape does not match the problem")
-        let plan = try algorithm.prepare(problem, weights: weights, threads: threads)
+        let plan = try algorithm.prepare(problem, weights: weights, executor: executor)
         let native = input.converted(to: plan.layout)
         let out = Tensor(n: problem.n, c: problem.c, h: problem.oh, w: problem.ow, layout: plan.layout)
         plan.execute(input: native.pointer, output: out.pointer)

@@ -29,7 +29,7 @@ public protocol ConvolutionAlgorithm: Sendable {
     func supports(_ problem: ConvProblem) -> String?
     func workEstimate(_ problem: ConvProblem) -> WorkEstimate
     /// Prepares the algorithm on `data`'s problem (seeded weights) and returns its timed operation.
-    func trial(_ data: TrialData, threads: Int) throws -> Trial
+    func trial(_ data: TrialData, executor: any Executor) throws -> Trial
 }
 
 /// A prepared run: `run` is the timed operation (`execute` on native-layout buffers); `output` returns
@@ -117,11 +117,11 @@ extension DepthwiseAlgorithm {
         return workEstimate(p)
     }
 
-    public func trial(_ data: TrialData, threads: Int) throws -> Trial {
+    public func trial(_ data: TrialData, executor: any Executor) throws -> Trial {
         guard let p = data.problem.depthwise, let weights = data.depthwiseWeights else {
             throw AlgorithmError.unsupported(algorithm: name, problem: data.problem, reason: "not a depthwise problem")
         }
-        let plan = try prepare(p, weights: weights, threads: threads)
+        let plan = try prepare(p, weights: weights, executor: executor)
         let x = data.input(in: plan.layout), y = data.outputTensor(plan.layout)
         return Trial(layout: plan.layout, run: { plan.execute(input: x.pointer, output: y.pointer) },
                      output: { y.nchwValues() })
@@ -141,11 +141,11 @@ extension PointwiseAlgorithm {
         return workEstimate(p)
     }
 
-    public func trial(_ data: TrialData, threads: Int) throws -> Trial {
+    public func trial(_ data: TrialData, executor: any Executor) throws -> Trial {
         guard let p = data.problem.pointwise, let weights = data.pointwiseWeights else {
             throw AlgorithmError.unsupported(algorithm: name, problem: data.problem, reason: "not a pointwise problem")
         }
-        let plan = try prepare(p, weights: weights, epilogue: data.epilogue, threads: threads)
+        let plan = try prepare(p, weights: weights, epilogue: data.epilogue, executor: executor)
         let x = data.input(in: plan.layout), y = data.outputTensor(plan.layout)
         let r = data.residual(in: plan.layout)
         return Trial(layout: plan.layout,

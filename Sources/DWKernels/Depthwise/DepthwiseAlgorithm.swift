@@ -4,7 +4,7 @@ import DWCore
 ///
 /// The life cycle follows FFTW's problem → solver → plan split:
 /// 1. `supports(_:)` says whether the algorithm can run a problem (`nil`) or why not (a sentence).
-/// 2. `prepare(_:weights:threads:)` builds a `DepthwisePlan` that owns everything derived from the
+/// 2. `prepare(_:weights:executor:)` builds a `DepthwisePlan` that owns everything derived from the
 ///    weights (re-laid-out filters, filter spectra, bias) and all workspace. It may be slow.
 /// 3. `DepthwisePlan.execute(input:output:)` is the only timed step. It allocates nothing.
 ///
@@ -20,8 +20,8 @@ public protocol DepthwiseAlgorithm: ConvolutionAlgorithm {
     /// `nil` when the problem is supported, otherwise a human-readable reason.
     func supports(_ problem: Problem) -> String?
     /// Builds an executable plan. Precondition: `supports(problem) == nil` (otherwise throws
-    /// `AlgorithmError.unsupported`), `weights` matches the problem, `threads ≥ 1`.
-    func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan
+    /// `AlgorithmError.unsupported`), `weights` matches the problem. The plan runs on `executor` and keeps per-worker workspace for its `threads`.
+    func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan
     /// The work the algorithm actually does on a problem — arithmetic FLOPs and bytes moved to or from
     /// memory — for the roofline cost model of the tuner's estimate mode. Defaults to the direct
     /// method's FLOPs and the compulsory bytes.

@@ -3,7 +3,7 @@ import DWCore
 /// A pointwise (1×1) convolution algorithm: stateless, named with its parameters, with the same
 /// problem → algorithm → plan life cycle as `DepthwiseAlgorithm`:
 /// 1. `supports(_:)` returns `nil` or the reason it cannot run a problem.
-/// 2. `prepare(_:weights:epilogue:threads:)` packs the weights (folding a pre-BatchNorm into them) and
+/// 2. `prepare(_:weights:epilogue:executor:)` packs the weights (folding a pre-BatchNorm into them) and
 ///    allocates workspace. It may be slow.
 /// 3. `PointwisePlan.execute(input:output:residual:)` is the only timed step. It allocates nothing.
 public protocol PointwiseAlgorithm: ConvolutionAlgorithm {
@@ -16,7 +16,7 @@ public protocol PointwiseAlgorithm: ConvolutionAlgorithm {
     func supports(_ problem: PointwiseProblem) -> String?
     /// Precondition: `supports(problem) == nil` (otherwise throws `AlgorithmError.unsupported`), weights match.
     func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
-                 threads: Int) throws -> any PointwisePlan
+                 executor: any Executor) throws -> any PointwisePlan
     /// FLOPs and memory bytes of one execution, for the tuner's roofline. Defaults to the compulsory ones.
     func workEstimate(_ problem: PointwiseProblem) -> WorkEstimate
 }

@@ -72,9 +72,9 @@ public struct PointwiseGEMMBF16: PointwiseAlgorithm {
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
-                        threads: Int) throws -> any PointwisePlan {
+                        executor: any Executor) throws -> any PointwisePlan {
         try validate(problem, weights)
-        return PointwiseBF16Plan(problem: problem, weights: weights, epilogue: epilogue, algorithm: self, threads: threads)
+        return PointwiseBF16Plan(problem: problem, weights: weights, epilogue: epilogue, algorithm: self, executor: executor)
     }
 }
 
@@ -134,11 +134,11 @@ final class PointwiseBF16Plan: PointwisePlan {
     let bias: AlignedBuffer
     let chunks: [(start: Int, count: Int)]
     let groups: Int
-    let pool: ThreadPool
+    let pool: any Executor
     /// One bf16 copy of an input block per pool thread: kc channels × the largest chunk.
     let scratch: [BF16Buffer]
 
-    init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMMBF16, threads: Int) {
+    init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMMBF16, executor: any Executor) {
         problem = p
         self.epilogue = epilogue
         vectors = a.vectors
@@ -171,8 +171,8 @@ final class PointwiseBF16Plan: PointwisePlan {
         // Every group converts its chunk's input again, so groups are as few as fill the threads (gemm-simd
         // reads its fp32 input directly and takes four tasks per thread). Measured at 2 threads on the 14×14
         // layers: one group per thread 2–8% faster than two or four.
-        groups = threads == 1 ? 1 : min(panels, max(1, (threads + perImage - 1) / perImage))
-        pool = ThreadPool.shared(threads: threads)
+        groups = executor.threads == 1 ? 1 : min(panels, max(1, (executor.threads + perImage - 1) / perImage))
+        pool = executor
         let scratchCount = min(a.kc / 16, cBlocks) * 16 * (chunks.map(\.count).max() ?? 1)
         scratch = (0..<pool.threads).map { _ in BF16Buffer(count: scratchCount) }
     }

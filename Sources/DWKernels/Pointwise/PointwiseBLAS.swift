@@ -52,9 +52,9 @@ public struct PointwiseBLAS: PointwiseAlgorithm {
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
-                        threads: Int) throws -> any PointwisePlan {
+                        executor: any Executor) throws -> any PointwisePlan {
         try validate(problem, weights)
-        return PointwiseBLASPlan(problem: problem, weights: weights, epilogue: epilogue, backend: backend, threads: threads)
+        return PointwiseBLASPlan(problem: problem, weights: weights, epilogue: epilogue, backend: backend, executor: executor)
     }
 }
 
@@ -66,7 +66,7 @@ final class PointwiseBLASPlan: PointwisePlan {
     let weights: AlignedBuffer
     let bias: [Float]
     let threads: Int
-    let pool: ThreadPool
+    let pool: any Executor
 
     /// The OpenBLAS call grid: 256 rows of W (fewer, and each call repacks its slice of X more often: 64
     /// rows cost 10% at one thread) by 1024 pixels (enough tiles for two threads on the early stages).
@@ -74,15 +74,15 @@ final class PointwiseBLASPlan: PointwisePlan {
     static let openBLASPixels = 1024
 
     init(problem: PointwiseProblem, weights w: PointwiseWeights, epilogue: PointwiseEpilogue,
-         backend: PointwiseBLAS.Backend, threads: Int) {
+         backend: PointwiseBLAS.Backend, executor: any Executor) {
         self.problem = problem
         self.epilogue = epilogue
         self.backend = backend
         let (folded, b) = w.folded()
         weights = AlignedBuffer(folded)
         bias = b
-        self.threads = threads
-        pool = ThreadPool.shared(threads: threads)
+        threads = executor.threads
+        pool = executor
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {

@@ -63,9 +63,9 @@ public struct PointwiseGEMM: PointwiseAlgorithm {
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
-                        threads: Int) throws -> any PointwisePlan {
+                        executor: any Executor) throws -> any PointwisePlan {
         try validate(problem, weights)
-        return PointwiseGEMMPlan(problem: problem, weights: weights, epilogue: epilogue, algorithm: self, threads: threads)
+        return PointwiseGEMMPlan(problem: problem, weights: weights, epilogue: epilogue, algorithm: self, executor: executor)
     }
 }
 
@@ -81,9 +81,9 @@ final class PointwiseGEMMPlan: PointwisePlan {
     let bias: AlignedBuffer
     let chunks: [(start: Int, count: Int)]
     let groups: Int
-    let pool: ThreadPool
+    let pool: any Executor
 
-    init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMM, threads: Int) {
+    init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMM, executor: any Executor) {
         problem = p
         self.epilogue = epilogue
         vectors = a.vectors
@@ -110,8 +110,8 @@ final class PointwiseGEMMPlan: PointwisePlan {
         for o in 0..<p.o { bias.pointer[o] = b[o] }
         chunks = PointwiseGEMMPlan.chunking(pixels: p.pixels, tile: pixels, target: a.chunk)
         let perImage = p.n * chunks.count
-        groups = threads == 1 ? 1 : min(panels, max(1, (4 * threads + perImage - 1) / perImage))
-        pool = ThreadPool.shared(threads: threads)
+        groups = executor.threads == 1 ? 1 : min(panels, max(1, (4 * executor.threads + perImage - 1) / perImage))
+        pool = executor
     }
 
     /// The packed-panel GEMMs' work (`gemm-simd`, and `gemm-bf16` with 2-byte weights): padded FLOPs; fp32 input

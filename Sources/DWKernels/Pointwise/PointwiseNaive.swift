@@ -14,9 +14,9 @@ public struct PointwiseNaive: PointwiseAlgorithm {
     public func supports(_ problem: PointwiseProblem) -> String? { nil }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
-                        threads: Int) throws -> any PointwisePlan {
+                        executor: any Executor) throws -> any PointwisePlan {
         try validate(problem, weights)
-        return PointwiseNaivePlan(problem: problem, weights: weights, epilogue: epilogue, threads: threads)
+        return PointwiseNaivePlan(problem: problem, weights: weights, epilogue: epilogue, executor: executor)
     }
 }
 
@@ -25,13 +25,13 @@ final class PointwiseNaivePlan: PointwisePlan {
     let epilogue: PointwiseEpilogue
     var layout: Layout { .nchw }
     let weights: PointwiseWeights
-    let pool: ThreadPool
+    let pool: any Executor
 
-    init(problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, threads: Int) {
+    init(problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, executor: any Executor) {
         self.problem = problem
         self.weights = weights
         self.epilogue = epilogue
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {

@@ -46,9 +46,9 @@ public struct DirectSIMD: DepthwiseAlgorithm {
         WorkEstimate(flops: problem.usefulFlops, bytes: problem.bytes + 8.0 * Double(problem.inputCount))
     }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return DirectSIMDPlan(problem: problem, weights: weights, width: width, rows: rows, threads: threads)
+        return DirectSIMDPlan(problem: problem, weights: weights, width: width, rows: rows, executor: executor)
     }
 }
 
@@ -58,7 +58,7 @@ final class DirectSIMDPlan: DepthwisePlan {
     let width: Int
     /// Output rows per register block (1 unless stride 1 and `rows > 1`).
     let groupRows: Int
-    let pool: ThreadPool
+    let pool: any Executor
     /// Weights as [block][ky][kx][16], zero for channels past C.
     let weights: AlignedBuffer
     /// Weights as [block][ky][pad + K + pad][16] with `weightPad` zero taps each side, for the
@@ -78,11 +78,11 @@ final class DirectSIMDPlan: DepthwisePlan {
     /// Zero taps on each side of an input-stationary weight row: (widest block − 1) × largest stride.
     static let weightPad = 15 * 2
 
-    init(problem p: Problem, weights w: DepthwiseWeights, width: Int, rows: Int, threads: Int) {
+    init(problem p: Problem, weights w: DepthwiseWeights, width: Int, rows: Int, executor: any Executor) {
         problem = p
         self.width = width
         groupRows = p.s == 1 ? rows : 1
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
         let blocks = Layout.blocks(p.c)
         let k2 = p.k * p.k
         weights = AlignedBuffer(count: blocks * k2 * 16)
@@ -105,14 +105,14 @@ final class DirectSIMDPlan: DepthwisePlan {
         }
         // Enough bands that every thread gets work even when N·blocks is small.
         let planes = p.n * blocks
-        let wanted = max(1, (4 * threads + planes - 1) / planes)
+        let wanted = max(1, (4 * executor.threads + planes - 1) / planes)
         let band = max(1, min(DirectSIMDPlan.bandRows, (p.oh + wanted - 1) / wanted))
         // Row groups start at multiples of R in every band, so the grouping (and the bits) never depend
         // on the thread count.
         rowsPerBand = (band + groupRows - 1) / groupRows * groupRows
         bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
         stripFloats = ((rowsPerBand - 1) * p.s + p.k) * (p.w + 2 * p.p) * 16
-        workspace = AlignedBuffer(count: stripFloats * threads)
+        workspace = AlignedBuffer(count: stripFloats * executor.threads)
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {

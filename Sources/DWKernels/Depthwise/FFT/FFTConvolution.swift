@@ -70,9 +70,9 @@ public struct FFTConvolution: DepthwiseAlgorithm {
         return WorkEstimate(flops: tiles * perTile, bytes: problem.bytes + tiles * spectra)
     }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return FFTConvolutionPlan(problem: problem, weights: weights, maxTile: maxTile, threads: threads)
+        return FFTConvolutionPlan(problem: problem, weights: weights, maxTile: maxTile, executor: executor)
     }
 }
 
@@ -118,7 +118,7 @@ final class FFTConvolutionPlan: DepthwisePlan {
     let geometry: FFTGeometry
     let rowFFT: FFTPlan
     let colFFT: FFTPlan
-    let pool: ThreadPool
+    let pool: any Executor
     let blocks: Int
     let pairs: Int
     /// Per pair: T_h × (T_w/2 + 1) bins of (G₁, G₂). Both are Hermitian (the filters are real), so the
@@ -138,14 +138,14 @@ final class FFTConvolutionPlan: DepthwisePlan {
     let perThread: Int
     let threads: Int
 
-    init(problem p: Problem, weights w: DepthwiseWeights, maxTile: Int, threads: Int) {
+    init(problem p: Problem, weights w: DepthwiseWeights, maxTile: Int, executor: any Executor) {
         problem = p
         geometry = FFTGeometry(p, maxTile: maxTile)
         let (th, tw) = (geometry.th, geometry.tw)
         rowFFT = FFTPlan(size: tw)
         colFFT = FFTPlan(size: th)
-        pool = ThreadPool.shared(threads: threads)
-        self.threads = threads
+        pool = executor
+        threads = executor.threads
         blocks = Layout.blocks(p.c)
         pairs = (blocks + 1) / 2
         let bins = th * tw

@@ -35,25 +35,25 @@ public struct Im2colGEMM: DepthwiseAlgorithm {
         WorkEstimate(flops: problem.flops, bytes: problem.bytes + 8.0 * Double(problem.k * problem.k) * Double(problem.outputCount))
     }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return Im2colGEMMPlan(problem: problem, weights: weights, threads: threads)
+        return Im2colGEMMPlan(problem: problem, weights: weights, executor: executor)
     }
 }
 
 final class Im2colGEMMPlan: DepthwisePlan {
     let problem: Problem
     var layout: Layout { .nchw }
-    let pool: ThreadPool
+    let pool: any Executor
     let weights: AlignedBuffer
     let bias: [Float]
     let workspace: AlignedBuffer
     let rowsPerChunk: Int
     let chunksPerPlane: Int
 
-    init(problem p: Problem, weights w: DepthwiseWeights, threads: Int) {
+    init(problem p: Problem, weights w: DepthwiseWeights, executor: any Executor) {
         problem = p
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
         weights = AlignedBuffer(w.weight)
         bias = (0..<p.c).map { w.biasValue($0) }
         let k2 = p.k * p.k
@@ -63,7 +63,7 @@ final class Im2colGEMMPlan: DepthwisePlan {
         let capFloats = Im2colGEMM.workspaceCap / 4 / 16
         rowsPerChunk = max(1, min(p.oh, capFloats / (k2 * p.ow)))
         chunksPerPlane = (p.oh + rowsPerChunk - 1) / rowsPerChunk
-        workspace = AlignedBuffer(count: threads * rowsPerChunk * p.ow * k2)
+        workspace = AlignedBuffer(count: executor.threads * rowsPerChunk * p.ow * k2)
         openblas_set_num_threads(1)
     }
 

@@ -40,9 +40,9 @@ public struct ImplicitGEMM: DepthwiseAlgorithm {
         return WorkEstimate(flops: problem.flops * lanes / Double(problem.ow), bytes: problem.bytes)
     }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return ImplicitGEMMPlan(problem: problem, weights: weights, vectors: vectors, threads: threads)
+        return ImplicitGEMMPlan(problem: problem, weights: weights, vectors: vectors, executor: executor)
     }
 }
 
@@ -50,7 +50,7 @@ final class ImplicitGEMMPlan: DepthwisePlan {
     let problem: Problem
     var layout: Layout { .nchw }
     let vectors: Int
-    let pool: ThreadPool
+    let pool: any Executor
     let weights: AlignedBuffer
     let bias: [Float]
     let workspace: AlignedBuffer
@@ -72,21 +72,21 @@ final class ImplicitGEMMPlan: DepthwisePlan {
         return stripRows * p.s * phaseColumns(p, vectors: vectors)
     }
 
-    init(problem p: Problem, weights w: DepthwiseWeights, vectors: Int, threads: Int) {
+    init(problem p: Problem, weights w: DepthwiseWeights, vectors: Int, executor: any Executor) {
         problem = p
         self.vectors = vectors
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
         weights = AlignedBuffer(w.weight)
         bias = (0..<p.c).map { w.biasValue($0) }
         let planes = p.n * p.c
-        let wanted = max(1, (4 * threads + planes - 1) / planes)
+        let wanted = max(1, (4 * executor.threads + planes - 1) / planes)
         rowsPerBand = max(1, min(ImplicitGEMMPlan.bandRows, (p.oh + wanted - 1) / wanted))
         bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
         let tile = 16 * vectors
         let outRow = 2 * ((p.ow + tile - 1) / tile * tile)
         // Round each thread's share to a cache line so threads never share one.
         perThread = (ImplicitGEMMPlan.panelFloats(p, vectors: vectors, rows: rowsPerBand) + outRow + 15) / 16 * 16
-        workspace = AlignedBuffer(count: perThread * threads)
+        workspace = AlignedBuffer(count: perThread * executor.threads)
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {

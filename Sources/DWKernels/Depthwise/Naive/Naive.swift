@@ -14,9 +14,9 @@ public struct Naive: DepthwiseAlgorithm {
     public var summary: String { "scalar loop nest over NCHW; the reference, supports every problem" }
     public func supports(_ problem: Problem) -> String? { nil }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return NaivePlan(problem: problem, weights: weights, threads: threads)
+        return NaivePlan(problem: problem, weights: weights, executor: executor)
     }
 }
 
@@ -25,13 +25,13 @@ final class NaivePlan: DepthwisePlan {
     var layout: Layout { .nchw }
     let weight: AlignedBuffer
     let bias: [Float]
-    let pool: ThreadPool
+    let pool: any Executor
 
-    init(problem: Problem, weights: DepthwiseWeights, threads: Int) {
+    init(problem: Problem, weights: DepthwiseWeights, executor: any Executor) {
         self.problem = problem
         weight = AlignedBuffer(weights.weight)
         bias = (0..<problem.c).map { weights.biasValue($0) }
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {

@@ -36,9 +36,9 @@ public struct ToeplitzRows: DepthwiseAlgorithm {
         WorkEstimate(flops: problem.usefulFlops, bytes: problem.bytes)
     }
 
-    public func prepare(_ problem: Problem, weights: DepthwiseWeights, threads: Int) throws -> any DepthwisePlan {
+    public func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         try validate(problem, weights)
-        return ToeplitzRowsPlan(problem: problem, weights: weights, threads: threads)
+        return ToeplitzRowsPlan(problem: problem, weights: weights, executor: executor)
     }
 }
 
@@ -49,9 +49,9 @@ final class ToeplitzRowsPlan: DepthwisePlan {
     /// Per channel block: k·k vectors of 16 weights (zero lanes past C).
     let packed: AlignedBuffer
     let bias: AlignedBuffer
-    let pool: ThreadPool
+    let pool: any Executor
 
-    init(problem p: Problem, weights: DepthwiseWeights, threads: Int) {
+    init(problem p: Problem, weights: DepthwiseWeights, executor: any Executor) {
         problem = p
         blocks = Layout.blocks(p.c)
         let taps = p.k * p.k
@@ -61,7 +61,7 @@ final class ToeplitzRowsPlan: DepthwisePlan {
         }
         bias = AlignedBuffer(count: blocks * 16)
         if let b = weights.bias { for c in 0..<p.c { bias.pointer[c] = b[c] } }
-        pool = ThreadPool.shared(threads: threads)
+        pool = executor
     }
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
