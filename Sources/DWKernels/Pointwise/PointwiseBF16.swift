@@ -68,7 +68,7 @@ public struct PointwiseGEMMBF16: PointwiseAlgorithm {
 
     /// As `gemm-simd`'s, with 2-byte weights and the bf16 copy of each input block written and read in cache.
     public func workEstimate(_ problem: PointwiseProblem) -> WorkEstimate {
-        PointwiseGEMMPlan.workEstimate(problem, tile: pixels, kc: kc, chunk: chunk, weightBytes: 2)
+        PanelSchedule.workEstimate(problem, tile: pixels, kc: kc, chunk: chunk, weightBytes: 2)
     }
 
     public func prepare(_ problem: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue,
@@ -123,40 +123,34 @@ final class BF16Buffer: @unchecked Sendable {
 }
 
 final class PointwiseBF16Plan: PointwisePlan {
-    let problem: PointwiseProblem
-    let epilogue: PointwiseEpilogue
+    let schedule: PanelSchedule
+    var problem: PointwiseProblem { schedule.problem }
+    var epilogue: PointwiseEpilogue { schedule.epilogue }
     var layout: Layout { .nchw16c }
-    let vectors: Int, pixels: Int, kcBlocks: Int, emulated: Bool
-    let cBlocks: Int, oBlocks: Int, panels: Int
-    /// Panel i starts at `i · cBlocks·16 · vectors·16` elements; within it, per input-channel pair,
-    /// `av` × 32 bf16 (`av` = the panel's vectors).
+    let emulated: Bool
+    /// Panel i starts at `i · schedule.panelElements` elements; within it, per input-channel pair, `av` × 32 bf16
+    /// (`av` = the panel's vectors).
     let packed: BF16Buffer
-    let bias: AlignedBuffer
-    let chunks: [(start: Int, count: Int)]
-    let groups: Int
     let pool: any Executor
-    /// One bf16 copy of an input block per pool thread: kc channels × the largest chunk.
+    /// One bf16 copy of an input block per worker: kc channels × the largest chunk.
     let scratch: [BF16Buffer]
 
     init(problem p: PointwiseProblem, weights: PointwiseWeights, epilogue: PointwiseEpilogue, algorithm a: PointwiseGEMMBF16, executor: any Executor) {
-        problem = p
-        self.epilogue = epilogue
-        vectors = a.vectors
-        pixels = a.pixels
-        kcBlocks = a.kc / 16
-        emulated = a.emulated
-        cBlocks = Layout.blocks(p.c)
-        oBlocks = Layout.blocks(p.o)
-        panels = (oBlocks + vectors - 1) / vectors
         let (w, b) = weights.folded()
-        let panelElements = cBlocks * 16 * vectors * 16
-        packed = BF16Buffer(count: panels * panelElements)
-        for panel in 0..<panels {
-            let av = min(vectors, oBlocks - panel * vectors)
-            let base = packed.pointer + panel * panelElements
-            for pair in 0..<cBlocks * 8 {
+        // Every group converts its chunk's input again, so groups are as few as fill the threads (one task per
+        // thread; gemm-simd takes four). Measured at 2 threads on the 14×14 layers: one group per thread 2–8% faster
+        // than two or four.
+        schedule = PanelSchedule(problem: p, epilogue: epilogue, bias: b, vectors: a.vectors, pixels: a.pixels, kc: a.kc, chunk: a.chunk,
+                                 threads: executor.threads, tasksPerThread: 1)
+        let s = schedule
+        emulated = a.emulated
+        packed = BF16Buffer(count: s.panels * s.panelElements)
+        for panel in 0..<s.panels {
+            let av = s.width(of: panel)
+            let base = packed.pointer + panel * s.panelElements
+            for pair in 0..<s.cBlocks * 8 {
                 for lane in 0..<av * 16 {
-                    let o = panel * vectors * 16 + lane
+                    let o = panel * s.vectors * 16 + lane
                     guard o < p.o else { break }
                     for j in 0..<2 where 2 * pair + j < p.c {
                         base[pair * av * 32 + lane * 2 + j] = BF16.round(w[o * p.c + 2 * pair + j])
@@ -164,72 +158,34 @@ final class PointwiseBF16Plan: PointwisePlan {
                 }
             }
         }
-        bias = AlignedBuffer(count: oBlocks * 16)
-        for o in 0..<p.o { bias.pointer[o] = b[o] }
-        chunks = PointwiseGEMMPlan.chunking(pixels: p.pixels, tile: pixels, target: a.chunk)
-        let perImage = p.n * chunks.count
-        // Every group converts its chunk's input again, so groups are as few as fill the threads (gemm-simd
-        // reads its fp32 input directly and takes four tasks per thread). Measured at 2 threads on the 14×14
-        // layers: one group per thread 2–8% faster than two or four.
-        groups = executor.threads == 1 ? 1 : min(panels, max(1, (executor.threads + perImage - 1) / perImage))
         pool = executor
-        let scratchCount = min(a.kc / 16, cBlocks) * 16 * (chunks.map(\.count).max() ?? 1)
-        scratch = (0..<pool.threads).map { _ in BF16Buffer(count: scratchCount) }
+        let scratchCount = min(s.kcBlocks, s.cBlocks) * 16 * (s.chunks.map(\.count).max() ?? 1)
+        scratch = (0..<executor.threads).map { _ in BF16Buffer(count: scratchCount) }
     }
 
+    /// Each task converts each channel block of its chunk to bf16 once (into its worker's scratch), then every
+    /// panel of its group runs over it.
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
-        precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
-        let x = SendablePointer(input), y = SendableMutablePointer(output)
-        let r = residual.map { SendablePointer($0) }
-        pool.parallelFor(count: problem.n * chunks.count * groups) { task, worker in
-            let group = task % self.groups
-            let chunk = self.chunks[(task / self.groups) % self.chunks.count]
-            let image = task / (self.groups * self.chunks.count)
-            self.run(image: image, chunk: chunk, group: group, scratch: self.scratch[worker].pointer, x.pointer, y.pointer, r?.pointer)
-        }
-    }
-
-    /// One task: convert each channel block of the chunk to bf16, then run every panel of the group over it.
-    func run(image: Int, chunk: (start: Int, count: Int), group: Int, scratch: UnsafeMutablePointer<UInt16>,
-             _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?) {
-        let plane = problem.pixels * 16, xStride = chunk.count * 16
-        let firstPanel = group * panels / groups, endPanel = (group + 1) * panels / groups
-        let x = input + image * cBlocks * plane + chunk.start * 16
-        let yImage = image * oBlocks * plane + chunk.start * 16
-        let panelElements = cBlocks * 16 * vectors * 16
-        let needsEpilogue = epilogue.activation != .none || residual != nil
-        var kb = 0
-        while kb < cBlocks {
-            let nb = min(kcBlocks, cBlocks - kb)
-            let first = kb == 0, last = kb + nb == cBlocks
-            for b in 0..<nb {
-                BF16Kernels.convert(x + (kb + b) * plane, scratch + b * xStride, count: xStride, emulated: emulated)
-            }
-            for panel in firstPanel..<endPanel {
-                let av = min(vectors, oBlocks - panel * vectors)
-                let w = UnsafePointer(packed.pointer) + panel * panelElements + kb * 16 * av * 16
-                let start: UnsafePointer<Float>? = first ? UnsafePointer(bias.pointer) + panel * vectors * 16 : nil
-                let yPanel = yImage + panel * vectors * plane
-                var px = 0
-                while px < chunk.count {
-                    let bt = min(pixels, chunk.count - px)
-                    if last, let residual, px + bt < chunk.count {
-                        let next = residual + yPanel + (px + bt) * 16
-                        for v in 0..<av { for q in 0..<min(pixels, chunk.count - px - bt) { dw_prefetch(next + v * plane + q * 16) } }
-                    }
-                    let xs = UnsafePointer(scratch) + px * 16, ys = output + yPanel + px * 16
-                    if emulated {
-                        PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, plane, start)
-                    } else {
-                        dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, plane, start)
-                    }
-                    if last && needsEpilogue {
-                        applyEpilogue(ys, residual.map { $0 + yPanel + px * 16 }, plane, vectors: av, pixels: bt, epilogue.activation)
-                    }
-                    px += bt
-                }
-            }
-            kb += nb
+        let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
+        let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), emulated = emulated, scratch = scratch
+        let plane = s.problem.pixels * 16
+        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+            let chunkInput = x.pointer + image * s.cBlocks * plane + chunk.start * 16
+            let copy = scratch[worker].pointer, xStride = chunk.count * 16
+            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer, prefetchInput: false,
+                  stage: { kb, nb in
+                      for b in 0..<nb {
+                          BF16Kernels.convert(chunkInput + (kb + b) * plane, copy + b * xStride, count: xStride, emulated: emulated)
+                      }
+                      return (UnsafePointer(copy), xStride)
+                  },
+                  tile: { av, bt, w, xs, xStride, nb, ys, start in
+                      if emulated {
+                          PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, plane, start)
+                      } else {
+                          dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, plane, start)
+                      }
+                  })
         }
     }
 

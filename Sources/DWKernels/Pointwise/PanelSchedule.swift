@@ -1,0 +1,151 @@
+import CSpin
+import DWCore
+
+/// The tiling skeleton of the packed-panel GEMMs (`gemm-simd` in fp32, `gemm-bf16`), written once: weights in
+/// panels of `vectors`·16 output channels, input channels in cache blocks of kc, pixels in chunks of whole tiles,
+/// and (image, pixel chunk, panel group) tasks that split the output and never a sum, so every executor and thread
+/// count gives the same bits. The two GEMMs differ only in how a task stages a channel block of its chunk (fp32:
+/// read in place; bf16: converted once into the worker's scratch and reused by every panel of the group) and in
+/// the tile micro-kernel: the two closures of `run`.
+struct PanelSchedule: @unchecked Sendable {
+    let problem: PointwiseProblem
+    let epilogue: PointwiseEpilogue
+    let vectors: Int, pixels: Int, kcBlocks: Int
+    let cBlocks: Int, oBlocks: Int, panels: Int
+    /// Pixel chunks of whole tiles, near the target size.
+    let chunks: [(start: Int, count: Int)]
+    /// Panel groups per (image, chunk): as many as give each thread about `tasksPerThread` tasks.
+    let groups: Int
+    /// Bias (pre-BN folded) padded to oBlocks·16 floats; the accumulators start from it.
+    let bias: AlignedBuffer
+
+    init(problem p: PointwiseProblem, epilogue: PointwiseEpilogue, bias b: [Float], vectors: Int, pixels: Int, kc: Int, chunk: Int,
+         threads: Int, tasksPerThread: Int) {
+        problem = p
+        self.epilogue = epilogue
+        self.vectors = vectors
+        self.pixels = pixels
+        kcBlocks = kc / 16
+        cBlocks = Layout.blocks(p.c)
+        oBlocks = Layout.blocks(p.o)
+        panels = (oBlocks + vectors - 1) / vectors
+        chunks = PanelSchedule.chunking(pixels: p.pixels, tile: pixels, target: chunk)
+        let perImage = p.n * chunks.count
+        groups = threads == 1 ? 1 : min(panels, max(1, (tasksPerThread * threads + perImage - 1) / perImage))
+        bias = AlignedBuffer(count: oBlocks * 16)
+        bias.pointer.update(repeating: 0, count: oBlocks * 16)
+        for o in 0..<p.o { bias.pointer[o] = b[o] }
+    }
+
+    /// Weight elements of one panel: `cBlocks`·16 input channels × `vectors`·16 outputs.
+    var panelElements: Int { cBlocks * 16 * vectors * 16 }
+    /// Output channel blocks of `panel` (the last panel may be narrower).
+    func width(of panel: Int) -> Int { min(vectors, oBlocks - panel * vectors) }
+
+    /// Runs every task on `executor`: `task(image, chunk, group, worker)`.
+    func execute(on executor: any Executor, residual: UnsafePointer<Float>?,
+                 _ task: @escaping (_ image: Int, _ chunk: (start: Int, count: Int), _ group: Int, _ worker: Int) -> Void) {
+        precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
+        let (groups, chunks) = (self.groups, self.chunks)
+        executor.parallelFor(count: problem.n * chunks.count * groups) { t, worker in
+            task(t / (groups * chunks.count), chunks[(t / groups) % chunks.count], t % groups, worker)
+        }
+    }
+
+    /// One task: every panel of `group` over one pixel chunk of one image, channel block by channel block.
+    /// `stage(kb, nb)` returns the chunk's input for channel blocks kb ..< kb + nb as the micro-kernel reads it, and
+    /// the elements between consecutive channel blocks; `tile(av, bt, w, x, xStride, nb, y, start)` computes an
+    /// `av`-vector × `bt`-pixel tile into `y` (blocks `problem.pixels`·16 floats apart), starting from `start` (the
+    /// bias, on the first channel block) or from `y`. With `prefetchInput`, the first panel's pass fetches the next
+    /// tile's fp32 input lines while a tile computes; on the last block the next tile's residual lines are fetched
+    /// and the epilogue runs on each tile while it is in L1.
+    @inline(__always)
+    func run<W, X>(image: Int, chunk: (start: Int, count: Int), group: Int, weights: UnsafePointer<W>,
+                   _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?,
+                   prefetchInput: Bool, stage: (_ kb: Int, _ nb: Int) -> (UnsafePointer<X>, Int),
+                   tile: (_ av: Int, _ bt: Int, _ w: UnsafePointer<W>, _ x: UnsafePointer<X>, _ xStride: Int, _ nb: Int,
+                          _ y: UnsafeMutablePointer<Float>, _ start: UnsafePointer<Float>?) -> Void) {
+        let plane = problem.pixels * 16
+        let firstPanel = group * panels / groups, endPanel = (group + 1) * panels / groups
+        let x = input + image * cBlocks * plane + chunk.start * 16
+        let yImage = image * oBlocks * plane + chunk.start * 16
+        let needsEpilogue = epilogue.activation != .none || residual != nil
+        var kb = 0
+        while kb < cBlocks {
+            let nb = min(kcBlocks, cBlocks - kb)
+            let first = kb == 0, last = kb + nb == cBlocks
+            let (staged, xStride) = stage(kb, nb)
+            for panel in firstPanel..<endPanel {
+                let av = width(of: panel)
+                let w = weights + panel * panelElements + kb * 16 * av * 16
+                let start: UnsafePointer<Float>? = first ? UnsafePointer(bias.pointer) + panel * vectors * 16 : nil
+                let yPanel = yImage + panel * vectors * plane
+                var px = 0
+                while px < chunk.count {
+                    let bt = min(pixels, chunk.count - px)
+                    let nextCount = min(pixels, chunk.count - px - bt)
+                    if prefetchInput && panel == firstPanel && nextCount > 0 {
+                        // First pass over this chunk's input slab: the next tile's input lines (one per pixel and
+                        // channel block) arrive while this tile computes.
+                        let next = x + kb * plane + (px + bt) * 16
+                        for b in 0..<nb { for q in 0..<nextCount { dw_prefetch(next + b * plane + q * 16) } }
+                    }
+                    if last, let residual, nextCount > 0 {
+                        // The next tile's residual lines: demand misses in the epilogue would stall it.
+                        let next = residual + yPanel + (px + bt) * 16
+                        for v in 0..<av { for q in 0..<nextCount { dw_prefetch(next + v * plane + q * 16) } }
+                    }
+                    let y = output + yPanel + px * 16
+                    tile(av, bt, w, staged + px * 16, xStride, nb, y, start)
+                    if last && needsEpilogue {
+                        applyEpilogue(y, residual.map { $0 + yPanel + px * 16 }, plane, vectors: av, pixels: bt, epilogue.activation)
+                    }
+                    px += bt
+                }
+            }
+            kb += nb
+        }
+    }
+
+    /// The packed-panel GEMMs' work: padded FLOPs; fp32 input and output once, the output read and written once
+    /// more per extra channel block of `kc`, and the weights (`weightBytes` each) once per pixel chunk.
+    static func workEstimate(_ problem: PointwiseProblem, tile: Int, kc: Int, chunk: Int, weightBytes: Double) -> WorkEstimate {
+        let cPad = Double(Layout.blocks(problem.c) * 16), oPad = Double(Layout.blocks(problem.o) * 16)
+        let px = Double(problem.pixels), n = Double(problem.n)
+        let chunks = Double(chunking(pixels: problem.pixels, tile: tile, target: chunk).count)
+        let passes = Double((Layout.blocks(problem.c) * 16 + kc - 1) / kc)
+        let bytes = 4 * (n * cPad * px + n * oPad * px * (2 * passes - 1)) + weightBytes * n * chunks * oPad * cPad
+        return WorkEstimate(flops: 2 * n * oPad * cPad * px, bytes: bytes)
+    }
+
+    /// Splits `pixels` into equal chunks of whole tiles, each near `target` pixels (at least one tile).
+    static func chunking(pixels: Int, tile: Int, target: Int) -> [(start: Int, count: Int)] {
+        let count = max(1, (pixels + target - 1) / max(target, 1))
+        let tilesTotal = (pixels + tile - 1) / tile
+        let tilesPerChunk = (tilesTotal + count - 1) / count
+        var result: [(Int, Int)] = []
+        var start = 0
+        while start < pixels {
+            let n = min(tilesPerChunk * tile, pixels - start)
+            result.append((start, n))
+            start += n
+        }
+        return result
+    }
+}
+
+/// Applies activation and residual to a just-computed tile (`vectors` channel blocks × `pixels` pixels,
+/// blocks `stride` floats apart) while it is still in L1.
+@inline(__always)
+func applyEpilogue(_ y: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>?, _ stride: Int,
+                   vectors: Int, pixels: Int, _ activation: PointwiseEpilogue.Activation) {
+    for v in 0..<vectors {
+        let row = y + v * stride
+        let res = r.map { $0 + v * stride }
+        for p in 0..<pixels {
+            var value = EpilogueMath.apply(row.load16(p * 16), activation)
+            if let res { value += res.load16(p * 16) }
+            row.store16(value, p * 16)
+        }
+    }
+}
