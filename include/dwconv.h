@@ -10,6 +10,19 @@
  *  - No Swift type crosses this interface: opaque handles, plain structs, status codes. When a call
  *    returns a status other than DWCONV_OK, dwconv_last_error() gives one line saying why; it is
  *    thread-local and valid until the next failing call on the same thread.
+ *  - Handles are checked: every function that takes one looks it up in the library's registry of live
+ *    handles. NULL (which the destroy functions ignore), a handle already destroyed (use after destroy,
+ *    double destroy), a context passed as a layer or a layer as a context, or a value this library never
+ *    returned gives DWCONV_ERROR_INVALID_ARGUMENT and dwconv_last_error() says which; a function that
+ *    returns a value instead of a status returns the fallback its comment names and sets
+ *    dwconv_last_error() the same way.
+ *    Handle values are never reused, so a destroyed handle stays detectable for the life of the process.
+ *  - Destroying a handle while another thread is inside a call on it is a bug of the caller's, but not a
+ *    crash: the registry's lock is held only for the lookup, and the call in flight keeps the object alive
+ *    until it returns (it completes normally); calls that start after the destroy fail as above.
+ *  - What cannot be checked: the length of a buffer. weight must hold exactly the floats its comment names,
+ *    bias one per output channel, and input, output and residual batch × the layer's tensor in its layout;
+ *    a shorter buffer is read or written past its end (undefined behaviour, not an error status).
  *  - Contexts are independent: several may be used from several threads at once. One context runs one
  *    layer at a time (calls on the same context from two threads are serialised).
  *  - Tensors are float32, contiguous. NCHW is (N, C, H, W); NCHW16c is (N, ⌈C/16⌉, H, W, 16) with the
@@ -78,10 +91,14 @@ const char *dwconv_last_error(void);
 /* Default options: all cores, default spin, no plan. */
 void dwconv_context_options_init(dwconv_context_options *options);
 dwconv_status dwconv_context_create(const dwconv_context_options *options, dwconv_context **context);
-/* Ends the context's workers. Its layers must have been destroyed. NULL is ignored. */
-void dwconv_context_destroy(dwconv_context *context);
+/* Ends the context handle. Its workers end with it, or, when layers made on it are still alive, with the
+   last of them (those layers keep working). NULL is ignored (DWCONV_OK). */
+dwconv_status dwconv_context_destroy(dwconv_context *context);
+/* The context's thread count; 0 for an invalid handle. */
 int dwconv_context_threads(const dwconv_context *context);
-/* Why the plan is not used (another machine, build or thread count), or NULL. */
+/* Why the plan is not used (another machine, build or thread count), or NULL: when the plan applies, when
+   there is none, and for an invalid handle (dwconv_context_threads tells the last apart: it returns 0).
+   Valid while the context lives. */
 const char *dwconv_context_plan_warning(const dwconv_context *context);
 
 /* A depthwise convolution, PyTorch's conv2d(groups=channels) with dilation 1 and zero padding:
@@ -109,17 +126,18 @@ dwconv_status dwconv_layer_execute(dwconv_layer *layer, int batch, const float *
                                    const float *residual);
 
 /* The registry name of the algorithm chosen for this batch size, and where the choice came from
-   ("plan (measure, margin 12%)", "heuristic (not in the plan)", …); NULL before it was prepared. Valid
-   while the layer lives. */
+   ("plan (measure, margin 12%)", "heuristic (not in the plan)", …); NULL before it was prepared, and for
+   an invalid handle (dwconv_layer_output_size tells them apart: it returns a status). Valid while the layer
+   lives. */
 const char *dwconv_layer_algorithm(const dwconv_layer *layer, int batch);
 const char *dwconv_layer_choice(const dwconv_layer *layer, int batch);
 
 /* Seconds the last execute spent converting between the caller's layout and the algorithm's (0 when
-   they agree). */
+   they agree); negative for an invalid handle. */
 double dwconv_layer_conversion_seconds(const dwconv_layer *layer);
 
-/* NULL is ignored. */
-void dwconv_layer_destroy(dwconv_layer *layer);
+/* Frees the layer (after a call in flight on it returns). NULL is ignored (DWCONV_OK). */
+dwconv_status dwconv_layer_destroy(dwconv_layer *layer);
 
 #ifdef __cplusplus
 }

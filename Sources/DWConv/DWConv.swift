@@ -9,8 +9,8 @@ import Glibc
 
 // libdwconv: the C ABI of include/dwconv.h over the registry's kernels, the tuning plan and a thread pool per
 // context. Everything here is glue: choosing (PlanChooser), preparing (the algorithms' own `prepare`, on the
-// context's executor), layout conversion and error reporting. No Swift type
-// crosses the ABI; handles are retained objects passed as opaque pointers.
+// context's executor), layout conversion and error reporting. No Swift type crosses the ABI; handles are checked
+// tickets into the registry of live objects (Handles.swift).
 
 /// Status codes of dwconv.h.
 enum Status: Int32 {
@@ -36,6 +36,14 @@ private func setLastError(_ message: String) {
     let old = pthread_getspecific(lastErrorKey)
     pthread_setspecific(lastErrorKey, strdup(message))
     free(old)
+}
+
+/// `body`'s result, or `fallback` when it throws (with the thread's last error set as `guarded` sets it): for
+/// the entry points that return a value instead of a status.
+private func queried<T>(_ fallback: T, _ body: () throws -> T) -> T {
+    var result = fallback
+    _ = guarded { result = try body() }
+    return result
 }
 
 /// Runs `body`, mapping whatever it throws to a status code and the thread's last error.
@@ -273,13 +281,7 @@ final class Layer {
     }
 }
 
-// MARK: handle helpers
-
-private func retained(_ object: AnyObject) -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(object).toOpaque()) }
-private func object<T: AnyObject>(_ handle: OpaquePointer?, _ what: String) throws -> T {
-    guard let handle else { throw DWConvError(.invalidArgument, "\(what) is NULL") }
-    return Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-}
+// MARK: argument helpers
 
 private func layoutArgument(_ value: Int32) throws -> Layout {
     switch value {
@@ -343,26 +345,30 @@ public func dwconv_context_create(_ options: UnsafeRawPointer?, _ out: UnsafeMut
         let threads = o.threads == 0 ? ThreadPool.defaultThreads : Int(o.threads)
         let spin = o.spin_us < 0 ? ThreadPool.spinSeconds : Double(o.spin_us) * 1e-6
         let context = try Context(threads: threads, spinSeconds: spin, plan: o.plan.map { String(cString: $0) }, planOnly: o.plan_only != 0)
-        out.pointee = retained(context)
+        out.pointee = handles.register(context, as: .context)
     }
 }
 
 @_cdecl("dwconv_context_destroy")
-public func dwconv_context_destroy(_ context: OpaquePointer?) {
-    guard let context else { return }
-    Unmanaged<Context>.fromOpaque(UnsafeRawPointer(context)).release()
+public func dwconv_context_destroy(_ context: OpaquePointer?) -> Int32 {
+    guard let context else { return Status.ok.rawValue }
+    return guarded { _ = try handles.remove(context, .context) }
 }
 
 @_cdecl("dwconv_context_threads")
 public func dwconv_context_threads(_ context: OpaquePointer?) -> Int32 {
-    guard let c: Context = try? object(context, "context") else { return 0 }
-    return Int32(c.executor.threads)
+    queried(0) {
+        let c: Context = try handles.object(context, .context)
+        return Int32(c.executor.threads)
+    }
 }
 
 @_cdecl("dwconv_context_plan_warning")
 public func dwconv_context_plan_warning(_ context: OpaquePointer?) -> UnsafePointer<CChar>? {
-    guard let c: Context = try? object(context, "context") else { return nil }
-    return c.warning.map { UnsafePointer($0) }
+    queried(nil) {
+        let c: Context = try handles.object(context, .context)
+        return c.warning.map { UnsafePointer($0) }
+    }
 }
 
 @_cdecl("dwconv_depthwise_create")
@@ -372,7 +378,7 @@ public func dwconv_depthwise_create(_ context: OpaquePointer?, _ channels: Int32
     guarded {
         guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
         out.pointee = nil
-        let c: Context = try object(context, "context")
+        let c: Context = try handles.object(context, .context)
         try positive([(channels, "channels"), (height, "height"), (width, "width"), (kernel, "kernel"), (stride, "stride")])
         guard padding >= 0 else { throw DWConvError(.invalidArgument, "padding must not be negative, got \(padding)") }
         let (ch, k) = (Int(channels), Int(kernel))
@@ -382,7 +388,7 @@ public func dwconv_depthwise_create(_ context: OpaquePointer?, _ channels: Int32
                                            bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: ch)) })
         let layer = Layer(context: c, shape: .depthwise(c: ch, h: Int(height), w: Int(width), k: k, s: Int(stride), p: Int(padding), weights: weights),
                           layout: try layoutArgument(layout))
-        out.pointee = retained(layer)
+        out.pointee = handles.register(layer, as: .layer)
     }
 }
 
@@ -393,7 +399,7 @@ public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int
     guarded {
         guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
         out.pointee = nil
-        let c: Context = try object(context, "context")
+        let c: Context = try handles.object(context, .context)
         try positive([(inChannels, "in_channels"), (outChannels, "out_channels"), (height, "height"), (width, "width")])
         let act: PointwiseEpilogue.Activation
         switch activation {
@@ -409,7 +415,7 @@ public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int
         let layer = Layer(context: c, shape: .pointwise(c: ci, o: co, h: Int(height), w: Int(width), weights: weights,
                                                         epilogue: PointwiseEpilogue(activation: act, residual: residual != 0)),
                           layout: try layoutArgument(layout))
-        out.pointee = retained(layer)
+        out.pointee = handles.register(layer, as: .layer)
     }
 }
 
@@ -417,7 +423,7 @@ public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int
 public func dwconv_layer_output_size(_ layer: OpaquePointer?, _ channels: UnsafeMutablePointer<Int32>?, _ height: UnsafeMutablePointer<Int32>?,
                                      _ width: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded {
-        let l: Layer = try object(layer, "layer")
+        let l: Layer = try handles.object(layer, .layer)
         let o = try l.shape.problem(batch: 1).outputShape
         channels?.pointee = Int32(o.c)
         height?.pointee = Int32(o.h)
@@ -428,7 +434,7 @@ public func dwconv_layer_output_size(_ layer: OpaquePointer?, _ channels: Unsafe
 @_cdecl("dwconv_layer_prepare")
 public func dwconv_layer_prepare(_ layer: OpaquePointer?, _ batch: Int32) -> Int32 {
     guarded {
-        let l: Layer = try object(layer, "layer")
+        let l: Layer = try handles.object(layer, .layer)
         l.context.lock.lock(); defer { l.context.lock.unlock() }
         _ = try l.prepare(batch: Int(batch))
     }
@@ -438,7 +444,7 @@ public func dwconv_layer_prepare(_ layer: OpaquePointer?, _ batch: Int32) -> Int
 public func dwconv_layer_execute(_ layer: OpaquePointer?, _ batch: Int32, _ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?,
                                  _ residual: UnsafePointer<Float>?) -> Int32 {
     guarded {
-        let l: Layer = try object(layer, "layer")
+        let l: Layer = try handles.object(layer, .layer)
         guard let input else { throw DWConvError(.invalidArgument, "input is NULL") }
         guard let output else { throw DWConvError(.invalidArgument, "output is NULL") }
         l.context.lock.lock(); defer { l.context.lock.unlock() }
@@ -446,28 +452,35 @@ public func dwconv_layer_execute(_ layer: OpaquePointer?, _ batch: Int32, _ inpu
     }
 }
 
+/// One of the strings a layer keeps per prepared batch size, or NULL (not prepared, or an invalid handle).
+private func preparedText(_ layer: OpaquePointer?, _ batch: Int32, _ text: (Prepared) -> UnsafeMutablePointer<CChar>) -> UnsafePointer<CChar>? {
+    queried(nil) {
+        let l: Layer = try handles.object(layer, .layer)
+        l.context.lock.lock(); defer { l.context.lock.unlock() }
+        return l.prepared[Int(batch)].map { UnsafePointer(text($0)) }
+    }
+}
+
 @_cdecl("dwconv_layer_algorithm")
 public func dwconv_layer_algorithm(_ layer: OpaquePointer?, _ batch: Int32) -> UnsafePointer<CChar>? {
-    guard let l: Layer = try? object(layer, "layer") else { return nil }
-    l.context.lock.lock(); defer { l.context.lock.unlock() }
-    return l.prepared[Int(batch)].map { UnsafePointer($0.algorithm) }
+    preparedText(layer, batch) { $0.algorithm }
 }
 
 @_cdecl("dwconv_layer_choice")
 public func dwconv_layer_choice(_ layer: OpaquePointer?, _ batch: Int32) -> UnsafePointer<CChar>? {
-    guard let l: Layer = try? object(layer, "layer") else { return nil }
-    l.context.lock.lock(); defer { l.context.lock.unlock() }
-    return l.prepared[Int(batch)].map { UnsafePointer($0.choice) }
+    preparedText(layer, batch) { $0.choice }
 }
 
 @_cdecl("dwconv_layer_conversion_seconds")
 public func dwconv_layer_conversion_seconds(_ layer: OpaquePointer?) -> Double {
-    guard let l: Layer = try? object(layer, "layer") else { return 0 }
-    return l.conversionSeconds
+    queried(-1) {
+        let l: Layer = try handles.object(layer, .layer)
+        return l.conversionSeconds
+    }
 }
 
 @_cdecl("dwconv_layer_destroy")
-public func dwconv_layer_destroy(_ layer: OpaquePointer?) {
-    guard let layer else { return }
-    Unmanaged<Layer>.fromOpaque(UnsafeRawPointer(layer)).release()
+public func dwconv_layer_destroy(_ layer: OpaquePointer?) -> Int32 {
+    guard let layer else { return Status.ok.rawValue }
+    return guarded { _ = try handles.remove(layer, .layer) }
 }

@@ -2,7 +2,10 @@
 
     pip install ./Python/dwconv pytest torch numpy && pytest Python/dwconv/tests
 """
+import json
+import os
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -99,6 +102,51 @@ def test_bad_input_is_one_clear_exception(call, error, fragment):
     assert "\n" not in str(info.value)
 
 
+X8 = np.ones((1, 4, 8, 8), np.float32)
+W3 = np.ones((4, 1, 3, 3), np.float32)
+INT_MAX = "2147483647"
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    # ctypes keeps the low 32 bits: these computed with stride 1, made a layer of height 9, 1 thread, no spin.
+    (lambda: dwconv.depthwise_conv2d(X8, W3, None, 2**32 + 1, 1), ValueError, f"stride must be in [1, {INT_MAX}], got 4294967297"),
+    (lambda: dwconv.Depthwise(W3, height=2**32 + 9, width=8), ValueError, f"height must be in [1, {INT_MAX}], got 4294967305"),
+    (lambda: dwconv.Context(threads=2**32 + 1), ValueError, f"threads must be in [1, {INT_MAX}]"),
+    (lambda: dwconv.Context(spin_us=2**32), ValueError, f"spin_us must be in [0, {INT_MAX}]"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, padding=2**32 + 1), ValueError, f"padding must be in [0, {INT_MAX}]"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, stride=(2**32 + 1, 2**32 + 1)), ValueError, "stride must be in"),
+    (lambda: dwconv.Depthwise(W3, height=8, width=2**31), ValueError, "width must be in"),
+    (lambda: dwconv.Pointwise(np.ones((3, 4, 1, 1), np.float32), height=8, width=2**33 + 8), ValueError, "width must be in"),
+    (lambda: dwconv.Depthwise(W3, height=8, width=8).algorithm(batch=2**32 + 1), ValueError, "batch must be in"),
+    # Below the range.
+    (lambda: dwconv.depthwise_conv2d(X8, W3, padding=-1), ValueError, f"padding must be in [0, {INT_MAX}], got -1"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, stride=0), ValueError, "stride must be in [1,"),
+    (lambda: dwconv.Context(spin_us=-1), ValueError, "spin_us must be in [0,"),
+    (lambda: dwconv.Depthwise(W3, height=0, width=8), ValueError, "height must be in [1,"),
+    (lambda: dwconv.Depthwise(W3, height=8, width=8).algorithm(batch=0), ValueError, "batch must be in [1,"),
+    # Not integers.
+    (lambda: dwconv.depthwise_conv2d(X8, W3, stride=True), TypeError, "stride must be an int, got bool"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, stride=np.bool_(True)), TypeError, "stride must be an int"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, padding=1.0), TypeError, "padding must be an int, got float"),
+    (lambda: dwconv.depthwise_conv2d(X8, W3, padding=(1.5, 1.5)), TypeError, "padding must be an int"),
+    (lambda: dwconv.Depthwise(W3, height=8.0, width=8), TypeError, "height must be an int"),
+    (lambda: dwconv.Context(threads=True), TypeError, "threads must be an int, got bool"),
+    (lambda: dwconv.Context(spin_us=0.5), TypeError, "spin_us must be an int"),
+    (lambda: dwconv.Depthwise(W3, height=8, width=8).algorithm(batch=1.0), TypeError, "batch must be an int"),
+])
+def test_integer_arguments_are_checked_before_the_call(call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+def test_numpy_integers_are_integers():
+    y = dwconv.depthwise_conv2d(X8, W3, stride=np.int64(2), padding=(np.int32(1), np.int32(1)))
+    assert y.shape == (1, 4, 4, 4)
+    layer = dwconv.Depthwise(W3, padding=1, height=np.int64(8), width=np.uint16(8), context=dwconv.Context(threads=1, spin_us=np.int8(0)))
+    assert layer(X8).shape == (1, 4, 8, 8)
+
+
 def test_gradients_are_refused():
     x = torch.randn(1, 8, 10, 10, requires_grad=True)
     with pytest.raises(RuntimeError, match="inference only"):
@@ -133,9 +181,11 @@ def test_two_contexts_from_two_threads():
         assert rel_error(results[i], jobs[i][2]) < 1e-4
 
 
-FIXTURES = __import__("os").path.join(__import__("os").path.dirname(__file__), "fixtures")
-TINY_INPUT = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "..", "..", "Tests", "DWModelTests",
-                                          "Fixtures", "tiny-input.npy")
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+TINY_INPUT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Tests", "DWModelTests", "Fixtures", "tiny-input.npy")
+# A committed plan, opened with a thread count it was not tuned for, never applies here: whatever this machine
+# and build, the library reports why (another machine, another build, or the thread count).
+PLAN = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Results", "plan-replknet31b-1t.json")
 
 
 @pytest.mark.parametrize("form", ["train", "deployed"])
@@ -208,3 +258,30 @@ def test_convert_with_pointwise_folds_and_fuses(form):
         got = fast(x).numpy()
     assert rel_error(got, want) < 1e-4
     assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def _foreign_threads():
+    with open(PLAN) as f:
+        return json.load(f)["threads"] + 1
+
+
+def test_convert_warns_when_its_plan_does_not_apply():
+    import dwconv.torch as dwt
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)).eval()
+    with pytest.warns(dwconv.PlanWarning, match="not using the plan: it was tuned") as record:
+        fast, report = dwt.convert(model, plan=PLAN, threads=_foreign_threads())
+    assert [str(w.message) for w in record if w.category is dwconv.PlanWarning] == [fast.dwconv_context.plan_warning]
+    assert len(report.replaced) == 1
+    with torch.no_grad():
+        assert fast(torch.randn(1, 8, 6, 6)).shape == (1, 8, 6, 6)       # by the heuristic instead
+
+
+def test_a_context_without_a_plan_does_not_warn_and_convert_takes_one_source_of_context():
+    import dwconv.torch as dwt
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", dwconv.PlanWarning)
+        ctx = dwconv.Context(threads=1, spin_us=0)
+        dwt.convert(model, context=ctx)
+    with pytest.raises(ValueError, match="not both"):
+        dwt.convert(model, plan=PLAN, context=ctx)

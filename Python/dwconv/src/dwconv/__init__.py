@@ -11,12 +11,14 @@ The library is found through DWCONV_LIBRARY, then a copy inside the package (put
 support (`dwconv.torch.convert`) is optional and imported on demand.
 """
 import ctypes
+import operator
 import os
 import threading
+import warnings
 
 import numpy as np
 
-__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version"]
+__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATES = [os.path.join(_HERE, "libdwconv.so"),
@@ -32,6 +34,32 @@ class DwconvError(RuntimeError):
     def __init__(self, status, message):
         super().__init__(f"{message} ({_STATUS.get(status, status)})")
         self.status = status
+
+
+class PlanWarning(UserWarning):
+    """A plan given to a Context (or to dwconv.torch.convert) is not used: it was tuned on another machine, by
+    another build or for another thread count. The message is the library's reason; the heuristic chooses."""
+
+
+# Every size, count and option crosses the C ABI as a C int, and ctypes keeps only the low 32 bits of a
+# Python int (2**32 + 1 would arrive as 1): each integer argument is checked here first, by this one function.
+_C_INT_MAX = 2**31 - 1
+
+
+def _c_int(value, name, minimum):
+    """`value` as a Python int for a C int argument: an integer (a bool or a float is refused) in
+    [minimum, 2**31 - 1]. Limits of the library's own (such as threads ≤ 256) are the library's to check."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if not minimum <= value <= _C_INT_MAX:
+        raise ValueError(f"{name} must be in [{minimum}, {_C_INT_MAX}], got {value}")
+    return value
+
+
+def _positive(**named):
+    """The values of `named` (sizes and counts), in order, each checked by _c_int as at least 1."""
+    return tuple(_c_int(value, name, 1) for name, value in named.items())
 
 
 class _Options(ctypes.Structure):
@@ -68,7 +96,7 @@ def _library():
                 "dwconv_last_error": ([], ctypes.c_char_p),
                 "dwconv_context_options_init": ([ctypes.POINTER(_Options)], None),
                 "dwconv_context_create": ([ctypes.POINTER(_Options), ctypes.POINTER(P)], I),
-                "dwconv_context_destroy": ([P], None),
+                "dwconv_context_destroy": ([P], I),
                 "dwconv_context_threads": ([P], I),
                 "dwconv_context_plan_warning": ([P], ctypes.c_char_p),
                 "dwconv_depthwise_create": ([P, I, I, I, I, I, I, F, F, I, ctypes.POINTER(P)], I),
@@ -79,7 +107,7 @@ def _library():
                 "dwconv_layer_algorithm": ([P, I], ctypes.c_char_p),
                 "dwconv_layer_choice": ([P, I], ctypes.c_char_p),
                 "dwconv_layer_conversion_seconds": ([P], ctypes.c_double),
-                "dwconv_layer_destroy": ([P], None),
+                "dwconv_layer_destroy": ([P], I),
             }
             for name, (args, res) in sig.items():
                 fn = getattr(lib, name)
@@ -104,9 +132,10 @@ class Context:
     """Worker threads, idle policy and (optionally) a tuning plan. Layers made on a context run on its
     threads; contexts are independent and may be used from different Python threads at once.
 
-    threads: None for every core. plan: a plan file from `dwbench tune`; one tuned elsewhere is ignored with
-    a warning (`plan_warning`), or raises with plan_only=True. spin_us: how long idle workers spin before
-    sleeping (None: the library's default, 2000 µs; 0 inside a host with its own threads, such as PyTorch).
+    threads: None for every core. plan: a plan file from `dwbench tune`; one tuned elsewhere (another machine,
+    build or thread count) is not used: a PlanWarning with the reason (also in `plan_warning`), or an error
+    with plan_only=True. spin_us: how long idle workers spin before sleeping (None: the library's default,
+    2000 µs; 0 inside a host with its own threads, such as PyTorch).
     """
 
     def __init__(self, threads=None, plan=None, plan_only=False, spin_us=None):
@@ -114,13 +143,9 @@ class Context:
         opts = _Options()
         lib.dwconv_context_options_init(ctypes.byref(opts))
         if threads is not None:
-            if not isinstance(threads, int) or threads < 1:
-                raise ValueError(f"threads must be a positive int, got {threads!r}")
-            opts.threads = threads
+            opts.threads = _c_int(threads, "threads", 1)
         if spin_us is not None:
-            if not isinstance(spin_us, int) or spin_us < 0:
-                raise ValueError(f"spin_us must be a non-negative int, got {spin_us!r}")
-            opts.spin_us = spin_us
+            opts.spin_us = _c_int(spin_us, "spin_us", 0)
         self._plan = os.fsencode(plan) if plan is not None else None
         opts.plan = self._plan
         opts.plan_only = 1 if plan_only else 0
@@ -128,6 +153,8 @@ class Context:
         _check(lib.dwconv_context_create(ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
         self._layers = []
+        if self.plan_warning is not None:
+            warnings.warn(self.plan_warning, PlanWarning, stacklevel=2)
 
     @property
     def threads(self):
@@ -140,8 +167,8 @@ class Context:
 
     def close(self):
         if getattr(self, "_handle", None) is not None and self._handle.value:
-            _library().dwconv_context_destroy(self._handle)
-            self._handle = ctypes.c_void_p()
+            handle, self._handle = self._handle, ctypes.c_void_p()
+            _check(_library().dwconv_context_destroy(handle))
 
     def __enter__(self):
         return self
@@ -169,12 +196,12 @@ def _default_context():
         return _default
 
 
-def _pair(value, name):
-    if isinstance(value, int):
-        return value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and value[0] == value[1] and isinstance(value[0], int):
-        return value[0]
-    raise ValueError(f"{name} must be an int or an (n, n) pair (square only), got {value!r}")
+def _pair(value, name, minimum):
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"{name} must be an int or an (n, n) pair (square only), got {value!r}")
+        value = value[0]
+    return _c_int(value, name, minimum)
 
 
 def _is_torch(x):
@@ -226,6 +253,7 @@ class _Layer:
     def algorithm(self, batch=1):
         """(registry name, where the choice came from) for this batch size (prepared if needed)."""
         lib = _library()
+        batch = _c_int(batch, "batch", 1)
         _check(lib.dwconv_layer_prepare(self._handle, batch))
         return lib.dwconv_layer_algorithm(self._handle, batch).decode(), lib.dwconv_layer_choice(self._handle, batch).decode()
 
@@ -238,9 +266,7 @@ class _Layer:
         a = _as_array(x, "input", 4)
         if a.shape[1:] != self._in_shape:
             raise ValueError(f"input has shape {tuple(a.shape)}, this layer takes (N, {', '.join(map(str, self._in_shape))})")
-        n = a.shape[0]
-        if n < 1:
-            raise ValueError("input has batch 0")
+        n = _c_int(a.shape[0], "batch", 1)
         out = np.empty((n,) + self._out_shape, dtype=np.float32)
         r = None
         if residual is not None:
@@ -255,8 +281,8 @@ class _Layer:
 
     def close(self):
         if self._handle.value:
-            _library().dwconv_layer_destroy(self._handle)
-            self._handle = ctypes.c_void_p()
+            handle, self._handle = self._handle, ctypes.c_void_p()
+            _check(_library().dwconv_layer_destroy(handle))
 
     def __del__(self):
         try:
@@ -278,7 +304,8 @@ class Depthwise(_Layer):
         b = _as_array(bias, "bias", 1) if bias is not None else None
         if b is not None and b.shape != (c,):
             raise ValueError(f"bias must have shape ({c},), got {tuple(b.shape)}")
-        s, p = _pair(stride, "stride"), _pair(padding, "padding")
+        c, k, height, width = _positive(channels=c, kernel=k, height=height, width=width)
+        s, p = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
         _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), 0,
                                                   ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
@@ -304,6 +331,7 @@ class Pointwise(_Layer):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
         self.residual = bool(residual)
+        c, o, height, width = _positive(in_channels=c, out_channels=o, height=height, width=width)
         _check(_library().dwconv_pointwise_create(self.context._handle, c, o, height, width, _fptr(w), _fptr(b),
                                                   _ACTIVATIONS[activation], 1 if residual else 0, 0, ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)

@@ -227,12 +227,15 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, plan
     and what was left, with the reason. With pointwise=True the model is traced with torch.fx and its 1×1
     convolutions run on libdwconv too, with the BatchNorms around them folded and a following ReLU/GELU and
     residual addition fused. `plan`/`threads`/`spin_us` make the context the layers share (spin 0: its idle
-    workers sleep at once, leaving the cores to PyTorch); or pass a `context`. The original module is not
-    modified."""
+    workers sleep at once, leaving the cores to PyTorch); or pass a `context`. A plan that does not apply
+    here (tuned on another machine, by another build or for another thread count) is not used: a
+    dwconv.PlanWarning says why (an error with plan_only=True). The original module is not modified."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert takes an nn.Module, got {type(module).__name__}")
     if module.training:
         raise ValueError("convert takes an eval-mode module (call .eval() first): dwconv layers are inference only")
+    if context is not None and (plan is not None or threads is not None or plan_only):
+        raise ValueError("convert takes either a context or plan/threads/plan_only to make one, not both: the context's own would be used")
     ctx = context if context is not None else Context(threads=threads, plan=plan, plan_only=plan_only, spin_us=spin_us)
     out = copy.deepcopy(module)
     if pointwise and not isinstance(out, torch.fx.GraphModule):
