@@ -1,7 +1,9 @@
 /*
  * libdwconv — dwbench's tuned depthwise and 1×1 convolution kernels, behind a C ABI.
  *
- * A context owns its worker threads and, optionally, a tuning plan written by `dwbench tune` (or
+ * A context runs its layers on worker threads of its own, or on the host program's threads through the host's
+ * parallel-for (options.parallel_for: oneDNN's threadpool interop, XNNPACK's pthreadpool), and optionally holds a
+ * tuning plan written by `dwbench tune` (or
  * `dwbench replknet --plan`). A layer is created from its shape and weights (PyTorch's order) and executed
  * at any batch size; for each batch the context's plan chooses the algorithm (a problem the plan lacks
  * gets dwbench's heuristic, or an error with plan_only), and the weights are packed once per batch size.
@@ -34,12 +36,20 @@
 #ifndef DWCONV_H
 #define DWCONV_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change of this header. */
-#define DWCONV_ABI_VERSION 1
+/* Bumped on any incompatible change of this header. Version 2 added the host's parallel-for to the context
+   options; a program built against version 1 keeps working (the library still exports the version-1 entry points
+   dwconv_context_options_init and dwconv_context_create with the version-1 options struct; this header maps those
+   names to the _v2 ones, so a program compiled against it uses the new struct). */
+#define DWCONV_ABI_VERSION 2
+
+/* The most threads a context runs a layer on (its own or the host's). */
+#define DWCONV_MAX_THREADS 256
 
 typedef struct dwconv_context dwconv_context;
 typedef struct dwconv_layer dwconv_layer;
@@ -68,8 +78,14 @@ typedef enum dwconv_activation {
     DWCONV_ACTIVATION_GELU = 2
 } dwconv_activation;
 
+/* The host's parallel-for: runs task(task_arg, i) once for every i in [0, count), on up to host_threads of the
+   host's threads at once, and returns when all have returned. Tasks may run in any order and on any threads,
+   the calling one included; each index must run exactly once. A host that runs fewer indices makes the call
+   slower, never wrong (the library runs what is left on the calling thread). */
+typedef void (*dwconv_parallel_for)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count);
+
 typedef struct dwconv_context_options {
-    /* Threads that execute a layer, the caller's included; 0: every online core. */
+    /* Threads that execute a layer, the caller's included; 0: every online core. Ignored with parallel_for. */
     int threads;
     /* How long idle workers spin before they sleep, microseconds. 0 sleeps at once (the right choice
        inside a host with its own threads, such as PyTorch); negative: the default, 2000. */
@@ -79,6 +95,15 @@ typedef struct dwconv_context_options {
     const char *plan;
     /* Nonzero: a foreign plan, or a problem the plan lacks, is an error instead of a fallback. */
     int plan_only;
+    /* NULL (the default): the context starts threads - 1 workers of its own. Otherwise every task of every layer
+       runs through this function and the context starts no thread: the outputs are bit for bit those of the
+       library's own pool with the same thread count. */
+    dwconv_parallel_for parallel_for;
+    /* Passed back to parallel_for as its first argument. */
+    void *parallel_for_host;
+    /* With parallel_for: how many threads the host runs tasks on at once (1 to DWCONV_MAX_THREADS; the plan is
+       chosen for this count and each gets its own workspace). */
+    int host_threads;
 } dwconv_context_options;
 
 /* "dwconv <package version> (<build signature>)". */
@@ -88,9 +113,11 @@ int dwconv_abi_version(void);
 /* Why the last failing call on this thread failed (empty if none has). */
 const char *dwconv_last_error(void);
 
-/* Default options: all cores, default spin, no plan. */
-void dwconv_context_options_init(dwconv_context_options *options);
-dwconv_status dwconv_context_create(const dwconv_context_options *options, dwconv_context **context);
+/* Default options: all cores, default spin, no plan, the library's own threads. */
+void dwconv_context_options_init_v2(dwconv_context_options *options);
+dwconv_status dwconv_context_create_v2(const dwconv_context_options *options, dwconv_context **context);
+#define dwconv_context_options_init dwconv_context_options_init_v2
+#define dwconv_context_create dwconv_context_create_v2
 /* Ends the context handle. Its workers end with it, or, when layers made on it are still alive, with the
    last of them (those layers keep working). NULL is ignored (DWCONV_OK). */
 dwconv_status dwconv_context_destroy(dwconv_context *context);

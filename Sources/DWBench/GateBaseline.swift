@@ -58,7 +58,7 @@ public struct GateBaseline: Codable, Sendable, Equatable {
         do { baseline = try JSONDecoder().decode(GateBaseline.self, from: data) } catch let error as DecodingError {
             throw fail(Plan.describe(error))
         }
-        guard (1...256).contains(baseline.threads) else { throw fail("threads \(baseline.threads) is not in 1…256") }
+        guard (1...ThreadPool.maxThreads).contains(baseline.threads) else { throw fail("threads \(baseline.threads) is not in 1…\(ThreadPool.maxThreads)") }
         var seen = Set<String>()
         for entry in baseline.entries {
             let key = entry.problem

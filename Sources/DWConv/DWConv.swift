@@ -12,11 +12,6 @@ import Glibc
 // context's executor), layout conversion and error reporting. No Swift type crosses the ABI; handles are checked
 // tickets into the registry of live objects (Handles.swift).
 
-/// Status codes of dwconv.h.
-enum Status: Int32 {
-    case ok = 0, invalidArgument = 1, unsupported = 2, plan = 3, outOfMemory = 4
-}
-
 /// An error with its status code and one-line message.
 struct DWConvError: Error {
     let status: Status
@@ -86,7 +81,18 @@ final class Context {
     let lock = NSLock()
     let warning: UnsafeMutablePointer<CChar>?
 
-    init(threads: Int, spinSeconds: Double, plan: String?, planOnly: Bool) throws {
+    /// Where a context's layers run: a pool the context starts, or the host's threads.
+    enum ExecutorChoice {
+        case pool(threads: Int, spinSeconds: Double)
+        case host(HostExecutor)
+    }
+
+    init(_ choice: ExecutorChoice, plan: String?, planOnly: Bool) throws {
+        let threads: Int
+        switch choice {
+        case let .pool(n, _): threads = n
+        case let .host(h): threads = h.threads
+        }
         var missing = [CChar](repeating: 0, count: 256)
         if dw_cpu_missing_features(&missing, missing.count) > 0 {
             throw DWConvError(.unsupported, "this CPU lacks \(String(decoding: missing.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), which this libdwconv was built to use; build it on this machine")
@@ -97,9 +103,15 @@ final class Context {
             chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
         }
         warning = chooser.warning.map { strdup($0) }
-        let pool = ThreadPool(threads: threads, spinSeconds: spinSeconds)
-        ownPool = pool
-        executor = pool
+        switch choice {
+        case let .pool(n, spin):
+            let pool = ThreadPool(threads: n, spinSeconds: spin)
+            ownPool = pool
+            executor = pool
+        case let .host(h):
+            ownPool = nil
+            executor = h
+        }
     }
 
     deinit {
@@ -284,10 +296,10 @@ final class Layer {
 // MARK: argument helpers
 
 private func layoutArgument(_ value: Int32) throws -> Layout {
-    switch value {
-    case 0: return .nchw
-    case 1: return .nchw16c
-    default: throw DWConvError(.invalidArgument, "layout \(value) is not DWCONV_LAYOUT_NCHW (0) or DWCONV_LAYOUT_NCHW16C (1)")
+    switch LayoutCode(rawValue: value) {
+    case .nchw: return .nchw
+    case .nchw16c: return .nchw16c
+    case nil: throw DWConvError(.invalidArgument, "layout \(value) is not DWCONV_LAYOUT_NCHW (0) or DWCONV_LAYOUT_NCHW16C (1)")
     }
 }
 
@@ -298,14 +310,6 @@ private func floats(_ pointer: UnsafePointer<Float>?, _ count: Int, _ what: Stri
 
 private func positive(_ values: [(Int32, String)]) throws {
     for (v, name) in values where v < 1 { throw DWConvError(.invalidArgument, "\(name) must be at least 1, got \(v)") }
-}
-
-/// The options struct of dwconv.h, field for field.
-public struct ContextOptions {
-    public var threads: Int32
-    public var spin_us: Int32
-    public var plan: UnsafePointer<CChar>?
-    public var plan_only: Int32
 }
 
 nonisolated(unsafe) private let versionText: UnsafeMutablePointer<CChar> = {
@@ -319,7 +323,7 @@ nonisolated(unsafe) private let versionText: UnsafeMutablePointer<CChar> = {
 public func dwconv_version() -> UnsafePointer<CChar> { UnsafePointer(versionText) }
 
 @_cdecl("dwconv_abi_version")
-public func dwconv_abi_version() -> Int32 { 1 }
+public func dwconv_abi_version() -> Int32 { ABI.version }
 
 @_cdecl("dwconv_last_error")
 public func dwconv_last_error() -> UnsafePointer<CChar> {
@@ -329,22 +333,55 @@ public func dwconv_last_error() -> UnsafePointer<CChar> {
 
 nonisolated(unsafe) private let emptyText: UnsafeMutablePointer<CChar> = strdup("")!
 
+/// The default options of every version: all cores, default spin, no plan, the library's own threads.
+private var defaultOptions: ContextOptions {
+    ContextOptions(threads: 0, spin_us: -1, plan: nil, plan_only: 0, parallel_for: nil, parallel_for_host: nil, host_threads: 0)
+}
+
+@_cdecl("dwconv_context_options_init_v2")
+public func dwconv_context_options_init_v2(_ options: UnsafeMutableRawPointer?) {
+    options?.assumingMemoryBound(to: ContextOptions.self).pointee = defaultOptions
+}
+
+@_cdecl("dwconv_context_create_v2")
+public func dwconv_context_create_v2(_ options: UnsafeRawPointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    createContext(options?.assumingMemoryBound(to: ContextOptions.self).pointee ?? defaultOptions, out)
+}
+
+/// ABI version 1's entry points, for programs built against that header: the version-1 options struct (the first
+/// four fields), the library's own threads.
 @_cdecl("dwconv_context_options_init")
 public func dwconv_context_options_init(_ options: UnsafeMutableRawPointer?) {
-    guard let options else { return }
-    options.assumingMemoryBound(to: ContextOptions.self).pointee = ContextOptions(threads: 0, spin_us: -1, plan: nil, plan_only: 0)
+    options?.assumingMemoryBound(to: ContextOptionsV1.self).pointee = ContextOptionsV1(threads: 0, spin_us: -1, plan: nil, plan_only: 0)
 }
 
 @_cdecl("dwconv_context_create")
 public func dwconv_context_create(_ options: UnsafeRawPointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    var o = defaultOptions
+    if let v1 = options?.assumingMemoryBound(to: ContextOptionsV1.self).pointee {
+        (o.threads, o.spin_us, o.plan, o.plan_only) = (v1.threads, v1.spin_us, v1.plan, v1.plan_only)
+    }
+    return createContext(o, out)
+}
+
+private func createContext(_ o: ContextOptions, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let out else { throw DWConvError(.invalidArgument, "context pointer is NULL") }
         out.pointee = nil
-        let o = options?.assumingMemoryBound(to: ContextOptions.self).pointee ?? ContextOptions(threads: 0, spin_us: -1, plan: nil, plan_only: 0)
-        guard (0...256).contains(o.threads) else { throw DWConvError(.invalidArgument, "threads must be 0 (all cores) to 256, got \(o.threads)") }
-        let threads = o.threads == 0 ? ThreadPool.defaultThreads : Int(o.threads)
-        let spin = o.spin_us < 0 ? ThreadPool.spinSeconds : Double(o.spin_us) * 1e-6
-        let context = try Context(threads: threads, spinSeconds: spin, plan: o.plan.map { String(cString: $0) }, planOnly: o.plan_only != 0)
+        let executor: Context.ExecutorChoice
+        if let parallelFor = o.parallel_for {
+            guard (1...ABI.maxThreads).contains(Int(o.host_threads)) else {
+                throw DWConvError(.invalidArgument, "host_threads must be 1 to \(ABI.maxThreads) with parallel_for, got \(o.host_threads)")
+            }
+            executor = .host(HostExecutor(threads: Int(o.host_threads), parallelFor: parallelFor, host: o.parallel_for_host))
+        } else {
+            guard (0...ABI.maxThreads).contains(Int(o.threads)) else {
+                throw DWConvError(.invalidArgument, "threads must be 0 (all cores) to \(ABI.maxThreads), got \(o.threads)")
+            }
+            executor = .pool(threads: o.threads == 0 ? ThreadPool.defaultThreads : Int(o.threads),
+                             spinSeconds: o.spin_us < 0 ? ThreadPool.spinSeconds : Double(o.spin_us) * 1e-6)
+        }
+        let context = try Context(executor, plan: o.plan.map { String(cString: $0) }, planOnly: o.plan_only != 0)
         out.pointee = handles.register(context, as: .context)
     }
 }
@@ -402,11 +439,11 @@ public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int
         let c: Context = try handles.object(context, .context)
         try positive([(inChannels, "in_channels"), (outChannels, "out_channels"), (height, "height"), (width, "width")])
         let act: PointwiseEpilogue.Activation
-        switch activation {
-        case 0: act = .none
-        case 1: act = .relu
-        case 2: act = .gelu
-        default: throw DWConvError(.invalidArgument, "activation \(activation) is not NONE (0), RELU (1) or GELU (2)")
+        switch ActivationCode(rawValue: activation) {
+        case .none?: act = .none
+        case .relu?: act = .relu
+        case .gelu?: act = .gelu
+        case nil: throw DWConvError(.invalidArgument, "activation \(activation) is not NONE (0), RELU (1) or GELU (2)")
         }
         let (ci, co) = (Int(inChannels), Int(outChannels))
         _ = try PointwiseProblem(n: 1, c: ci, h: Int(height), w: Int(width), o: co)

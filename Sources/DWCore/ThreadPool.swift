@@ -82,6 +82,10 @@ public final class ThreadPool: @unchecked Sendable {
         return try body(pool)
     }
 
+    /// The most threads anything in the package runs on: a pool, a host executor, a plan, `--threads`. Stated
+    /// here once; the C header's DWCONV_MAX_THREADS is checked against it (Sources/DWConv/abi.py).
+    public static let maxThreads = 256
+
     /// Default thread count: all online cores.
     public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 

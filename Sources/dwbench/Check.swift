@@ -55,7 +55,7 @@ struct Check: ParsableCommand {
         }
         if let tolerance, !(tolerance > 0 && tolerance < 10) { throw CLIError("--tolerance must be in (0, 10), got \(tolerance)") }
         guard (2...100).contains(abRounds) else { throw CLIError("--ab-rounds must be in 2…100, got \(abRounds)") }
-        guard (1...256).contains(threads) else { throw CLIError("--threads must be between 1 and 256, got \(threads)") }
+        guard (1...ThreadPool.maxThreads).contains(threads) else { throw CLIError("--threads must be between 1 and \(ThreadPool.maxThreads), got \(threads)") }
         guard (5...1000).contains(rounds) else { throw CLIError("--rounds must be in 5…1000, got \(rounds)") }
         _ = try suite()
     }

@@ -26,7 +26,7 @@ struct Report: ParsableCommand {
     func run() throws {
         try refuseDebugBuild(allowDebug)
         let threadCounts = try threads.split(separator: ",").map { t -> Int in
-            guard let v = Int(t), (1...256).contains(v) else { throw CLIError("--threads: '\(t)' is not a thread count") }
+            guard let v = Int(t), (1...ThreadPool.maxThreads).contains(v) else { throw CLIError("--threads: '\(t)' is not a thread count") }
             return v
         }
         var isDir: ObjCBool = false

@@ -31,11 +31,11 @@ def refused(status, lib, fragment):
 
 
 def new_context(lib):
-    options = dwconv._Options()
-    lib.dwconv_context_options_init(ctypes.byref(options))
+    options = dwconv._abi.ContextOptions()
+    lib.dwconv_context_options_init_v2(ctypes.byref(options))
     options.threads, options.spin_us = 1, 0
     handle = ctypes.c_void_p()
-    assert lib.dwconv_context_create(ctypes.byref(options), ctypes.byref(handle)) == 0, lib.dwconv_last_error()
+    assert lib.dwconv_context_create_v2(ctypes.byref(options), ctypes.byref(handle)) == 0, lib.dwconv_last_error()
     return handle
 
 

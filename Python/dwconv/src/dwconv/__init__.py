@@ -18,14 +18,19 @@ import warnings
 
 import numpy as np
 
+from . import _abi
+
 __all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATES = [os.path.join(_HERE, "libdwconv.so"),
                os.path.join(_HERE, "..", "..", "..", "..", ".build", "release", "libdwconv.so")]
 
-_STATUS = {1: "invalid argument", 2: "unsupported", 3: "plan error", 4: "out of memory"}
-_ACTIVATIONS = {None: 0, "none": 0, "relu": 1, "gelu": 2}
+# The ABI's facts come from include/dwconv.h through the generated _abi.py (Sources/DWConv/abi.py).
+_STATUS = {code: name[len("DWCONV_ERROR_"):].lower().replace("_", " ") for name, code in _abi.STATUS.items() if code != 0}
+_ACTIVATIONS = {None: _abi.ACTIVATION["DWCONV_ACTIVATION_NONE"],
+                **{name[len("DWCONV_ACTIVATION_"):].lower(): code for name, code in _abi.ACTIVATION.items()}}
+_LAYOUT_NCHW = _abi.LAYOUT["DWCONV_LAYOUT_NCHW"]
 
 
 class DwconvError(RuntimeError):
@@ -62,10 +67,6 @@ def _positive(**named):
     return tuple(_c_int(value, name, 1) for name, value in named.items())
 
 
-class _Options(ctypes.Structure):
-    _fields_ = [("threads", ctypes.c_int), ("spin_us", ctypes.c_int), ("plan", ctypes.c_char_p), ("plan_only", ctypes.c_int)]
-
-
 def library_path():
     """The libdwconv.so this package loads."""
     env = os.environ.get("DWCONV_LIBRARY")
@@ -94,8 +95,8 @@ def _library():
                 "dwconv_version": ([], ctypes.c_char_p),
                 "dwconv_abi_version": ([], I),
                 "dwconv_last_error": ([], ctypes.c_char_p),
-                "dwconv_context_options_init": ([ctypes.POINTER(_Options)], None),
-                "dwconv_context_create": ([ctypes.POINTER(_Options), ctypes.POINTER(P)], I),
+                "dwconv_context_options_init_v2": ([ctypes.POINTER(_abi.ContextOptions)], None),
+                "dwconv_context_create_v2": ([ctypes.POINTER(_abi.ContextOptions), ctypes.POINTER(P)], I),
                 "dwconv_context_destroy": ([P], I),
                 "dwconv_context_threads": ([P], I),
                 "dwconv_context_plan_warning": ([P], ctypes.c_char_p),
@@ -112,8 +113,8 @@ def _library():
             for name, (args, res) in sig.items():
                 fn = getattr(lib, name)
                 fn.argtypes, fn.restype = args, res
-            if lib.dwconv_abi_version() != 1:
-                raise DwconvError(0, f"{library_path()} has ABI version {lib.dwconv_abi_version()}, this package speaks 1")
+            if lib.dwconv_abi_version() != _abi.ABI_VERSION:
+                raise DwconvError(0, f"{library_path()} has ABI version {lib.dwconv_abi_version()}, this package speaks {_abi.ABI_VERSION}")
             _lib = lib
         return _lib
 
@@ -140,8 +141,8 @@ class Context:
 
     def __init__(self, threads=None, plan=None, plan_only=False, spin_us=None):
         lib = _library()
-        opts = _Options()
-        lib.dwconv_context_options_init(ctypes.byref(opts))
+        opts = _abi.ContextOptions()
+        lib.dwconv_context_options_init_v2(ctypes.byref(opts))
         if threads is not None:
             opts.threads = _c_int(threads, "threads", 1)
         if spin_us is not None:
@@ -150,7 +151,7 @@ class Context:
         opts.plan = self._plan
         opts.plan_only = 1 if plan_only else 0
         handle = ctypes.c_void_p()
-        _check(lib.dwconv_context_create(ctypes.byref(opts), ctypes.byref(handle)))
+        _check(lib.dwconv_context_create_v2(ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
         self._layers = []
         if self.plan_warning is not None:
@@ -306,7 +307,7 @@ class Depthwise(_Layer):
             raise ValueError(f"bias must have shape ({c},), got {tuple(b.shape)}")
         c, k, height, width = _positive(channels=c, kernel=k, height=height, width=width)
         s, p = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), 0,
+        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), _LAYOUT_NCHW,
                                                   ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
         self._out_shape = self._out_size()
@@ -333,7 +334,8 @@ class Pointwise(_Layer):
         self.residual = bool(residual)
         c, o, height, width = _positive(in_channels=c, out_channels=o, height=height, width=width)
         _check(_library().dwconv_pointwise_create(self.context._handle, c, o, height, width, _fptr(w), _fptr(b),
-                                                  _ACTIVATIONS[activation], 1 if residual else 0, 0, ctypes.byref(self._handle)))
+                                                  _ACTIVATIONS[activation], 1 if residual else 0, _LAYOUT_NCHW,
+                                                  ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
         self._out_shape = self._out_size()
 

@@ -1,0 +1,130 @@
+/* ABI version 1 of include/dwconv.h, frozen (as of 9447b1f): CI builds Examples/c/dwconv_example.c against it and runs
+   that binary on the current library, so a program built for version 1 keeps working. Never edit. */
+/*
+ * libdwconv — dwbench's tuned depthwise and 1×1 convolution kernels, behind a C ABI.
+ *
+ * A context owns its worker threads and, optionally, a tuning plan written by `dwbench tune` (or
+ * `dwbench replknet --plan`). A layer is created from its shape and weights (PyTorch's order) and executed
+ * at any batch size; for each batch the context's plan chooses the algorithm (a problem the plan lacks
+ * gets dwbench's heuristic, or an error with plan_only), and the weights are packed once per batch size.
+ *
+ * Rules:
+ *  - No Swift type crosses this interface: opaque handles, plain structs, status codes. When a call
+ *    returns a status other than DWCONV_OK, dwconv_last_error() gives one line saying why; it is
+ *    thread-local and valid until the next failing call on the same thread.
+ *  - Contexts are independent: several may be used from several threads at once. One context runs one
+ *    layer at a time (calls on the same context from two threads are serialised).
+ *  - Tensors are float32, contiguous. NCHW is (N, C, H, W); NCHW16c is (N, ⌈C/16⌉, H, W, 16) with the
+ *    padding channels zero. With DWCONV_LAYOUT_NCHW, a layer whose algorithm works in NCHW16c converts on
+ *    the way in and out, and dwconv_layer_conversion_seconds() reports what that cost.
+ *  - The library is built for the build machine's CPU; on a CPU without those instructions
+ *    dwconv_context_create() fails with DWCONV_ERROR_UNSUPPORTED instead of executing them.
+ */
+#ifndef DWCONV_H
+#define DWCONV_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change of this header. */
+#define DWCONV_ABI_VERSION 1
+
+typedef struct dwconv_context dwconv_context;
+typedef struct dwconv_layer dwconv_layer;
+
+typedef enum dwconv_status {
+    DWCONV_OK = 0,
+    /* A null pointer, a non-positive size, weights of the wrong length, a bad option. */
+    DWCONV_ERROR_INVALID_ARGUMENT = 1,
+    /* No algorithm computes this problem (or this CPU lacks the instructions the library was built for). */
+    DWCONV_ERROR_UNSUPPORTED = 2,
+    /* The plan file is unreadable or invalid, foreign with plan_only, or lacks a problem with plan_only. */
+    DWCONV_ERROR_PLAN = 3,
+    /* The tensors would not fit in this machine's memory. */
+    DWCONV_ERROR_OUT_OF_MEMORY = 4
+} dwconv_status;
+
+typedef enum dwconv_layout {
+    DWCONV_LAYOUT_NCHW = 0,
+    DWCONV_LAYOUT_NCHW16C = 1
+} dwconv_layout;
+
+typedef enum dwconv_activation {
+    DWCONV_ACTIVATION_NONE = 0,
+    DWCONV_ACTIVATION_RELU = 1,
+    /* Exact GELU, x·Φ(x) (PyTorch's approximate='none'). */
+    DWCONV_ACTIVATION_GELU = 2
+} dwconv_activation;
+
+typedef struct dwconv_context_options {
+    /* Threads that execute a layer, the caller's included; 0: every online core. */
+    int threads;
+    /* How long idle workers spin before they sleep, microseconds. 0 sleeps at once (the right choice
+       inside a host with its own threads, such as PyTorch); negative: the default, 2000. */
+    int spin_us;
+    /* A plan file, or NULL for dwbench's heuristic. A plan from another machine, build or thread count is
+       ignored with a warning (dwconv_context_plan_warning), or is an error with plan_only. */
+    const char *plan;
+    /* Nonzero: a foreign plan, or a problem the plan lacks, is an error instead of a fallback. */
+    int plan_only;
+} dwconv_context_options;
+
+/* "dwconv <package version> (<build signature>)". */
+const char *dwconv_version(void);
+/* DWCONV_ABI_VERSION of the library that is loaded. */
+int dwconv_abi_version(void);
+/* Why the last failing call on this thread failed (empty if none has). */
+const char *dwconv_last_error(void);
+
+/* Default options: all cores, default spin, no plan. */
+void dwconv_context_options_init(dwconv_context_options *options);
+dwconv_status dwconv_context_create(const dwconv_context_options *options, dwconv_context **context);
+/* Ends the context's workers. Its layers must have been destroyed. NULL is ignored. */
+void dwconv_context_destroy(dwconv_context *context);
+int dwconv_context_threads(const dwconv_context *context);
+/* Why the plan is not used (another machine, build or thread count), or NULL. */
+const char *dwconv_context_plan_warning(const dwconv_context *context);
+
+/* A depthwise convolution, PyTorch's conv2d(groups=channels) with dilation 1 and zero padding:
+   weight is (channels, 1, kernel, kernel); bias (channels) or NULL. The weights are copied. */
+dwconv_status dwconv_depthwise_create(dwconv_context *context, int channels, int height, int width, int kernel,
+                                      int stride, int padding, const float *weight, const float *bias,
+                                      dwconv_layout layout, dwconv_layer **layer);
+
+/* A 1×1 convolution with its fused epilogue: y = activation(W·x + bias) (+ residual when residual != 0).
+   weight is (out_channels, in_channels, 1, 1); bias (out_channels) or NULL. The weights are copied. */
+dwconv_status dwconv_pointwise_create(dwconv_context *context, int in_channels, int out_channels, int height,
+                                      int width, const float *weight, const float *bias,
+                                      dwconv_activation activation, int residual, dwconv_layout layout,
+                                      dwconv_layer **layer);
+
+/* Output channels, height and width (any pointer may be NULL). */
+dwconv_status dwconv_layer_output_size(const dwconv_layer *layer, int *channels, int *height, int *width);
+
+/* Chooses the algorithm for this batch size and packs the weights (execute does it on first use). */
+dwconv_status dwconv_layer_prepare(dwconv_layer *layer, int batch);
+
+/* Runs the layer on batch images: input and output in the layer's layout; residual (the output's shape)
+   only for a pointwise layer created with residual != 0, NULL otherwise. */
+dwconv_status dwconv_layer_execute(dwconv_layer *layer, int batch, const float *input, float *output,
+                                   const float *residual);
+
+/* The registry name of the algorithm chosen for this batch size, and where the choice came from
+   ("plan (measure, margin 12%)", "heuristic (not in the plan)", …); NULL before it was prepared. Valid
+   while the layer lives. */
+const char *dwconv_layer_algorithm(const dwconv_layer *layer, int batch);
+const char *dwconv_layer_choice(const dwconv_layer *layer, int batch);
+
+/* Seconds the last execute spent converting between the caller's layout and the algorithm's (0 when
+   they agree). */
+double dwconv_layer_conversion_seconds(const dwconv_layer *layer);
+
+/* NULL is ignored. */
+void dwconv_layer_destroy(dwconv_layer *layer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DWCONV_H */
