@@ -37,7 +37,9 @@ let package = Package(
         .target(name: "DWKernels", dependencies: ["DWCore", "COpenBLAS", "CDNNL", "CSpin", "DWBF16"],
                 exclude: ["Depthwise/Direct/DirectBlocks.py", "Depthwise/Toeplitz/ToeplitzRows.py", "Pointwise/PointwiseTiles.py"], swiftSettings: nativeCPU),
         .target(name: "DWTune", dependencies: ["DWCore", "DWKernels"], exclude: ["plan.schema.json"], swiftSettings: nativeCPU),
-        .target(name: "DWModel", dependencies: ["DWCore", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
+        // Checkpoint file formats (pickle, zip, safetensors, PyTorch checkpoints): what DWModel reads weights from.
+        .target(name: "DWFormats", dependencies: ["DWCore"], swiftSettings: nativeCPU),
+        .target(name: "DWModel", dependencies: ["DWCore", "DWFormats", "DWKernels", "DWTune", "DWImageDecode"], swiftSettings: nativeCPU),
         // The benchmarking library (benchdnn's place beside oneDNN): problem benchmarks, bench records, the
         // regression gate and its baseline, epilogue measurement, plan verification, model timing, and the
         // report writers (Results page, model report, SVG charts). The CLI parses, calls it, prints.
@@ -61,7 +63,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("benchmark"), .linkedLibrary("pthread")]),
         // Fuzz bodies, one per input format: run by libFuzzer (Tests/Fuzz/fuzz.sh links Tests/Fuzz/Entry) and
         // replayed over the committed corpus and crash regressions by DWFuzzTests.
-        .target(name: "DWFuzzBodies", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench"], path: "Tests/Fuzz/Bodies",
+        .target(name: "DWFuzzBodies", dependencies: ["DWCore", "DWFormats", "DWKernels", "DWTune", "DWModel", "DWBench"], path: "Tests/Fuzz/Bodies",
                 swiftSettings: nativeCPU),
         .testTarget(name: "DWFuzzTests", dependencies: ["DWFuzzBodies"], path: "Tests/Fuzz/Replay"),
         // Test support: the fp64 references, seeded sweeps and the conformance checks every algorithm gets
@@ -71,7 +73,7 @@ let package = Package(
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels", "DWTestSupport"], swiftSettings: nativeCPU),
         .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
         .testTarget(name: "DWBenchTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench", "DWTestSupport"], swiftSettings: nativeCPU),
-        .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWTestSupport"], exclude: ["Fixtures"],
+        .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWFormats", "DWKernels", "DWTune", "DWModel", "DWTestSupport"], exclude: ["Fixtures"],
                     swiftSettings: nativeCPU),
         .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWBench", "dwbench"], exclude: ["Fixtures"]),
     ],

@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import Foundation
 
 /// A named tensor of a checkpoint: its shape (PyTorch's) and its values, either in memory as float32 or

@@ -49,7 +49,7 @@ swift build -c release -Xswiftc -sanitize=fuzzer,address --target DWFuzzBodies -
 
 # 2. The entry point, linked once and hard-linked under each target's name (the name picks the body).
 objects=()
-for m in DWCore DWKernels DWTune DWModel DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
+for m in DWCore DWFormats DWKernels DWTune DWModel DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
 includes=()
 for c in CNuma CSpin COpenBLAS CDNNL; do includes+=(-I "Sources/$c"); done
 includes+=(-Xcc "-fmodule-map-file=$work/release/DWImageDecode.build/module.modulemap")

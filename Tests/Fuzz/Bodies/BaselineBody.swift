@@ -1,5 +1,6 @@
 import DWBench
 import DWCore
+import DWFormats
 import DWTune
 import Foundation
 

@@ -1,3 +1,4 @@
+import DWFormats
 import Foundation
 
 /// One fuzz target per input format dwbench reads from elsewhere. Each body feeds arbitrary bytes to the

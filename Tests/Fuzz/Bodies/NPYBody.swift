@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import Foundation
 
 /// An accepted `.npy` array has as many values as its shape says, and its encoding reads back bit for bit.

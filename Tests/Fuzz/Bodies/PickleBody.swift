@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import Foundation
 
 /// An accepted pickle: decoding terminates within the nesting limit, every persistent ID reached the hook,

@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import DWKernels
 import DWTune
 import Foundation

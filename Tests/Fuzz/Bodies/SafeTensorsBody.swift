@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import DWModel
 import Foundation
 

@@ -1,4 +1,5 @@
 import DWCore
+import DWFormats
 import Foundation
 
 /// An accepted shape file: names are unique, counts positive, every problem's text form parses back to

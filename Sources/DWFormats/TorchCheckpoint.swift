@@ -1,3 +1,4 @@
+import DWCore
 import Foundation
 
 /// A PyTorch checkpoint as `torch.save` writes it (the ZIP format, its default since PyTorch 1.6):

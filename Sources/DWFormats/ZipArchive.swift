@@ -1,3 +1,4 @@
+import DWCore
 import Foundation
 
 /// A read-only view of a ZIP archive whose members are stored uncompressed, as `torch.save` writes them

@@ -1,3 +1,4 @@
+import DWCore
 import Foundation
 
 /// A safetensors file (Hugging Face's format for checkpoints): an 8-byte little-endian header length N,

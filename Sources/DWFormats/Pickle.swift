@@ -1,3 +1,4 @@
+import DWCore
 import Foundation
 
 /// A value decoded by `Unpickler`. Nothing in a pickle is ever executed: a class or function the pickle

@@ -1,3 +1,4 @@
+import DWCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
