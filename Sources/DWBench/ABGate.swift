@@ -58,9 +58,7 @@ public enum GateSamples {
         defer { pool.shutdown() }
         if let model = modelItem(item) {
             let net = try DeployedRepLKNet(Checkpoint.random(model.config, seed: 3))
-            let m = try RepLKNetModel(net, batch: 1, resolution: model.resolution, executor: pool) { p in
-                try PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(p)
-            }
+            let m = try RepLKNetModel(net, batch: 1, resolution: model.resolution, executor: pool, planner: .heuristic)
             var rng = SeededGenerator(seed: 4)
             let image = rng.signedArray(model.config.inChannels * model.resolution * model.resolution)
             run = { _ = m.run(image) }

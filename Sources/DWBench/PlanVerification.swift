@@ -62,11 +62,11 @@ public enum PlanVerification {
     }
 }
 
-/// `dwbench replknet --plan`: the plan file's chooser, after tuning `problems` into it when it does not exist
-/// yet (with `mode`, `budget` seconds of measuring, the cost model of `speed`). Returns the chooser and, when
+/// `dwbench replknet --plan`: the plan file's planner, after tuning `problems` into it when it does not exist
+/// yet (with `mode`, `budget` seconds of measuring, the cost model of `speed`). Returns the planner and, when
 /// it tuned, one line saying what it wrote.
 public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, planOnly: Bool, mode: Plan.Mode, budget: Double?,
-                           speed: MachineSpeed, progress: (Int, ConvProblem) -> Void) throws -> (chooser: PlanChooser, tuned: String?) {
+                           speed: MachineSpeed, progress: (Int, ConvProblem) -> Void) throws -> (planner: Planner, tuned: String?) {
     var tuned: String?
     if !FileManager.default.fileExists(atPath: path) {
         try AtomicFile.requireDirectory(of: path)
@@ -78,5 +78,5 @@ public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, 
         try plan.write(path: path)
         tuned = "tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(path)"
     }
-    return (try PlanChooser.open(path: path, threads: threads, planOnly: planOnly), tuned)
+    return (try Planner.open(path: path, threads: threads, planOnly: planOnly), tuned)
 }

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 // libdwconv: the C ABI of include/dwconv.h over the registry's kernels, the tuning plan and a thread pool per
-// context. Everything here is glue: choosing (PlanChooser), preparing (the algorithms' own `prepare`, on the
+// context. Everything here is glue: choosing (the Planner), preparing (the algorithms' own `prepare`, on the
 // context's executor), layout conversion and error reporting. No Swift type crosses the ABI; handles are checked
 // tickets into the registry of live objects (Handles.swift).
 
@@ -77,7 +77,7 @@ final class Context {
     let executor: any Executor
     /// The pool the context started, ended with it (nil when the host lends its threads).
     private let ownPool: ThreadPool?
-    let chooser: PlanChooser
+    let planner: Planner
     let lock = NSLock()
     let warning: UnsafeMutablePointer<CChar>?
 
@@ -98,11 +98,11 @@ final class Context {
             throw DWConvError(.unsupported, "this CPU lacks \(String(decoding: missing.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)), which this libdwconv was built to use; build it on this machine")
         }
         if let plan {
-            chooser = try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly)
+            planner = try Planner.open(path: plan, threads: threads, planOnly: planOnly)
         } else {
-            chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
+            planner = .heuristic
         }
-        warning = chooser.warning.map { strdup($0) }
+        warning = planner.warning.map { strdup($0) }
         switch choice {
         case let .pool(n, spin):
             let pool = ThreadPool(threads: n, spinSeconds: spin)
@@ -185,26 +185,17 @@ final class Layer {
         return false
     }
 
-    /// The plan's (or the heuristic's) choice for this batch, prepared on the context's executor. A caller that
-    /// asked for NCHW16c gets an NCHW16c algorithm: the plan's choice if it is one, else the heuristic's.
+    /// The planner's choice for this batch, prepared on the context's executor. A caller that asked for NCHW16c
+    /// gets an NCHW16c algorithm; an NCHW caller gets the fastest once the layout conversions an NCHW16c algorithm
+    /// needs are counted (inside PyTorch every tensor is NCHW, so an NCHW algorithm a little slower than an NCHW16c
+    /// one can win overall).
     func prepare(batch: Int) throws -> Prepared {
         if let p = prepared[batch] { return p }
         guard batch >= 1 else { throw DWConvError(.invalidArgument, "batch must be at least 1, got \(batch)") }
         let problem = try shape.problem(batch: batch)
         try problem.requireMemory()
-        var (name, source) = try context.chooser.chooseName(problem)
-        if let (better, why) = conversionAwareChoice(problem) { (name, source) = (better, why) }
-        var algorithm = try Registry.anyAlgorithm(named: name)
-        if layout == .nchw16c && algorithm.layout != .nchw16c {
-            let fallback: any ConvolutionAlgorithm
-            switch problem {
-            case let .depthwise(p): fallback = DepthwiseConvolution.automaticChoice(for: p)
-            case let .pointwise(p): fallback = PointwiseConvolution.automaticChoice(for: p)
-            }
-            source = "heuristic: \(name) (\(source)) works in \(algorithm.layout.rawValue), the caller's tensors are NCHW16c"
-            name = fallback.name
-            algorithm = fallback
-        }
+        let choice = try context.planner.choose(problem, layout: layout == .nchw16c ? .only(.nchw16c) : .convertingFrom(layout, residual: hasResidual))
+        let (algorithm, name, source) = (choice.algorithm, choice.algorithm.name, choice.sourceText)
         if let why = algorithm.supports(problem) { throw DWConvError(.unsupported, "\(name) does not support \(problem): \(why)") }
         let result: Prepared
         switch shape {
@@ -224,30 +215,6 @@ final class Layer {
         }
         prepared[batch] = result
         return result
-    }
-
-    /// Among the plan's timed candidates, the fastest once the layout conversion a candidate needs for this
-    /// caller is counted (bytes read and written by the conversions / the plan's measured bandwidth), when
-    /// that is not the plan's own choice: inside PyTorch every tensor is NCHW, so an NCHW algorithm a little
-    /// slower than an NCHW16c one can win overall.
-    func conversionAwareChoice(_ problem: ConvProblem) -> (String, String)? {
-        guard let plan = context.chooser.plan, let entry = plan.entries["\(problem)"] else { return nil }
-        let i = problem.inputShape, o = problem.outputShape
-        func conversionMs(_ native: Layout) -> Double {
-            guard native != layout else { return 0 }
-            let floats = Double(native.storageCount(n: i.n, c: i.c, h: i.h, w: i.w) + layout.storageCount(n: i.n, c: i.c, h: i.h, w: i.w))
-                + Double(native.storageCount(n: o.n, c: o.c, h: o.h, w: o.w) + layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w)) * (hasResidual ? 2 : 1)
-            return 4 * floats / (plan.calibration.bandwidth_gbs * 1e9) * 1e3
-        }
-        var best: (name: String, cost: Double, ms: Double)?
-        for c in entry.candidates {
-            guard let ms = c.median_ms, c.status == .measured || c.status == .estimated,
-                  let a = try? Registry.anyAlgorithm(named: c.algorithm), a.kind == problem.kind, a.supports(problem) == nil else { continue }
-            let cost = ms + conversionMs(a.layout)
-            if best == nil || cost < best!.cost { best = (c.algorithm, cost, ms) }
-        }
-        guard let best, best.name != entry.algorithm else { return nil }
-        return (best.name, "plan (\(entry.mode)), counting the layout conversion: \(entry.algorithm) needs one, \(best.name) is faster overall")
     }
 
     /// A layout conversion split over the context's threads: one task per image and block of 16 channels

@@ -1,11 +1,12 @@
 import DWCore
 import DWKernels
+import DWTune
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A RepLKNet ready to run: every layer prepared by the algorithm the chooser names (a tuned plan or the
+/// A RepLKNet ready to run: every layer prepared by the algorithm the planner chooses (a tuned plan or the
 /// heuristic), activations in NCHW16c end to end, and a fixed set of activation buffers reused by every
 /// layer (the memory plan): a block reads X, writes its hidden maps into two scratch buffers and its
 /// output into a fourth, which becomes the next block's X.
@@ -47,12 +48,12 @@ public final class RepLKNetModel {
     /// Bytes held by activation buffers and workspace (weights excluded).
     public private(set) var activationBytes = 0
 
-    /// `choose` returns the registry name for a problem and where the choice came from; it must name an
-    /// algorithm whose layout is NCHW16c (see `ModelChooser`).
+    /// `planner` chooses every layer's algorithm among those that run in NCHW16c, the model's layout (no layer pays
+    /// a reorder): the plan's choice, or its fastest NCHW16c candidate, or the heuristic.
     /// The deployed net is consumed layer by layer: each layer's fused weights are released once its plan
     /// holds them packed, so weights are not held twice.
     public init(_ net: consuming DeployedRepLKNet, batch: Int, resolution: Int, executor: any Executor, precision: Precision = .fp32,
-                choose: (ConvProblem) throws -> (name: String, source: String)) throws {
+                planner: Planner) throws {
         var net = consume net
         releaseFreedMemory()  // what the re-parameterization freed
         let cfg = net.config
@@ -74,7 +75,7 @@ public final class RepLKNetModel {
             buffers.append(b)
         }
         activationBytes = 4 * (4 * largest + patches.count)
-        try build(&net, specs, choose: choose)
+        try build(&net, specs, planner: planner)
     }
 
     /// The memory plan of a forward pass, computed without allocating: four buffers of the largest NCHW16c
@@ -102,13 +103,12 @@ public final class RepLKNetModel {
 
     // MARK: building
 
-    private typealias Chooser = (ConvProblem) throws -> (name: String, source: String)
 
     /// A 1×1 layer (or the stem's GEMM over its patches) with its fused epilogue.
-    private func pointwiseStep(_ spec: RepLKNetLayer, _ p: PointwiseProblem, _ w: PointwiseWeights, choose: Chooser) throws {
-        let (algorithmName, source) = try choose(.pointwise(p))
-        let algorithm = try Registry.pointwiseAlgorithm(named: algorithmName)
-        guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
+    private func pointwiseStep(_ spec: RepLKNetLayer, _ p: PointwiseProblem, _ w: PointwiseWeights, planner: Planner) throws {
+        let choice = try planner.choose(.pointwise(p), layout: .only(.nchw16c))
+        guard let algorithm = choice.pointwise else { throw ModelError("\(spec.name): '\(choice.algorithm.name)' is not a 1×1 algorithm") }
+        let (algorithmName, source) = (algorithm.name, choice.sourceText)
         let plan = try algorithm.prepare(p, weights: w, epilogue: spec.epilogue, executor: executor)
         let bufs = buffers, patch = patches, input = spec.inputBuffer, output = spec.outputBuffer!, residual = spec.residualBuffer
         steps.append { _, _ in
@@ -120,10 +120,10 @@ public final class RepLKNetModel {
     }
 
     /// A depthwise layer, then its ReLU as a vectorised pass over the output.
-    private func depthwiseStep(_ spec: RepLKNetLayer, _ p: Problem, _ conv: FusedConv, choose: Chooser) throws {
-        let (algorithmName, source) = try choose(.depthwise(p))
-        let algorithm = try Registry.algorithm(named: algorithmName)
-        guard algorithm.layout == .nchw16c else { throw ModelError("\(spec.name): '\(algorithmName)' works in \(algorithm.layout), the model runs NCHW16c") }
+    private func depthwiseStep(_ spec: RepLKNetLayer, _ p: Problem, _ conv: FusedConv, planner: Planner) throws {
+        let choice = try planner.choose(.depthwise(p), layout: .only(.nchw16c))
+        guard let algorithm = choice.depthwise else { throw ModelError("\(spec.name): '\(choice.algorithm.name)' is not a depthwise algorithm") }
+        let (algorithmName, source) = (algorithm.name, choice.sourceText)
         let weights = try DepthwiseWeights(channels: conv.outChannels, kernel: conv.kernel, weight: conv.weight, bias: conv.bias)
         let plan = try algorithm.prepare(p, weights: weights, executor: executor)
         let bufs = buffers, pool = executor, input = spec.inputBuffer!, output = spec.outputBuffer!
@@ -139,7 +139,7 @@ public final class RepLKNetModel {
 
     /// Prepares every layer of the list from the deployed weights, releasing each layer's fused weights once
     /// its plan holds them packed.
-    private func build(_ net: inout DeployedRepLKNet, _ specs: [RepLKNetLayer], choose: Chooser) throws {
+    private func build(_ net: inout DeployedRepLKNet, _ specs: [RepLKNetLayer], planner: Planner) throws {
         guard specs.count == net.weights.count else {
             throw ModelError("deployed network has \(net.weights.count) layers, the layer list \(specs.count)")
         }
@@ -157,11 +157,11 @@ public final class RepLKNetModel {
                 layers.append(Layer(name: spec.name + " im2col", op: "im2col", group: spec.group, algorithm: "im2col 3×3 s2", source: "fixed",
                                     problem: nil, flops: 0, bytes: 4.0 * Double(n * inC * resolution * resolution + patch.count)))
                 try pointwiseStep(spec, p, try PointwiseWeights(outChannels: conv.outChannels, inChannels: p.c, weight: conv.weight, bias: conv.bias),
-                                  choose: choose)
+                                  planner: planner)
             case let (.depthwise(p)?, .conv(conv)):
-                try depthwiseStep(spec, p, conv, choose: choose)
+                try depthwiseStep(spec, p, conv, planner: planner)
             case let (.pointwise(p)?, .pointwise(w)):
-                try pointwiseStep(spec, p, w, choose: choose)
+                try pointwiseStep(spec, p, w, planner: planner)
             case let (nil, .head(headW, headB)) where spec.operation == .head:
                 // Global average pool over the NCHW16c map, then the folded linear layer.
                 let last = spec.inChannels, classes = spec.outChannels, side = spec.inputSide, bufs = buffers, input = spec.inputBuffer!

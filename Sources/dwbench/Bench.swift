@@ -103,22 +103,22 @@ struct Bench: ParsableCommand {
         let threads = threadOptions.threads
         let policy = TimingPolicy(warmup: 1, minRepetitionSeconds: minTime, repetitions: repetitions, capSeconds: capSeconds)
         let peak = Peaks.measure(threads: threads, bf16: problems.contains { $0.precision == .bf16 })
-        var chooser: PlanChooser?
+        var planner: Planner?
         if let plan {
-            chooser = try cli { try PlanChooser.open(path: plan, threads: threads, planOnly: planOnly) }
-            if let warning = chooser?.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            planner = try cli { try Planner.open(path: plan, threads: threads, planOnly: planOnly) }
+            if let warning = planner?.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
         }
         var all: [BenchRecord] = []
         for problem in problems {
             // Consult the plan before timing, so --plan-only fails without doing the work.
-            let choice: (name: String, source: String)? = try cli { try chooser?.chooseName(problem) }
+            let choice: Choice? = try cli { try planner?.choose(problem) }
             let algorithms = selected.filter { $0.kind == problem.kind }
             if algorithms.isEmpty { throw CLIError("--algorithms: none of them solves \(problem.kind) problems such as \(problem)") }
             var result = try benchmark(problem, algorithms: algorithms, threads: threads, policy: policy, peak: peak,
                                    epilogue: pointwiseEpilogue)
-            let planned = choice.map { "\($0.name) (\($0.source))" }
+            let planned = choice.map { "\($0.algorithm.name) (\($0.sourceText))" }
             if let choice {
-                for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.name }
+                for i in result.records.indices { result.records[i].planned = result.records[i].algorithm == choice.algorithm.name }
             }
             all += result.records
             if format == .table {

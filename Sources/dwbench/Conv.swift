@@ -57,10 +57,11 @@ struct Conv: ParsableCommand {
         var source = "named"
         if algorithm == "auto" {
             do {
-                let chooser = try plan.map { try PlanChooser.open(path: $0, threads: threadOptions.threads, planOnly: planOnly) }
-                    ?? PlanChooser(plan: nil, warning: nil, planOnly: false)
-                if let warning = chooser.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-                (chosen, source) = try chooser.choose(problem)
+                let planner = try plan.map { try Planner.open(path: $0, threads: threadOptions.threads, planOnly: planOnly) } ?? .heuristic
+                if let warning = planner.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+                let choice = try planner.choose(.depthwise(problem))
+                guard let depthwise = choice.depthwise else { throw CLIError("the plan names '\(choice.algorithm.name)' for \(problem), not a depthwise algorithm") }
+                (chosen, source) = (depthwise, choice.sourceText)
             } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
         } else if let named = Registry.algorithms.first(where: { $0.name == algorithm }) {
             chosen = named

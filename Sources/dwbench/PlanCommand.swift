@@ -43,7 +43,7 @@ struct PlanCommand: ParsableCommand {
             let plan = try PlanCommand.load(file)
             let problem = try parseConvProblem(descriptor)
             guard let e = plan.entries["\(problem)"] else {
-                let heuristic = (try? PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(problem).name) ?? "?"
+                let heuristic = (try? Planner.heuristic.choose(problem).algorithm.name) ?? "?"
                 throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(heuristic))")
             }
             let caveat = e.mode == .estimate ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)"

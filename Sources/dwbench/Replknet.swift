@@ -114,21 +114,21 @@ struct Replknet: ParsableCommand {
         // Measured after the input checks (bad input fails fast) and before the plans are prepared.
         let speed = MachineSpeed.measure(threads: threads)
         // Plan: open it, or tune the model's problems (at the run's precision) into it first.
-        var chooser = PlanChooser(plan: nil, warning: nil, planOnly: false)
+        var planner = Planner.heuristic
         if let plan {
             let problems: [ConvProblem] = try cli { try cfg.problems(batch: n, resolution: r, precision: precision) }
             let progress = Progress(total: problems.count)
             let opened = try cli { try openOrTunePlan(path: plan, problems: problems, threads: threads, planOnly: planOnly, mode: Plan.Mode(rawValue: tuneMode)!,
                                                      budget: tuneBudget, speed: speed) { done, p in progress.update(done: done, label: "\(p)") } }
             progress.finish()
-            chooser = opened.chooser
-            for line in [opened.tuned, chooser.warning.map { "warning: \($0)" }].compactMap({ $0 }) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+            planner = opened.planner
+            for line in [opened.tuned, planner.warning.map { "warning: \($0)" }].compactMap({ $0 }) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         }
         let model: RepLKNetModel
         let pool = ThreadPool(threads: threads)
         defer { pool.shutdown() }
         do {
-            model = try RepLKNetModel(consume net, batch: n, resolution: r, executor: pool, precision: precision, choose: ModelChooser(chooser).choose)
+            model = try RepLKNetModel(consume net, batch: n, resolution: r, executor: pool, precision: precision, planner: planner)
         } catch { throw CLIError("\(error)") }
         let setupSeconds = monotonicSeconds() - setupStart
         let timing = ModelTiming.run(model, image: image, repetitions: `repeat`)

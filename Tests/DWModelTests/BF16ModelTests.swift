@@ -30,7 +30,7 @@ final class BF16ModelTests: XCTestCase {
             var logits: [Precision: [Float]] = [:]
             for precision in Precision.allCases {
                 let net = try DeployedRepLKNet(try Checkpoint.load(path: path(c.checkpoint), modelKey: c.model_key))
-                let model = try RepLKNetModel(net, batch: input.batch, resolution: c.resolution, executor: TestExecutors.pool(2), precision: precision, choose: heuristic)
+                let model = try RepLKNetModel(net, batch: input.batch, resolution: c.resolution, executor: TestExecutors.pool(2), precision: precision, planner: .heuristic)
                 XCTAssertEqual(model.layers.contains { $0.algorithm.hasPrefix("gemm-bf16") }, precision == .bf16, "\(label) \(precision)")
                 logits[precision] = model.run(input.values)
             }

@@ -11,7 +11,7 @@ final class LayerListTests: XCTestCase {
     func testTheModelIsBuiltFromTheList() throws {
         let specs = try tinyConfig.layers(resolution: 64)
         let model = try RepLKNetModel(try DeployedRepLKNet(Checkpoint.random(tinyConfig, seed: 3)), batch: 2, resolution: 64, executor: TestExecutors.pool(1),
-                                      choose: heuristic)
+                                      planner: .heuristic)
         let rows = model.layers.filter { $0.op != "im2col" }
         XCTAssertEqual(rows.map(\.name), specs.map(\.name))
         XCTAssertEqual(rows.map(\.group), specs.map(\.group))

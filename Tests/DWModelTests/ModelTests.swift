@@ -12,13 +12,9 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appen
 let tinyConfig = RepLKNetConfig(kernels: [7, 5, 5, 3], blocks: [1, 2, 1, 1], channels: [16, 24, 40, 48], smallKernel: 3,
                                 dwRatio: 1.5, ffnRatio: 4, inChannels: 3, classes: 7)
 
-func heuristic(_ p: ConvProblem) throws -> (name: String, source: String) {
-    try PlanChooser(plan: nil, warning: nil, planOnly: false).chooseName(p)
-}
-
 final class ModelTests: XCTestCase {
     func runModel(_ checkpoint: Checkpoint, batch: Int, resolution: Int, threads: Int, image: [Float]) throws -> [Float] {
-        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, executor: TestExecutors.pool(threads), choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, executor: TestExecutors.pool(threads), planner: .heuristic)
         return model.run(image)
     }
 
@@ -42,7 +38,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[1].map(\.bitPattern), "1 vs 2 threads")
         XCTAssertEqual(outputs[0].map(\.bitPattern), outputs[2].map(\.bitPattern), "1 vs 3 threads")
         // The same model run again, and a second model built from the same weights and choices: bitwise equal.
-        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 32, executor: TestExecutors.pool(2), choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 32, executor: TestExecutors.pool(2), planner: .heuristic)
         XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "rebuilt model differs")
         XCTAssertEqual(model.run(image).map(\.bitPattern), outputs[0].map(\.bitPattern), "second run of one model differs")
         // Image 1 of the batch equals that image run alone.
@@ -67,7 +63,7 @@ final class ModelTests: XCTestCase {
 
     func testProblemListMatchesTheLayers() throws {
         let ck = Checkpoint.random(tinyConfig, seed: 1)
-        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 64, executor: TestExecutors.pool(1), choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(ck), batch: 2, resolution: 64, executor: TestExecutors.pool(1), planner: .heuristic)
         var fromLayers: [ConvProblem] = []
         for l in model.layers { if let p = l.problem, !fromLayers.contains(p) { fromLayers.append(p) } }
         XCTAssertEqual(try tinyConfig.problems(batch: 2, resolution: 64), fromLayers)
@@ -85,8 +81,11 @@ final class ModelTests: XCTestCase {
                         build: BuildSignature.current(registryNames: Registry.names), threads: 1,
                         calibration: Plan.Calibration(peak_gflops: 1, bandwidth_gbs: 1, efficiency: [:], memory_efficiency: [:]),
                         entries: ["\(problem)": entry])
-        let choice = try ModelChooser(PlanChooser(plan: plan, warning: nil, planOnly: false)).choose(problem)
-        XCTAssertEqual(choice.name, "gemm-simd.o64p6")
-        XCTAssertTrue(choice.source.contains("NCHW16c"), choice.source)
+        let net = try DeployedRepLKNet(Checkpoint.random(tinyConfig, seed: 5))
+        let model = try RepLKNetModel(net, batch: 1, resolution: 32, executor: TestExecutors.pool(1), planner: Planner(plan: plan))
+        XCTAssertTrue(model.layers.allSatisfy { (try? Registry.anyAlgorithm(named: $0.algorithm))?.layout != .nchw }, "a layer runs NCHW")
+        let choice = try Planner(plan: plan).choose(problem, layout: .only(.nchw16c))
+        XCTAssertEqual(choice.algorithm.name, "gemm-simd.o64p6")
+        XCTAssertTrue(choice.sourceText.contains("nchw16c"), choice.sourceText)
     }
 }

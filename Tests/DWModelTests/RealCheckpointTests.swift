@@ -22,7 +22,7 @@ final class RealCheckpointTests: XCTestCase {
     func path(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
 
     func logits(_ checkpoint: Checkpoint, _ image: [Float], batch: Int, resolution: Int) throws -> [Float] {
-        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, executor: TestExecutors.pool(2), choose: heuristic)
+        let model = try RepLKNetModel(try DeployedRepLKNet(checkpoint), batch: batch, resolution: resolution, executor: TestExecutors.pool(2), planner: .heuristic)
         return model.run(image)
     }
 

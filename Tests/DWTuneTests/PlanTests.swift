@@ -94,22 +94,22 @@ final class PlanTests: XCTestCase {
         other.build.registry_hash = "0"
         XCTAssertTrue(other.mismatch(machine: here, build: build)!.contains("another build"))
 
-        let chooser = PlanChooser(plan: plan, warning: nil, planOnly: false)
-        XCTAssertEqual(try chooser.choose(try Problem(parsing: "n1c20h12w12k5s1p2")).algorithm.name, plan.entries["n1c20h12w12k5s1p2"]!.algorithm)
-        XCTAssertTrue(try chooser.choose(try Problem(parsing: "n1c8h8w8k3s1p1")).source.contains("not in the plan"))
-        let strict = PlanChooser(plan: plan, warning: nil, planOnly: true)
-        XCTAssertThrowsError(try strict.choose(try Problem(parsing: "n1c8h8w8k3s1p1")))
+        let planner = Planner(plan: plan)
+        XCTAssertEqual(try planner.choose(try ConvProblem(parsing: "n1c20h12w12k5s1p2")).algorithm.name, plan.entries["n1c20h12w12k5s1p2"]!.algorithm)
+        XCTAssertEqual(try planner.choose(try ConvProblem(parsing: "n1c8h8w8k3s1p1")).source, .heuristic(.notInPlan))
+        let strict = Planner(plan: plan, planOnly: true)
+        XCTAssertThrowsError(try strict.choose(try ConvProblem(parsing: "n1c8h8w8k3s1p1")))
 
         // A plan file from another machine: warning and heuristic, or an error with planOnly.
         plan.machine.cpuModel = "Some Other CPU"
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("foreign-\(UUID()).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try plan.write(path: path)
-        let lenient = try PlanChooser.open(path: path, threads: 1, planOnly: false)
+        let lenient = try Planner.open(path: path, threads: 1, planOnly: false)
         XCTAssertNil(lenient.plan)
         XCTAssertTrue(lenient.warning!.contains("another machine"))
-        XCTAssertEqual(try lenient.choose(try Problem(parsing: "n1c20h12w12k5s1p2")).source, "heuristic")
-        XCTAssertThrowsError(try PlanChooser.open(path: path, threads: 1, planOnly: true)) { error in
+        XCTAssertEqual(try lenient.choose(try ConvProblem(parsing: "n1c20h12w12k5s1p2")).sourceText, "heuristic")
+        XCTAssertThrowsError(try Planner.open(path: path, threads: 1, planOnly: true)) { error in
             XCTAssertTrue("\(error)".contains("--plan-only"), "\(error)")
         }
     }
@@ -140,11 +140,60 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(Set(pw.candidates.map(\.algorithm)), Set(Registry.pointwise.map(\.name)))
         XCTAssertTrue(pw.candidates.contains { $0.algorithm == "pointwise-naive" && $0.status == .refused })
         XCTAssertTrue(pw.algorithm.hasPrefix("gemm-"), pw.algorithm)
-        let chooser = PlanChooser(plan: plan, warning: nil, planOnly: true)
-        XCTAssertEqual(try chooser.choose(try PointwiseProblem(parsing: "n1c40h7w7o70")).algorithm.name, pw.algorithm)
-        // A depthwise entry cannot be read as a pointwise choice.
-        XCTAssertThrowsError(try chooser.choose(try PointwiseProblem(parsing: "n1c8h8w8o3")))
+        let planner = Planner(plan: plan, planOnly: true)
+        XCTAssertEqual(try planner.choose(try ConvProblem(parsing: "n1c40h7w7o70")).algorithm.name, pw.algorithm)
+        // A problem of another kind than the plan's entries is not in the plan.
+        XCTAssertThrowsError(try planner.choose(try ConvProblem(parsing: "n1c8h8w8o3")))
         let data = try plan.encoded()
         XCTAssertEqual(try Plan.decode(data, path: "p.json", registry: Registry.names), plan)
+    }
+
+    /// One planner, every caller's layout: the plan's choice as it is for callers that convert themselves; its
+    /// fastest candidate in the caller's only layout; the cheapest once conversions are counted at the plan's
+    /// bandwidth; never a dropped candidate's quick-round time; the heuristic, said so, where the plan cannot serve.
+    func testPlannerLayoutPolicies() throws {
+        let problem = try ConvProblem(parsing: "n1c32h8w8o64")
+        func planner(_ candidates: [Plan.Candidate], chosen: String, bandwidth: Double = 1, planOnly: Bool = false) -> Planner {
+            let entry = Plan.Entry(problem: "\(problem)", precision: .fp32, algorithm: chosen, mode: .measure, threads: 1, margin: 0.01,
+                                   confident: false, candidates: candidates)
+            let plan = Plan(generator: "test", created: "now", machine: MachineFingerprint.current(),
+                            build: BuildSignature.current(registryNames: Registry.names), threads: 1,
+                            calibration: Plan.Calibration(peak_gflops: 1, bandwidth_gbs: bandwidth, efficiency: [:], memory_efficiency: [:]),
+                            entries: ["\(problem)": entry])
+            return Planner(plan: plan, planOnly: planOnly)
+        }
+        // oneDNN works in NCHW, gemm-simd in NCHW16c; oneDNN measured 1% faster.
+        let p = planner([Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured),
+                         Plan.Candidate(algorithm: "gemm-simd.o64p6", median_ms: 1.01, spread: 0, status: .measured),
+                         Plan.Candidate(algorithm: "gemm-simd.o48p8", median_ms: 0.2, spread: 0, status: .dropped)], chosen: "gemm-blas.onednn")
+        let any = try p.choose(problem)
+        XCTAssertEqual(any.algorithm.name, "gemm-blas.onednn")
+        XCTAssertEqual(any.source, .plan(mode: .measure, margin: 0.01))
+        XCTAssertEqual(any.conversions, [])
+        let model = try p.choose(problem, layout: .only(.nchw16c))
+        XCTAssertEqual(model.algorithm.name, "gemm-simd.o64p6", "the dropped candidate's quick-round time must not compete")
+        XCTAssertTrue(model.sourceText.contains("nchw16c"), model.sourceText)
+        XCTAssertEqual(model.conversions, [])
+        // An NCHW caller: at 1 GB/s converting 2048 + 4096 floats each way costs ~0.05 ms, so oneDNN (no conversion) wins;
+        // an NCHW16c caller converting to oneDNN's NCHW would pay it, so the plan's NCHW16c candidate wins.
+        let nchw = try p.choose(problem, layout: .convertingFrom(.nchw, residual: false))
+        XCTAssertEqual(nchw.algorithm.name, "gemm-blas.onednn")
+        XCTAssertEqual(nchw.conversions, [])
+        let blocked = try p.choose(problem, layout: .convertingFrom(.nchw16c, residual: true))
+        XCTAssertEqual(blocked.algorithm.name, "gemm-simd.o64p6")
+        // The plan's NCHW16c choice with an NCHW caller: three conversions (input, residual, output), costed.
+        let q = planner([Plan.Candidate(algorithm: "gemm-simd.o64p6", median_ms: 1.0, spread: 0, status: .measured),
+                         Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.5, spread: 0, status: .measured)], chosen: "gemm-simd.o64p6", bandwidth: 100)
+        let converted = try q.choose(problem, layout: .convertingFrom(.nchw, residual: true))
+        XCTAssertEqual(converted.algorithm.name, "gemm-simd.o64p6")
+        XCTAssertEqual(converted.conversions.map(\.tensor), ["input", "residual", "output"])
+        XCTAssertTrue(converted.conversions.allSatisfy { ($0.estimatedSeconds ?? 0) > 0 })
+        // No candidate in the only layout allowed: the heuristic, in that layout, and said so; an error with planOnly.
+        let r = planner([Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured)], chosen: "gemm-blas.onednn")
+        let fallback = try r.choose(problem, layout: .only(.nchw16c))
+        XCTAssertEqual(fallback.algorithm.layout, .nchw16c)
+        guard case .heuristic(.planUnusable) = fallback.source else { return XCTFail("\(fallback.source)") }
+        XCTAssertThrowsError(try planner([Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured)],
+                                         chosen: "gemm-blas.onednn", planOnly: true).choose(problem, layout: .only(.nchw16c)))
     }
 }
