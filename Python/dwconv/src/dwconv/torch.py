@@ -120,6 +120,20 @@ def _why_not(conv: nn.Conv2d):
     return None
 
 
+def _why_not_pointwise(conv: nn.Conv2d):
+    """None when libdwconv can run `conv` as a 1×1 layer (the one rule, for convert and the fusion pass alike),
+    otherwise why not."""
+    if conv.kernel_size != (1, 1) or conv.groups != 1:
+        return f"not a 1×1 convolution (kernel {conv.kernel_size}, groups {conv.groups})"
+    if conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1):
+        return f"stride {conv.stride}, padding {conv.padding}, dilation {conv.dilation}"
+    if conv.padding_mode != "zeros":
+        return f"padding mode '{conv.padding_mode}'"
+    if conv.weight.dtype != torch.float32 or conv.weight.device.type != "cpu":
+        return f"weights are {conv.weight.dtype} on {conv.weight.device}; dwconv takes float32 on the CPU"
+    return None
+
+
 def _padding(conv: nn.Conv2d):
     if isinstance(conv.padding, str):
         return 0 if conv.padding == "valid" else conv.kernel_size[0] // 2
@@ -155,8 +169,7 @@ def _fuse_pointwise(gm, ctx, report):
         if not _module_node(node, modules, nn.Conv2d):
             continue
         conv = modules[node.target]
-        if conv.kernel_size != (1, 1) or conv.groups != 1 or conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid") \
-                or conv.weight.dtype != torch.float32:
+        if _why_not_pointwise(conv) is not None:
             continue
         w = conv.weight.detach().double().reshape(conv.out_channels, conv.in_channels)
         b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels, dtype=torch.float64)
@@ -245,8 +258,7 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, plan
     for name, child in out.named_modules():
         if isinstance(child, nn.Conv2d):
             why = _why_not(child)
-            if pointwise and why is not None and child.kernel_size == (1, 1) and child.groups == 1 and child.stride == (1, 1) \
-                    and child.padding in ((0, 0), "valid"):
+            if pointwise and why is not None and _why_not_pointwise(child) is None:
                 continue            # fused below
             if why is None:
                 targets.append((name, child))
