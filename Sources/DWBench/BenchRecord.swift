@@ -48,6 +48,9 @@ public struct BenchOutput: Codable {
     /// The bf16 dot-product peak, the denominator of bf16 algorithms' percent_of_peak (when any ran).
     public var bf16_peak_gflops: Double?
     public var bandwidth_gbs: Double
+    /// The peaks' notes (`Peaks.notes`): a peak whose measurement looks disturbed, and the figure used for it
+    /// (absent when there is none).
+    public var peak_notes: [String]?
     public var records: [BenchRecord]
 
     public init(threads: Int, peak: Peaks, bandwidth: Double, records: [BenchRecord]) {
@@ -58,6 +61,7 @@ public struct BenchOutput: Codable {
         self.threads = threads
         peak_gflops = peak.fp32
         bf16_peak_gflops = peak.bf16
+        peak_notes = peak.notes.isEmpty ? nil : peak.notes
         bandwidth_gbs = bandwidth
         self.records = records
     }
@@ -124,6 +128,7 @@ public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord
     lines.append("* fastest. Median of repetitions, warm caches; rel. error = max|out − naive| / max|naive|.")
     lines.append("direct-eq. GFLOP/s counts every tap (compare algorithms with it); % peak = FLOPs the algorithm performs / measured FMA peak"
                  + (problem.precision == .bf16 ? " (bf16 algorithms: / the measured bf16 dot-product peak)." : "."))
+    lines += peak.footnotes
     if overPeak {
         lines.append("† above the measured peak: that algorithm's FLOP count is its own estimate (the FFT's is 5·n·log₂n per transform, more than a mixed-radix transform performs), so its share of peak reads high.")
     }

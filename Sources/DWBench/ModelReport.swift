@@ -99,6 +99,8 @@ public struct ModelReport {
         public var gflop: Double
         public var peak_gflops: Double
         public var bf16_peak_gflops: Double?
+        /// A peak whose measurement looks disturbed, and the figure used for it (`Peaks.notes`; absent when none).
+        public var peak_notes: [String]?
         public var bandwidth_gbs: Double
         public var depthwise_time_share: Double
         public var depthwise_flop_share: Double
@@ -166,7 +168,8 @@ public struct ModelReport {
                       threads: model.threads, precision: model.precision, classes: model.config.classes, median_ms: med * 1e3,
                       min_ms: (totals.min() ?? 0) * 1e3, max_ms: (totals.max() ?? 0) * 1e3,
                       images_per_s: Double(model.batch) / med, predicted_ms: r.reduce(0) { $0 + $1.predicted_ms },
-                      gflop: flops / 1e9, peak_gflops: peak.fp32, bf16_peak_gflops: peak.bf16, bandwidth_gbs: bandwidth,
+                      gflop: flops / 1e9, peak_gflops: peak.fp32, bf16_peak_gflops: peak.bf16,
+                      peak_notes: peak.notes.isEmpty ? nil : peak.notes, bandwidth_gbs: bandwidth,
                       depthwise_time_share: measuredSum > 0 ? dwTime / measuredSum : 0, depthwise_flop_share: dwFlops / flops,
                       top5: top5(), peak_memory_bytes: peakResidentBytes(), weight_bytes: weights,
                       activation_bytes: model.activationBytes, setup_seconds: setupSeconds, layers: r)
@@ -194,6 +197,7 @@ public struct ModelReport {
                      fmt(measured, 2), "\(fmt(o.predicted_ms / measured * 100, 0))%"])
         lines.append(formatColumns(rows, rightAligned: [4, 5, 6, 7, 8]))
         lines.append("predicted = max(performed FLOPs / \(peakText), bytes / \(fmt(bandwidth, 1)) GB/s) per layer. " + ModelReport.predictionNote)
+        lines += peak.footnotes
         if o.layers.contains(where: { $0.efficiency > 1 }) { lines.append(ModelReport.aboveRooflineNote) }
         lines.append("depthwise layers: \(fmt(o.depthwise_flop_share * 100, 1))% of the FLOPs, \(fmt(o.depthwise_time_share * 100, 1))% of the time (the paper: 49.5% → 12.3% of GPU time)")
         lines.append("memory: peak RSS \(fmt(Double(o.peak_memory_bytes) / 1e6, 0)) MB; weights \(fmt(Double(o.weight_bytes) / 1e6, 0)) MB (fp32), activation buffers and workspace \(fmt(Double(o.activation_bytes) / 1e6, 1)) MB; setup \(fmt(o.setup_seconds, 1)) s")
@@ -219,6 +223,7 @@ public struct ModelReport {
         var md: [String] = []
         md.append("# RepLKNet forward pass: batch \(o.batch), \(o.resolution)², \(o.threads) thread\(o.threads == 1 ? "" : "s"), \(o.precision)\n")
         md.append("Made by `\(command)`. Model: \(o.model); weights: \(o.weights). Predicted = Σ per-layer roofline max(FLOPs / \(peakText), bytes / \(fmt(bandwidth, 1)) GB/s), measured by `dwbench machine`'s loops at start.\n")
+        md += peak.markdownWarnings
         md.append("| | median ms | min–max ms | images/s | vs dwbench |")
         md.append("|---|---|---|---|---|")
         md.append("| **dwbench** | \(fmt(o.median_ms, 1)) | \(fmt(o.min_ms, 1))–\(fmt(o.max_ms, 1)) | \(fmt(o.images_per_s, 2)) | 1.00× |")

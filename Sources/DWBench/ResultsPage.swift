@@ -31,6 +31,7 @@ public struct ResultsRun {
         var conversions: [String: ProblemBenchmark.Conversion] = [:]
         for t in threadCounts {
             let peak = speed.peaks(threads: t)
+            for note in peak.notes { log("warning: \(note)") }
             try ThreadPool.with(threads: t) { pool in
             for (name, set) in shapeSets {
                 var all: [BenchRecord] = []
@@ -180,6 +181,7 @@ struct ReportWriter {
                     md.append("| `\(e.problem)` | " + cells.joined(separator: " | ") + " |")
                 }
                 md.append("\nDirect SIMD efficiency on one thread counts only the taps that meet real input (`Problem.usefulFlops`; the kernel skips the rest), against the measured single-core FMA peak of \(fmt(speed.peakGflopsOneCore, 0)) GFLOP/s:\n")
+                md += markdownWarnings([speed.peakChoice(threads: 1, arithmetic: .fp32)?.note].compactMap { $0 })
                 md.append("| problem | useful / direct-equivalent FLOPs | fastest direct-simd | ms | useful GFLOP/s | % of peak |")
                 md.append("|---|---|---|---|---|---|")
                 for e in headline.1.entries {

@@ -137,13 +137,104 @@ public struct MachineFingerprint: Codable, Sendable, Equatable {
     }
 }
 
+/// One measurement of an arithmetic peak: the best of its repetitions (interference only ever slows a
+/// repetition down, so the best is the least disturbed), how much the repetitions vary, and how much of
+/// their time the measuring threads were on a CPU.
+public struct PeakSample: Sendable, Equatable {
+    /// GFLOP/s of the fastest repetition.
+    public var gflops: Double
+    /// (best − median) / best of the repetitions' rates: near 0 on a quiet machine; a median repetition
+    /// more than 10% below the best (`PeakChoice.busySpread`) means other work took the cores.
+    public var spread: Double
+    /// In the fastest repetition, the CPU time its threads got over the time they had (threads × wall time):
+    /// about 1 when they had their cores to themselves; other work sharing the cores evenly lowers it (and
+    /// the figure) without making repetitions vary.
+    public var cpuShare: Double
+
+    public init(gflops: Double, spread: Double, cpuShare: Double = 1) {
+        self.gflops = gflops
+        self.spread = spread
+        self.cpuShare = cpuShare
+    }
+
+    /// From the GFLOP/s of each repetition and the CPU share of each (nil: not measured, taken as 1).
+    public init(repetitions rates: [Double], cpuShares: [Double]? = nil) {
+        let best = rates.indices.max { rates[$0] < rates[$1] }
+        let gflops = best.map { rates[$0] } ?? 0
+        self.init(gflops: gflops, spread: gflops > 0 ? (gflops - median(rates)) / gflops : 0,
+                  cpuShare: best.flatMap { cpuShares?[$0] } ?? 1)
+    }
+}
+
+/// The peak a share of peak divides by at some thread count, chosen from the one-thread and the many-thread
+/// measurements, with a note for the reader when they look disturbed. A pure function of the samples.
+///
+/// The rule: a `threads`-thread peak is plausible between the one-thread peak (more threads cannot do less
+/// arithmetic per second than one of them alone) and `threads` × it (plus 10% of measurement noise: cores do
+/// not scale better than linearly). Inside that range the measured figure is used; outside it, the
+/// measurement was disturbed (other work held some of the cores for part of it) and `threads` × the one-thread
+/// figure is used instead: the one-thread measurement needs only one free core, so it is the sturdier of the
+/// two, and ideal scaling is what the cores deliver when they are not shared (on SMT siblings, which share
+/// their FMA units, it overstates). Either way, repetitions whose median is more than 10% below their best,
+/// or a fastest repetition whose threads were on a CPU less than 90% of its time, mark a busy machine, and
+/// the note says so and which figure was used.
+public struct PeakChoice: Sendable, Equatable {
+    /// The figure used, GFLOP/s.
+    public var gflops: Double
+    /// nil when the measurement looks sound; otherwise what was measured, why it is doubted, and the figure used.
+    public var note: String?
+
+    /// Repetitions varying more than this (`PeakSample.spread`) mark a busy machine.
+    public static let busySpread = 0.10
+    /// So do threads on a CPU for less than this share of the fastest repetition (`PeakSample.cpuShare`).
+    public static let busyCPUShare = 0.90
+
+    /// The choice for the peak of `arithmetic` ("fp32 FMA peak", "bf16 dot-product peak" in the note).
+    public static func choose(_ arithmetic: Precision, threads: Int, one: PeakSample, many: PeakSample?) -> PeakChoice {
+        choose(arithmetic == .fp32 ? "fp32 FMA peak" : "bf16 dot-product peak", threads: threads, one: one, many: many)
+    }
+
+    /// `what` names the peak ("fp32 FMA peak"); `many` is the `threads`-thread sample (nil for one thread).
+    public static func choose(_ what: String, threads: Int, one: PeakSample, many: PeakSample?) -> PeakChoice {
+        func gf(_ x: Double) -> String { String(format: "%.1f GFLOP/s", x) }
+        // Whole percents rounded away from the threshold, so that a spread just over 10% never reads "10%".
+        func percent(_ x: Double, _ round: (Double) -> Double) -> String { "\(Int(round(x * 100)))%" }
+        func busy(_ s: PeakSample, _ t: Int) -> [String] {
+            (s.spread > busySpread ? ["the \(t)-thread repetitions vary by \(percent(s.spread) { ($0 - 1e-9).rounded(.up) })"] : [])
+                + (s.cpuShare < busyCPUShare ? ["the \(t)-thread run was on a CPU \(percent(s.cpuShare) { ($0 + 1e-9).rounded(.down) }) of the time"] : [])
+        }
+        guard threads > 1, let many else {
+            let doubts = busy(one, 1)
+            guard !doubts.isEmpty else { return PeakChoice(gflops: one.gflops, note: nil) }
+            return PeakChoice(gflops: one.gflops, note: "\(what): \(doubts.joined(separator: "; ")) (a busy machine); using the best repetition, \(gf(one.gflops))")
+        }
+        let ideal = Double(threads) * one.gflops
+        var doubts: [String] = []
+        if many.gflops < one.gflops {
+            doubts.append("\(threads) threads measured \(gf(many.gflops)), below 1 thread's \(gf(one.gflops))")
+        } else if many.gflops > ideal * (1 + busySpread) {
+            doubts.append("\(threads) threads measured \(gf(many.gflops)), above \(threads) × 1 thread's \(gf(one.gflops))")
+        }
+        let implausible = !doubts.isEmpty
+        doubts += busy(one, 1) + busy(many, threads)
+        let used = implausible ? ideal : many.gflops
+        guard !doubts.isEmpty else { return PeakChoice(gflops: used, note: nil) }
+        let which = implausible ? "\(threads) × the 1-thread figure, \(gf(used))" : "the best \(threads)-thread repetition, \(gf(used))"
+        return PeakChoice(gflops: used, note: "\(what) at \(threads) threads: \(doubts.joined(separator: "; ")) (a busy machine); using \(which)")
+    }
+}
+
 /// The arithmetic peaks a share of peak is taken of: fp32 FMA and, where the CPU has it, bf16 dot products.
 public struct Peaks: Sendable, Equatable {
     public var fp32: Double
     public var bf16: Double?
-    public init(fp32: Double, bf16: Double? = nil) {
+    /// What a reader of a share of these peaks should know: one line per peak whose measurement looks
+    /// disturbed (`PeakChoice`), naming the figure used. Empty on a quiet machine.
+    public var notes: [String]
+    public init(fp32: Double, bf16: Double? = nil, notes: [String] = []) {
         self.fp32 = fp32
         self.bf16 = bf16
+        self.notes = notes
     }
 
     /// The peak for an algorithm multiplying in `arithmetic` (nil: bf16 on a CPU without it).
@@ -153,19 +244,31 @@ public struct Peaks: Sendable, Equatable {
     /// fp32 peak (two products per lane per instruction).
     public func roofline(for arithmetic: Precision) -> Double { gflops(for: arithmetic) ?? 2 * fp32 }
 
-    /// Measured now for `threads` threads; the bf16 peak only when `bf16` is asked for and the CPU has it.
+    /// The chosen (`PeakChoice`) fp32 and bf16 peaks, with the notes of both.
+    init(fp32: PeakChoice, bf16: PeakChoice?) {
+        self.init(fp32: fp32.gflops, bf16: bf16?.gflops, notes: [fp32.note, bf16?.note].compactMap { $0 })
+    }
+
+    /// Measured now for `threads` threads (and for one thread, the plausibility check's reference); the bf16
+    /// peak only when `bf16` is asked for and the CPU has it.
     public static func measure(threads: Int, bf16: Bool) -> Peaks {
-        Peaks(fp32: MachineSpeed.peakGflops(threads: threads), bf16: bf16 ? MachineSpeed.bf16PeakGflops(threads: threads) : nil)
+        func choose(_ arithmetic: Precision, _ sample: (Int) -> PeakSample) -> PeakChoice {
+            PeakChoice.choose(arithmetic, threads: threads, one: sample(1), many: threads > 1 ? sample(threads) : nil)
+        }
+        return Peaks(fp32: choose(.fp32, MachineSpeed.fp32PeakSample),
+                     bf16: bf16 && BF16.native ? choose(.bf16) { MachineSpeed.bf16PeakSample(threads: $0)! } : nil)
     }
 }
 
 /// Measured speed of this machine: fp32 FMA peak and streaming bandwidth, from short micro-benchmarks
 /// compiled with the same native vector settings as the kernels. These calibrate "% of peak" and
-/// roofline predictions. Each figure is the best of several short repetitions (peaks are maxima).
+/// roofline predictions. Each figure is the best of several short repetitions (peaks are maxima); the
+/// peaks also keep their repetitions' spread, and the peak used at a thread count is `peaks(threads:)`'s
+/// choice (`PeakChoice`), which falls back when the measurement is implausible.
 public struct MachineSpeed: Codable, Sendable, Equatable {
     /// fp32 GFLOP/s of one core running independent `SIMD16<Float>` FMAs (2 FLOP per lane).
     public var peakGflopsOneCore: Double
-    /// The same with every core busy (one stream per thread).
+    /// The same with every core busy (one stream per thread), as measured.
     public var peakGflopsAllCores: Double
     /// Triad (a = b + s·c) bandwidth of one core on arrays far larger than the caches, GB/s.
     public var bandwidthGBsOneCore: Double
@@ -176,70 +279,96 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
     public var bf16PeakGflopsOneCore: Double?
     /// The same with every core busy.
     public var bf16PeakGflopsAllCores: Double?
+    /// The threads the "AllCores" figures ran on (absent in files written before it was recorded: the
+    /// default thread count).
+    public var allCoresThreads: Int?
+    /// `PeakSample.spread` and `.cpuShare` of each peak (absent in files written before they were recorded).
+    public var peakSpreadOneCore: Double?
+    public var peakSpreadAllCores: Double?
+    public var bf16PeakSpreadOneCore: Double?
+    public var bf16PeakSpreadAllCores: Double?
+    public var peakCPUShareOneCore: Double?
+    public var peakCPUShareAllCores: Double?
+    public var bf16PeakCPUShareOneCore: Double?
+    public var bf16PeakCPUShareAllCores: Double?
+
+    public init(fp32: (one: PeakSample, all: PeakSample), bf16: (one: PeakSample, all: PeakSample)?,
+                bandwidthGBsOneCore: Double, bandwidthGBsAllCores: Double, allCoresThreads: Int) {
+        (peakGflopsOneCore, peakSpreadOneCore, peakCPUShareOneCore) = (fp32.one.gflops, fp32.one.spread, fp32.one.cpuShare)
+        (peakGflopsAllCores, peakSpreadAllCores, peakCPUShareAllCores) = (fp32.all.gflops, fp32.all.spread, fp32.all.cpuShare)
+        (bf16PeakGflopsOneCore, bf16PeakSpreadOneCore, bf16PeakCPUShareOneCore) = (bf16?.one.gflops, bf16?.one.spread, bf16?.one.cpuShare)
+        (bf16PeakGflopsAllCores, bf16PeakSpreadAllCores, bf16PeakCPUShareAllCores) = (bf16?.all.gflops, bf16?.all.spread, bf16?.all.cpuShare)
+        self.bandwidthGBsOneCore = bandwidthGBsOneCore
+        self.bandwidthGBsAllCores = bandwidthGBsAllCores
+        self.allCoresThreads = allCoresThreads
+    }
 
     /// Runs the micro-benchmarks (about 0.5–1 s in all).
     public static func measure(threads: Int = ThreadPool.defaultThreads) -> MachineSpeed {
         ThreadPool.with(threads: threads) { pool in
-        let one = peak(pool: pool, workers: 1)
-        let all = peak(pool: pool, workers: threads)
-        let bw1 = bandwidth(pool: pool, workers: 1)
-        let bwAll = bandwidth(pool: pool, workers: threads)
-        let native = BF16.native
-        return MachineSpeed(peakGflopsOneCore: one, peakGflopsAllCores: all,
-                            bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll,
-                            bf16PeakGflopsOneCore: native ? bf16Peak(pool: pool, workers: 1) : nil,
-                            bf16PeakGflopsAllCores: native ? bf16Peak(pool: pool, workers: threads) : nil)
+            let fp32 = (one: peak(pool: pool, workers: 1), all: peak(pool: pool, workers: threads))
+            let bw1 = bandwidth(pool: pool, workers: 1)
+            let bwAll = bandwidth(pool: pool, workers: threads)
+            let bf16 = BF16.native ? (one: bf16Peak(pool: pool, workers: 1), all: bf16Peak(pool: pool, workers: threads)) : nil
+            return MachineSpeed(fp32: fp32, bf16: bf16, bandwidthGBsOneCore: bw1, bandwidthGBsAllCores: bwAll, allCoresThreads: threads)
         }
     }
 
-    /// The peak an algorithm multiplying in `arithmetic` is measured against at `threads` threads: the fp32
-    /// FMA peak, or the bf16 dot-product peak (nil when the CPU has none).
-    public func peakGflops(threads: Int, arithmetic: Precision) -> Double? {
+    var measuredThreads: Int { allCoresThreads ?? ThreadPool.defaultThreads }
+
+    /// The stored samples of one arithmetic at one thread count, or one measured now for a thread count
+    /// between (nil: bf16 without avx512_bf16).
+    func sample(_ arithmetic: Precision, threads: Int) -> PeakSample? {
+        func stored(_ gflops: Double, _ spread: Double?, _ share: Double?) -> PeakSample {
+            PeakSample(gflops: gflops, spread: spread ?? 0, cpuShare: share ?? 1)
+        }
         switch arithmetic {
-        case .fp32: return peakGflops(threads: threads)
+        case .fp32:
+            if threads == 1 { return stored(peakGflopsOneCore, peakSpreadOneCore, peakCPUShareOneCore) }
+            if threads == measuredThreads { return stored(peakGflopsAllCores, peakSpreadAllCores, peakCPUShareAllCores) }
+            return MachineSpeed.fp32PeakSample(threads: threads)
         case .bf16:
             guard let one = bf16PeakGflopsOneCore, let all = bf16PeakGflopsAllCores else { return nil }
-            return threads == 1 ? one : threads == ThreadPool.defaultThreads ? all : MachineSpeed.bf16PeakGflops(threads: threads)
+            if threads == 1 { return stored(one, bf16PeakSpreadOneCore, bf16PeakCPUShareOneCore) }
+            if threads == measuredThreads { return stored(all, bf16PeakSpreadAllCores, bf16PeakCPUShareAllCores) }
+            return MachineSpeed.bf16PeakSample(threads: threads)
         }
     }
 
-    /// Both peaks that apply to `threads` threads (the denominators of "% of peak" and of the roofline).
+    /// The peak an algorithm multiplying in `arithmetic` is measured against at `threads` threads, as
+    /// `PeakChoice` chooses it from the one-thread and `threads`-thread samples: the fp32 FMA peak, or the
+    /// bf16 dot-product peak (nil when the CPU has none).
+    public func peakChoice(threads: Int, arithmetic: Precision) -> PeakChoice? {
+        guard let one = sample(arithmetic, threads: 1) else { return nil }
+        return PeakChoice.choose(arithmetic, threads: threads, one: one, many: threads > 1 ? sample(arithmetic, threads: threads) : nil)
+    }
+
+    /// `peakChoice(threads:arithmetic:)`'s figure.
+    public func peakGflops(threads: Int, arithmetic: Precision) -> Double? { peakChoice(threads: threads, arithmetic: arithmetic)?.gflops }
+
+    /// Both peaks that apply to `threads` threads (the denominators of "% of peak" and of the roofline), with
+    /// the notes of any doubtful measurement.
     public func peaks(threads: Int) -> Peaks {
-        Peaks(fp32: peakGflops(threads: threads), bf16: peakGflops(threads: threads, arithmetic: .bf16))
+        Peaks(fp32: peakChoice(threads: threads, arithmetic: .fp32)!, bf16: peakChoice(threads: threads, arithmetic: .bf16))
     }
 
-    /// Measured bf16 dot-product peak of `threads` threads (nil without avx512_bf16).
-    public static func bf16PeakGflops(threads: Int) -> Double? {
-        BF16.native ? ThreadPool.with(threads: threads) { bf16Peak(pool: $0, workers: threads) } : nil
-    }
+    /// The fp32 peak that applies to `threads` threads (`peaks(threads:)`).
+    public func peakGflops(threads: Int) -> Double { peakGflops(threads: threads, arithmetic: .fp32)! }
 
-    static func bf16Peak(pool: ThreadPool, workers: Int) -> Double {
-        let iterations = 1_000_000
-        var best = 0.0
-        for _ in 0..<10 {
-            let t0 = monotonicSeconds()
-            pool.parallelFor(count: workers) { _, _ in blackHole(dw_bf16_peak_probe(iterations)) }
-            let dt = monotonicSeconds() - t0
-            // 24 independent vdpbf16ps × 16 lanes × 2 products × 2 FLOP per iteration.
-            best = Swift.max(best, Double(workers) * Double(iterations) * 24 * 64 / dt / 1e9)
-        }
-        return best
-    }
-
-    /// The measured peak that applies to `threads` threads: one core's, or all cores' (what was measured
-    /// with every worker busy; a thread count between the two is measured anew).
-    public func peakGflops(threads: Int) -> Double {
-        threads == 1 ? peakGflopsOneCore : threads == ThreadPool.defaultThreads ? peakGflopsAllCores : MachineSpeed.peakGflops(threads: threads)
-    }
-
-    /// The measured triad bandwidth that applies to `threads` threads (as `peakGflops(threads:)`).
+    /// The measured triad bandwidth that applies to `threads` threads: one core's, all cores' (what was
+    /// measured with every worker busy), or measured anew for a thread count between.
     public func bandwidthGBs(threads: Int) -> Double {
-        threads == 1 ? bandwidthGBsOneCore : threads == ThreadPool.defaultThreads ? bandwidthGBsAllCores : MachineSpeed.bandwidthGBs(threads: threads)
+        threads == 1 ? bandwidthGBsOneCore : threads == measuredThreads ? bandwidthGBsAllCores : MachineSpeed.bandwidthGBs(threads: threads)
     }
 
-    /// Measured FMA peak of `threads` threads running at once (GFLOP/s), for "% of peak".
-    public static func peakGflops(threads: Int) -> Double {
+    /// FMA peak of `threads` threads running at once, measured now.
+    public static func fp32PeakSample(threads: Int) -> PeakSample {
         ThreadPool.with(threads: threads) { peak(pool: $0, workers: threads) }
+    }
+
+    /// bf16 dot-product peak of `threads` threads, measured now (nil without avx512_bf16).
+    public static func bf16PeakSample(threads: Int) -> PeakSample? {
+        BF16.native ? ThreadPool.with(threads: threads) { bf16Peak(pool: $0, workers: threads) } : nil
     }
 
     /// Triad bandwidth at `threads` threads, GB/s.
@@ -247,20 +376,42 @@ public struct MachineSpeed: Codable, Sendable, Equatable {
         ThreadPool.with(threads: threads) { bandwidth(pool: $0, workers: threads) }
     }
 
-    static func peak(pool: ThreadPool, workers: Int) -> Double {
-        // ~20 ms per repetition; the best of 10 filters out interference from other work.
-        let iterations = 10_000_000
-        var best = 0.0
+    /// Ten repetitions of `flopsPerWorker` FLOPs of `body` on each of `workers` threads: their rates, and the
+    /// CPU time the threads got in each.
+    static func peakSample(pool: ThreadPool, workers: Int, flopsPerWorker: Double, _ body: @escaping () -> Void) -> PeakSample {
+        let cpu = UnsafeMutablePointer<Double>.allocate(capacity: workers)
+        defer { cpu.deallocate() }
+        let seconds = SendableMutablePointer(cpu)
+        var rates: [Double] = [], shares: [Double] = []
         for _ in 0..<10 {
             let t0 = monotonicSeconds()
-            pool.parallelFor(count: workers) { _, _ in
-                blackHole(fmaThroughputLoop(iterations: iterations, seed: 1.0))
+            pool.parallelFor(count: workers) { task, _ in
+                let c0 = threadCPUSeconds()
+                body()
+                seconds.pointer[task] = threadCPUSeconds() - c0
             }
-            let dt = monotonicSeconds() - t0
-            // 16 accumulators × 16 lanes × 2 FLOP per iteration.
-            best = Swift.max(best, Double(workers) * Double(iterations) * 16 * 16 * 2 / dt / 1e9)
+            let wall = monotonicSeconds() - t0
+            rates.append(Double(workers) * flopsPerWorker / wall / 1e9)
+            shares.append((0..<workers).reduce(0.0) { $0 + cpu[$1] } / (Double(workers) * wall))
         }
-        return best
+        return PeakSample(repetitions: rates, cpuShares: shares)
+    }
+
+    static func bf16Peak(pool: ThreadPool, workers: Int) -> PeakSample {
+        let iterations = 1_000_000
+        // 24 independent vdpbf16ps × 16 lanes × 2 products × 2 FLOP per iteration.
+        return peakSample(pool: pool, workers: workers, flopsPerWorker: Double(iterations) * 24 * 64) {
+            blackHole(dw_bf16_peak_probe(iterations))
+        }
+    }
+
+    static func peak(pool: ThreadPool, workers: Int) -> PeakSample {
+        // ~20 ms per repetition; the best of 10 filters out interference from other work.
+        let iterations = 10_000_000
+        // 16 accumulators × 16 lanes × 2 FLOP per iteration.
+        return peakSample(pool: pool, workers: workers, flopsPerWorker: Double(iterations) * 16 * 16 * 2) {
+            blackHole(fmaThroughputLoop(iterations: iterations, seed: 1.0))
+        }
     }
 
     static func bandwidth(pool: ThreadPool, workers: Int) -> Double {

@@ -10,6 +10,14 @@ public func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// CPU time the calling thread has had, in seconds (`CLOCK_THREAD_CPUTIME_ID`): beside wall time, how much of
+/// it the thread was actually running.
+public func threadCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 /// How a timing is taken. Caches are *warm*: the same input, weights and output buffers are reused
 /// across iterations, as in a layer executed repeatedly in a model.
 public struct TimingPolicy: Sendable {

@@ -13,8 +13,9 @@ struct Bench: ParsableCommand {
         same padding; or on the exact problems given with --shape. Times are medians of --repetitions \
         repetitions, each at least --min-time seconds, after a warm-up, with warm caches. direct-eq. \
         GFLOP/s is 2·N·C·OH·OW·K² / time whatever the algorithm does (for comparing algorithms); % peak \
-        divides the FLOPs the algorithm performs by the FMA peak measured at start. Layout conversions \
-        are timed separately.
+        divides the FLOPs the algorithm performs by the FMA peak measured at start (a peak that measures \
+        implausibly on a busy machine is replaced by threads × the one-thread peak, with a warning). Layout \
+        conversions are timed separately.
         """)
 
     @Option(help: "Kernel sizes, comma separated (used with the default shape).")
@@ -132,6 +133,8 @@ struct Bench: ParsableCommand {
         case .json: print(try jsonString(BenchOutput(threads: threads, peak: peak, bandwidth: MachineSpeed.bandwidthGBs(threads: threads), records: all)))
         case .csv: print(renderCSV(all))
         }
+        // After the results, so that a run that fails part-way still prints its one error line.
+        warnAboutPeaks(peak)
     }
 }
 

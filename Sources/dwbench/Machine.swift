@@ -6,7 +6,13 @@ import Foundation
 struct Machine: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print this machine's fingerprint and measured FMA peak and bandwidth.",
-        discussion: "The measured peak calibrates '% of peak' in 'dwbench bench'. Takes about a second.")
+        discussion: """
+        The measured peak calibrates '% of peak' in 'dwbench bench'. Takes about a second. A multi-thread peak \
+        below the one-thread peak or more than 10% above threads × it is implausible, and threads × the \
+        one-thread peak is used instead; that, repetitions varying by more than 10%, or measuring threads on \
+        a CPU less than 90% of the time (a busy machine) print a warning on stderr ('peakNotes' in JSON) \
+        naming the figure '% of peak' uses.
+        """)
 
     @OptionGroup var threadOptions: ThreadOptions
 
@@ -25,8 +31,9 @@ struct Machine: ParsableCommand {
             let report = MachineReport(fingerprint: fp, speed: speed, threads: threadOptions.threads)
             print(try jsonString(report))
         case .table:
-            print(describeMachine(fp, speed, threads: threadOptions.threads))
+            print(describeMachine(fp, speed, threads: threadOptions.threads, notes: false))
         }
+        warnAboutPeaks(speed.peaks(threads: threadOptions.threads))
     }
 }
 

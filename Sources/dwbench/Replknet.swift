@@ -154,5 +154,7 @@ struct Replknet: ParsableCommand {
             }
             FileHandle.standardError.write(Data("wrote \(dir)/\(base).md, .json, .svg\n".utf8))
         }
+        // Last, so that a failure above is still its one error line.
+        warnAboutPeaks(report.peak)
     }
 }
