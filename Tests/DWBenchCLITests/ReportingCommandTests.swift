@@ -95,7 +95,7 @@ final class ReportingCommandTests: XCTestCase {
 
         let peaks = busy.peaks(threads: 2)
         let problem = ConvProblem.depthwise(try Problem(parsing: "n1c16h8w8k3s1p1"))
-        let raw = try ProblemBenchmark.run(problem, algorithms: [try Registry.anyAlgorithm(named: "direct-simd.w16.nchw16c")], threads: 2,
+        let raw = try ProblemBenchmark.run(problem, algorithms: [try Registry.anyAlgorithm(named: "direct-simd.w16.nchw16c")], executor: InlineExecutor(),
                                            policy: TimingPolicy(warmup: 0, minRepetitionSeconds: 0.0001, repetitions: 1, capSeconds: 1))
         let recs = records(raw, threads: 2, peak: peaks)
         let table = renderTable(problem, (recs, raw), threads: 2, peak: peaks)
