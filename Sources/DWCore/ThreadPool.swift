@@ -101,6 +101,9 @@ public final class ThreadPool: @unchecked Sendable {
         return pool
     }
 
+    /// The most threads anything accepts: `--threads`, a library context, a tuning plan.
+    public static let maxThreads = 256
+
     /// Default thread count: all online cores.
     public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 

@@ -18,11 +18,9 @@ public struct ModelChooser {
                 guard let a = try? Registry.anyAlgorithm(named: c.algorithm), a.kind == problem.kind, a.layout == .nchw16c else { continue }
                 if c.algorithm == entry.algorithm { return (c.algorithm, "plan (\(entry.mode))") }
                 let chosen = (try? Registry.anyAlgorithm(named: entry.algorithm))?.layout.rawValue ?? "?"
-                return (c.algorithm, "plan: fastest NCHW16c candidate (\(entry.algorithm) runs in \(chosen), \(fmtPercent(c.median_ms! / ranked[0].median_ms! - 1)) slower)")
+                return (c.algorithm, "plan: fastest NCHW16c candidate (\(entry.algorithm) runs in \(chosen), \(Plan.percentText(c.median_ms! / ranked[0].median_ms! - 1)) slower)")
             }
         }
         return try plans.chooseName(problem)
     }
-
-    private func fmtPercent(_ x: Double) -> String { "\(Int((x * 100).rounded()))%" }
 }

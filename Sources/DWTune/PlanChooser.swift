@@ -45,7 +45,7 @@ public struct PlanChooser {
             guard (try? Registry.anyAlgorithm(named: entry.algorithm))?.kind == problem.kind else {
                 throw PlanError.inconsistent("plan", "entry \(problem) names '\(entry.algorithm)', not a \(problem.kind) algorithm")
             }
-            return (entry.algorithm, "plan (\(entry.mode), margin \(Int((entry.margin * 100).rounded()))%)")
+            return (entry.algorithm, "plan (\(entry.mode), margin \(Plan.percentText(entry.margin)))")
         }
         if planOnly, plan != nil { throw PlanError.inconsistent("plan", "\(problem) is not in the plan (--plan-only)") }
         let source = plan == nil ? "heuristic" : "heuristic (not in the plan)"

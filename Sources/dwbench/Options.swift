@@ -19,7 +19,7 @@ struct ThreadOptions: ParsableArguments {
     var threads: Int = ThreadPool.defaultThreads
 
     func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        guard (1...ThreadPool.maxThreads).contains(threads) else { throw ValidationError("--threads must be between 1 and \(ThreadPool.maxThreads), got \(threads)") }
     }
 }
 

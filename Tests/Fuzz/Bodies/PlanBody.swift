@@ -1,11 +1,18 @@
+import DWBench
 import DWCore
 import DWKernels
+import DWModel
 import DWTune
 import Foundation
 
 /// An accepted plan: every key is a problem's text form naming a registry algorithm, and the plan writes
-/// back and reads again to an equal plan.
+/// back and reads again to an equal plan; then every consumer of plans runs on it (`usePlan`).
 func fuzzPlan(_ data: Data) {
+    readPlanAndUseIt(data)
+}
+
+/// The read path (`Plan.decode`) and, for a plan it accepts, the promises above and the consumers.
+func readPlanAndUseIt(_ data: Data) {
     let registry = Registry.names
     guard let plan = try? Plan.decode(data, path: "<fuzz>", registry: registry) else { return }
     for (key, entry) in plan.entries {
@@ -19,4 +26,25 @@ func fuzzPlan(_ data: Data) {
         return check(false, "written plan rejected: \(error)")
     }
     check(again == plan, "plan changed on writing and reading back")
+    usePlan(plan)
+}
+
+/// What the library, the CLI and the model do with an accepted plan, none of which may trap on its numbers:
+/// each entry's choice with its source text (`PlanChooser`, as libdwconv and `conv --plan` use it; `ModelChooser`,
+/// as `replknet` does), `plan show` and `plan explain`, and the estimate mode on its calibration
+/// (`tune --calibration`), whose plan must be one its reader accepts.
+func usePlan(_ plan: Plan) {
+    let chooser = PlanChooser(plan: plan, warning: nil, planOnly: false)
+    let model = ModelChooser(chooser)
+    _ = PlanText.show(plan, file: "<fuzz>")
+    var problems: [ConvProblem] = []
+    for key in plan.entries.keys.sorted() {
+        guard let problem = try? ConvProblem(parsing: key) else { continue }
+        problems.append(problem)
+        _ = try? chooser.chooseName(problem)
+        _ = try? model.choose(problem)
+        _ = PlanText.explain(plan.entries[key]!, problem: problem)
+    }
+    let estimated = Tuner(threads: plan.threads, mode: .estimate, model: CostModel(calibration: plan.calibration)).tune(problems)
+    check(estimated.schemaViolation() == nil, "estimate mode on an accepted calibration wrote an invalid plan: \(estimated.schemaViolation() ?? "")")
 }
