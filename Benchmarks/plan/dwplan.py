@@ -17,7 +17,7 @@ Version 2 entries record their `precision` (fp32 or bf16, equal to the problem's
 none and are read as fp32, so every entry this reader returns has it.
 
 Every entry kind is read, and each entry is checked as Sources/DWTune/plan.schema.json checks it (required
-fields and their types, the mode and status vocabularies, canonical problem keys), plus what a schema cannot
+fields and their types, the mode and status vocabularies, every number's range (LIMITS), canonical problem keys), plus what a schema cannot
 say: each key equals its entry's problem. The plan records the machine fingerprint, build signature and
 thread count it was tuned for; a tool that runs elsewhere should tune again (see `dwbench plan check`).
 """
@@ -34,6 +34,21 @@ POINTWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}o{_D}(\.bf16)?$")
 PRECISIONS = {"fp32", "bf16"}
 MODES = {"estimate", "measure", "exhaustive"}
 STATUSES = {"measured", "dropped", "estimated", "refused"}
+# The range of every number in a plan: (lower, lower included, upper), as Plan.Limits (Sources/DWTune/Plan.swift)
+# and plan.schema.json state them. The upper bounds are far beyond any real value.
+LIMITS = {
+    "margin": (0, True, 1e6),
+    "median_ms": (0, False, 1e9),
+    "spread": (0, True, 1e6),
+    "rate": (0, False, 1e9),            # peak_gflops, bf16_peak_gflops, bandwidth_gbs
+    "efficiency": (0, False, 1e6),
+    "threads": (1, True, 256),
+    "cores": (1, True, 1 << 20),        # also a cache's sharedBy
+    "numaNodes": (1, True, 1 << 16),
+    "level": (1, True, 15),
+    "bytes": (0, True, 1 << 50),
+    "cpuid": (0, True, 0xFFFF),         # family, model, stepping
+}
 
 
 class PlanError(Exception):
@@ -79,10 +94,10 @@ def _check_entry(path, key, entry, version):
         raise bad("algorithm is not a string")
     if entry["mode"] not in MODES:
         raise bad(f"mode {entry['mode']!r} is not one of {sorted(MODES)}")
-    if not _positive_int(entry["threads"]):
-        raise bad("threads is not a positive integer")
-    if type(entry["margin"]) not in (int, float) or entry["margin"] < 0:
-        raise bad("margin is not a non-negative number")
+    if not _int_in(entry["threads"], "threads"):
+        raise bad(f"threads {entry['threads']!r} is not an integer in {_text('threads')}")
+    if not _number_in(entry["margin"], "margin"):
+        raise bad(f"margin {entry['margin']!r} is not a number in {_text('margin')}")
     if type(entry["confident"]) is not bool:
         raise bad("confident is not a boolean")
     if not isinstance(entry["candidates"], list):
@@ -90,18 +105,28 @@ def _check_entry(path, key, entry, version):
     for c in entry["candidates"]:
         if not isinstance(c, dict) or not isinstance(c.get("algorithm"), str) or c.get("status") not in STATUSES:
             raise bad(f"malformed candidate {c!r}")
-        if "median_ms" in c and not _number(c["median_ms"], lambda v: v > 0):
-            raise bad(f"candidate {c['algorithm']} has median_ms {c['median_ms']!r}")
-        if "spread" in c and not _number(c["spread"], lambda v: v >= 0):
-            raise bad(f"candidate {c['algorithm']} has spread {c['spread']!r}")
+        for field in ("median_ms", "spread"):
+            if field in c and not _number_in(c[field], field):
+                raise bad(f"candidate {c['algorithm']}: {field} {c[field]!r} is not a number in {_text(field)}")
 
 
-def _number(v, ok):
-    return type(v) in (int, float) and ok(v)
+def _in(v, limit):
+    lower, included, upper = LIMITS[limit]
+    return (v >= lower if included else v > lower) and v <= upper
 
 
-def _positive_int(v):
-    return type(v) is int and v >= 1
+def _number_in(v, limit):
+    """A JSON number (not a boolean) within LIMITS[limit]; inf (1e400 in the file) and NaN are not."""
+    return type(v) in (int, float) and _in(v, limit)
+
+
+def _int_in(v, limit):
+    return type(v) is int and _in(v, limit)
+
+
+def _text(limit):
+    lower, included, upper = LIMITS[limit]
+    return f"{'[' if included else '('}{lower:g}, {upper:g}]"
 
 
 def _check_header(path, plan):
@@ -110,35 +135,48 @@ def _check_header(path, plan):
         return PlanError(f"{path}: {why}")
     m = plan["machine"]
     if not isinstance(m, dict) or not isinstance(m.get("cpuModel"), str) or not isinstance(m.get("features"), list) \
-            or not _positive_int(m.get("cores")) or not _positive_int(m.get("numaNodes")) or not isinstance(m.get("caches"), list):
+            or not isinstance(m.get("caches"), list):
         raise bad("malformed machine fingerprint")
-    for c in m["caches"]:
-        if not isinstance(c, dict) or type(c.get("level")) is not int or not isinstance(c.get("type"), str) \
-                or not _number(c.get("bytes"), lambda v: type(v) is int and v >= 0) or not _positive_int(c.get("sharedBy")):
+    for field, limit in (("cores", "cores"), ("numaNodes", "numaNodes")) + tuple((f, "cpuid") for f in ("family", "model", "stepping") if f in m):
+        if not _int_in(m.get(field), limit):
+            raise bad(f"machine.{field} {m.get(field)!r} is not an integer in {_text(limit)}")
+    for i, c in enumerate(m["caches"]):
+        if not isinstance(c, dict) or not isinstance(c.get("type"), str):
             raise bad(f"malformed cache {c!r}")
+        for field, limit in (("level", "level"), ("bytes", "bytes"), ("sharedBy", "cores")):
+            if not _int_in(c.get(field), limit):
+                raise bad(f"machine.caches.{i}.{field} {c.get(field)!r} is not an integer in {_text(limit)}")
     b = plan["build"]
     if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("package_version", "registry_hash", "compiler", "flags")):
         raise bad("malformed build signature")
-    if not _positive_int(plan["threads"]):
-        raise bad("threads is not a positive integer")
+    if not _int_in(plan["threads"], "threads"):
+        raise bad(f"threads {plan['threads']!r} is not an integer in {_text('threads')}")
     c = plan["calibration"]
-    if not isinstance(c, dict) or not _number(c.get("peak_gflops"), lambda v: v > 0) or not _number(c.get("bandwidth_gbs"), lambda v: v > 0):
-        raise bad("calibration peak_gflops and bandwidth_gbs must be positive numbers")
-    if "bf16_peak_gflops" in c and not _number(c["bf16_peak_gflops"], lambda v: v > 0):
-        raise bad("calibration bf16_peak_gflops must be a positive number")
+    if not isinstance(c, dict):
+        raise bad("calibration is not an object")
+    for field in ("peak_gflops", "bandwidth_gbs") + (("bf16_peak_gflops",) if "bf16_peak_gflops" in c else ()):
+        if not _number_in(c.get(field), "rate"):
+            raise bad(f"calibration.{field} {c.get(field)!r} is not a number in {_text('rate')}")
     for table in ("efficiency", "memory_efficiency"):
-        if not isinstance(c.get(table), dict) or not all(_number(v, lambda v: v > 0) for v in c[table].values()):
-            raise bad(f"calibration {table} must map names to positive numbers")
+        if not isinstance(c.get(table), dict):
+            raise bad(f"calibration.{table} is not an object")
+        for name, v in c[table].items():
+            if not _number_in(v, "efficiency"):
+                raise bad(f"calibration.{table}.{name} {v!r} is not a number in {_text('efficiency')}")
+
+
+def _not_json(constant):
+    raise ValueError(f"{constant} is not JSON")
 
 
 def load_plan(path):
     """Parses and checks a plan file; raises PlanError with one clear line on any problem."""
     try:
         with open(path, encoding="utf-8") as f:
-            plan = json.load(f)
+            plan = json.load(f, parse_constant=_not_json)   # NaN and Infinity are Python's, not JSON
     except OSError as e:
         raise PlanError(f"{path}: cannot read: {e.strerror}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except ValueError as e:   # JSONDecodeError, UnicodeDecodeError, NaN or Infinity
         raise PlanError(f"{path}: not JSON: {e}")
     if not isinstance(plan, dict):
         raise PlanError(f"{path}: not a plan (top level is not an object)")

@@ -23,7 +23,7 @@ from validate_json import validator as schema_validator  # noqa: E402
 def check(path, validator):
     try:
         with open(path, encoding="utf-8") as f:
-            document = json.load(f)
+            document = json.load(f, parse_constant=dwplan._not_json)   # as strict as the readers: no NaN or Infinity
         error = next(iter(validator.iter_errors(document)), None)
         schema = None if error is None else f"{'/'.join(map(str, error.absolute_path)) or 'top level'}: {error.message[:200]}"
     except (OSError, ValueError) as e:

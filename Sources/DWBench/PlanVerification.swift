@@ -63,12 +63,13 @@ public enum PlanVerification {
 }
 
 /// `dwbench replknet --plan`: the plan file's planner, after tuning `problems` into it when it does not exist
-/// yet (with `mode`, `budget` seconds of measuring, the cost model of `speed`). Returns the planner and, when
-/// it tuned, one line saying what it wrote.
-public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, planOnly: Bool, mode: Plan.Mode, budget: Double?,
-                           speed: MachineSpeed, progress: (Int, ConvProblem) -> Void) throws -> (planner: Planner, tuned: String?) {
+/// yet or `retune` is set (with `mode`, `budget` seconds of measuring, the cost model of `speed`). Returns the
+/// planner and, when it tuned, one line saying what it wrote. A file that exists but cannot be used throws
+/// `UnusablePlanFile`, which says how to tune again.
+public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, planOnly: Bool, retune: Bool = false, mode: Plan.Mode,
+                           budget: Double?, speed: MachineSpeed, progress: (Int, ConvProblem) -> Void) throws -> (planner: Planner, tuned: String?) {
     var tuned: String?
-    if !FileManager.default.fileExists(atPath: path) {
+    if retune || !FileManager.default.fileExists(atPath: path) {
         try AtomicFile.requireDirectory(of: path)
         let t0 = monotonicSeconds()
         let plan = ThreadPool.with(threads: threads) { pool in
@@ -78,5 +79,14 @@ public func openOrTunePlan(path: String, problems: [ConvProblem], threads: Int, 
         try plan.write(path: path)
         tuned = "tuned \(problems.count) problems in \(fmt(monotonicSeconds() - t0, 1)) s; wrote \(path)"
     }
-    return (try Planner.open(path: path, threads: threads, planOnly: planOnly), tuned)
+    do {
+        return (try Planner.open(path: path, threads: threads, planOnly: planOnly), tuned)
+    } catch where tuned == nil {
+        throw UnusablePlanFile(description: "\(error); delete \(path) or pass --retune to tune it again")
+    }
+}
+
+/// A plan file that exists but cannot be used (it does not read, or --plan-only refuses it), and the way out.
+public struct UnusablePlanFile: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -86,6 +86,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// here once; the C header's DWCONV_MAX_THREADS is checked against it (Sources/DWConv/abi.py).
     public static let maxThreads = 256
 
+
     /// Default thread count: all online cores.
     public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 

@@ -22,6 +22,12 @@ public struct CostModel: Sendable {
         self.init(peakGflops: peaks.fp32, bf16PeakGflops: peaks.bf16, bandwidthGBs: speed.bandwidthGBs(threads: threads))
     }
 
+    /// The model a plan's calibration records (`dwbench tune --calibration`).
+    public init(calibration c: Plan.Calibration) {
+        self.init(peakGflops: c.peak_gflops, bf16PeakGflops: c.bf16_peak_gflops, bandwidthGBs: c.bandwidth_gbs, efficiency: c.efficiency,
+                  memoryEfficiency: c.memory_efficiency)
+    }
+
     public init(peakGflops: Double, bf16PeakGflops: Double? = nil, bandwidthGBs: Double, efficiency: [String: Double] = [:],
                 memoryEfficiency: [String: Double] = [:]) {
         self.peakGflops = peakGflops

@@ -61,6 +61,16 @@ public struct Plan: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey { case problem, precision, algorithm, mode, threads, margin, confident, candidates }
 
+        /// Which of this entry's numbers is outside `Plan.Limits` (field named), or nil.
+        public func rangeViolation() -> String? {
+            let checks = [Limits.outside("threads", threads, Limits.threads), Limits.outside("margin", margin, Limits.margin)]
+                + candidates.flatMap { c in
+                    [c.median_ms.flatMap { Limits.outside("candidate \(c.algorithm): median_ms", $0, Limits.milliseconds) },
+                     c.spread.flatMap { Limits.outside("candidate \(c.algorithm): spread", $0, Limits.spread) }]
+                }
+            return checks.lazy.compactMap { $0 }.first
+        }
+
         /// Reads both versions: a missing `precision` (version 1) is fp32; `Plan.decode` requires it in version 2.
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -112,6 +122,56 @@ public struct Plan: Codable, Sendable, Equatable {
             self.bandwidth_gbs = bandwidth_gbs
             self.efficiency = efficiency
             self.memory_efficiency = memory_efficiency
+        }
+    }
+
+    /// An interval of plan numbers: from `lower` (or above it, when `lowerIncluded` is false) up to `upper`.
+    /// NaN is in none.
+    public struct NumberRange: Sendable {
+        public var lower: Double
+        public var lowerIncluded: Bool
+        public var upper: Double
+
+        public func contains(_ x: Double) -> Bool { (lowerIncluded ? x >= lower : x > lower) && x <= upper }
+
+        /// "[0, 1e+06]" or "(0, 1e+09]".
+        public var text: String { "\(lowerIncluded ? "[" : "(")\(String(format: "%g", lower)), \(String(format: "%g", upper))]" }
+    }
+
+    /// The range of every number in a plan, checked where a plan is read (`schemaViolation`): a value outside is
+    /// a refusal naming the entry and field. `plan.schema.json` (minimum, exclusiveMinimum, maximum) and
+    /// Benchmarks/plan/dwplan.py state the same limits (PlanCommandTests compares them). The upper bounds lie
+    /// far beyond any real measurement; they keep what readers derive (percentages, ratios, conversions to Int)
+    /// finite.
+    public enum Limits {
+        /// Runner-up time / chosen time − 1 (the tuner records a larger margin as this bound).
+        public static let margin = NumberRange(lower: 0, lowerIncluded: true, upper: 1e6)
+        /// A candidate's median time in milliseconds (1e9 ms is 11.6 days).
+        public static let milliseconds = NumberRange(lower: 0, lowerIncluded: false, upper: 1e9)
+        /// (max − min) / median of a candidate's repetitions.
+        public static let spread = NumberRange(lower: 0, lowerIncluded: true, upper: 1e6)
+        /// peak_gflops and bf16_peak_gflops (GFLOP/s), and bandwidth_gbs (GB/s).
+        public static let rate = NumberRange(lower: 0, lowerIncluded: false, upper: 1e9)
+        /// Efficiencies: fractions of a roofline bound (a memory one above 1 where data stays in cache).
+        public static let efficiency = NumberRange(lower: 0, lowerIncluded: false, upper: 1e6)
+        /// The plan's and each entry's thread count.
+        public static let threads = 1...ThreadPool.maxThreads
+        /// The machine's logical CPUs, and how many share one cache.
+        public static let cores = 1...(1 << 20)
+        public static let numaNodes = 1...(1 << 16)
+        public static let cacheLevel = 1...15
+        /// Bytes of one cache (up to 1 PiB).
+        public static let cacheBytes = 0...(1 << 50)
+        /// CPUID family, model and stepping.
+        public static let cpuid = 0...0xFFFF
+
+        /// "field x is outside range" when `x` is, else nil.
+        static func outside(_ field: String, _ x: Double, _ range: NumberRange) -> String? {
+            range.contains(x) ? nil : "\(field) \(x) is outside \(range.text)"
+        }
+
+        static func outside(_ field: String, _ x: Int, _ range: ClosedRange<Int>) -> String? {
+            range.contains(x) ? nil : "\(field) \(x) is outside \(range.lowerBound)…\(range.upperBound)"
         }
     }
 
@@ -195,9 +255,14 @@ extension Plan {
     }
 
     public static func decode(_ data: Data, path: String, registry: [String]) throws -> Plan {
-        guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
-            throw PlanError.malformed(path, "not a JSON object")
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            // Foundation names the fault (e.g. "Number 1e400 is not representable in Swift.") only in the debug description.
+            let why = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String)
+                .map { " (\($0.split(separator: "\n").first?.prefix(200) ?? ""))" } ?? ""
+            throw PlanError.malformed(path, "not a JSON object\(why)")
         }
+        guard let dict = object as? [String: Any] else { throw PlanError.malformed(path, "not a JSON object") }
         guard let version = dict["schema_version"] as? Int else { throw PlanError.malformed(path, "missing schema_version") }
         guard readableVersions.contains(version) else { throw PlanError.schemaVersion(path, version) }
         if version >= 2, let entries = dict["entries"] as? [String: Any] {
@@ -223,27 +288,30 @@ extension Plan {
         return plan
     }
 
-    /// The value constraints `plan.schema.json` states (vocabularies and numeric ranges), checked the same
-    /// way here so that the schema and this reader accept the same plans
-    /// (`PlanCommandTests.testSchemaAndReadersAgreeOnCorruptedPlans`).
-    func schemaViolation() -> String? {
-        if machine.cores < 1 { return "machine.cores must be at least 1" }
-        if machine.numaNodes < 1 { return "machine.numaNodes must be at least 1" }
-        for c in machine.caches where c.bytes < 0 || c.sharedBy < 1 { return "machine.caches: level \(c.level) has bytes \(c.bytes), sharedBy \(c.sharedBy)" }
-        if threads < 1 { return "threads must be at least 1" }
-        if !(calibration.peak_gflops > 0) || !(calibration.bandwidth_gbs > 0) { return "calibration peak and bandwidth must be positive" }
-        if let b = calibration.bf16_peak_gflops, !(b > 0) { return "calibration bf16_peak_gflops must be positive" }
-        for (name, e) in calibration.efficiency.merging(calibration.memory_efficiency, uniquingKeysWith: min) where !(e > 0) {
-            return "calibration efficiency of \(name) must be positive"
+    /// The value constraints `plan.schema.json` states (vocabularies and the numeric ranges of `Limits`), checked
+    /// the same way here so that the schema and this reader accept the same plans
+    /// (`PlanCommandTests.testSchemaAndReadersAgreeOnCorruptedPlans`). Names the field (and entry) at fault.
+    public func schemaViolation() -> String? {
+        var checks = [Limits.outside("machine.cores", machine.cores, Limits.cores),
+                      Limits.outside("machine.numaNodes", machine.numaNodes, Limits.numaNodes)]
+        for (field, value) in [("family", machine.family), ("model", machine.model), ("stepping", machine.stepping)] {
+            checks.append(value.flatMap { Limits.outside("machine.\(field)", $0, Limits.cpuid) })
         }
+        for (i, c) in machine.caches.enumerated() {
+            checks += [Limits.outside("machine.caches.\(i).level", c.level, Limits.cacheLevel),
+                       Limits.outside("machine.caches.\(i).bytes", c.bytes, Limits.cacheBytes),
+                       Limits.outside("machine.caches.\(i).sharedBy", c.sharedBy, Limits.cores)]
+        }
+        checks += [Limits.outside("threads", threads, Limits.threads),
+                   Limits.outside("calibration.peak_gflops", calibration.peak_gflops, Limits.rate),
+                   calibration.bf16_peak_gflops.flatMap { Limits.outside("calibration.bf16_peak_gflops", $0, Limits.rate) },
+                   Limits.outside("calibration.bandwidth_gbs", calibration.bandwidth_gbs, Limits.rate)]
+        for (table, values) in [("efficiency", calibration.efficiency), ("memory_efficiency", calibration.memory_efficiency)] {
+            checks += values.keys.sorted().map { Limits.outside("calibration.\(table).\($0)", values[$0]!, Limits.efficiency) }
+        }
+        if let why = checks.lazy.compactMap({ $0 }).first { return why }
         for key in entries.keys.sorted() {
-            let e = entries[key]!
-            if e.threads < 1 { return "entry \(key): threads must be at least 1" }
-            if !(e.margin >= 0) { return "entry \(key): margin must not be negative" }
-            for c in e.candidates {
-                if let m = c.median_ms, !(m > 0) { return "entry \(key): candidate \(c.algorithm) has median_ms \(m)" }
-                if let s = c.spread, !(s >= 0) { return "entry \(key): candidate \(c.algorithm) has spread \(s)" }
-            }
+            if let why = entries[key]!.rangeViolation() { return "entry \(key): \(why)" }
         }
         return nil
     }
@@ -268,8 +336,18 @@ extension Plan {
         return try encoder.encode(self)
     }
 
-    /// Writes atomically: an interrupted write leaves the previous file intact.
-    public func write(path: String) throws { try AtomicFile.write(try encoded(), to: path) }
+    /// `fraction` as a whole percentage ("12%"). Never traps: a value that no Int holds (or not finite) prints as a Double.
+    public static func percentText(_ fraction: Double) -> String {
+        let percent = (fraction * 100).rounded()
+        return Int(exactly: percent).map { "\($0)%" } ?? "\(percent)%"
+    }
+
+    /// Writes atomically: an interrupted write leaves the previous file intact. A plan that its own reader would
+    /// refuse (a number outside `Limits`) is not written: the error says why.
+    public func write(path: String) throws {
+        if let why = schemaViolation() { throw PlanError.inconsistent(path, "not writing an invalid plan: \(why)") }
+        try AtomicFile.write(try encoded(), to: path)
+    }
 
     /// Why this plan does not describe this machine and build, or nil when it does.
     public func mismatch(machine: MachineFingerprint, build: BuildSignature, threads: Int? = nil) -> String? {

@@ -183,21 +183,12 @@ public struct Choice: @unchecked Sendable {
     /// One line for people: "plan (measure, margin 12%)", "heuristic (not in the plan)", …
     public var sourceText: String {
         switch source {
-        case let .plan(mode, margin): return "plan (\(mode), margin \(Planner.percent(margin)))"
+        case let .plan(mode, margin): return "plan (\(mode), margin \(Plan.percentText(margin)))"
         case let .planCandidate(planChoice, mode, slowerBy, why):
-            return "plan (\(mode)): \(why)" + (slowerBy.map { " (\(Planner.percent($0)) slower than \(planChoice) in isolation)" } ?? "")
+            return "plan (\(mode)): \(why)" + (slowerBy.map { " (\(Plan.percentText($0)) slower than \(planChoice) in isolation)" } ?? "")
         case .heuristic(.noPlan): return "heuristic"
         case .heuristic(.notInPlan): return "heuristic (not in the plan)"
         case let .heuristic(.planUnusable(why)): return "heuristic (\(why))"
         }
-    }
-}
-
-extension Planner {
-    /// A fraction as a whole percentage; values too large for an integer (a plan's numbers are bounded when read,
-    /// this guards any other source) print as they are rather than trap.
-    static func percent(_ x: Double) -> String {
-        let p = (x * 100).rounded()
-        return p.magnitude < 1e15 ? "\(Int(p))%" : "\(x * 100)%"
     }
 }

@@ -20,17 +20,7 @@ struct PlanCommand: ParsableCommand {
         @Argument(help: "The plan file.") var file: String
 
         func run() throws {
-            let plan = try PlanCommand.load(file)
-            print("\(file): \(plan.entries.count) problems, \(plan.threads) thread\(plan.threads == 1 ? "" : "s"), \(plan.generator), \(plan.created)")
-            print("machine: \(plan.machine.cpuModel), \(plan.machine.cores) cores; build: registry \(plan.build.registry_hash), \(plan.build.compiler)")
-            var rows = [["problem", "algorithm", "mode", "median ms", "runner-up", "margin", "confident"]]
-            for key in plan.entries.keys.sorted() {
-                let e = plan.entries[key]!
-                let ranked = e.candidates.filter { $0.median_ms != nil }
-                rows.append([key, e.algorithm, e.mode.rawValue, ranked.first?.median_ms.map { fmt($0, 3) } ?? "—",
-                             ranked.count > 1 ? ranked[1].algorithm : "—", "\(fmt(e.margin * 100, 1))%", e.confident ? "yes" : "no"])
-            }
-            print(formatColumns(rows, rightAligned: [3, 5]))
+            print(PlanText.show(try PlanCommand.load(file), file: file))
         }
     }
 
@@ -46,15 +36,7 @@ struct PlanCommand: ParsableCommand {
                 let heuristic = (try? Planner.heuristic.choose(problem).algorithm.name) ?? "?"
                 throw CLIError("\(problem) is not in \(file) (dwbench would use the heuristic: \(heuristic))")
             }
-            let caveat = e.mode == .estimate ? " (predicted, not measured)" : e.confident ? "" : " (within noise: not confident)"
-            print("\(problem): \(e.algorithm), chosen by \(e.mode) on \(threadsText(e.threads)), margin \(fmt(e.margin * 100, 1))% over the runner-up\(caveat)")
-            let best = e.candidates.compactMap(\.median_ms).min() ?? 0
-            var rows = [["candidate", "status", "median ms", "spread", "vs chosen", "note"]]
-            for c in e.candidates {
-                rows.append([c.algorithm, c.status.rawValue, c.median_ms.map { fmt($0, 3) } ?? "—", c.spread.map { "\(fmt($0 * 100, 1))%" } ?? "—",
-                             c.median_ms.map { "\(fmt($0 / best, 2))×" } ?? "—", c.reason ?? ""])
-            }
-            print(formatColumns(rows, rightAligned: [2, 3, 4]))
+            print(PlanText.explain(e, problem: problem))
         }
     }
 

@@ -25,7 +25,7 @@ struct Replknet: ParsableCommand {
         classes) .npy, written atomically; with 1000 classes the top-5 shows ImageNet class names.
 
         --plan FILE uses a tuning plan, tuning the model's problems into FILE first if it does not exist \
-        yet. Each layer's predicted time is the roofline max(performed FLOPs / peak, bytes / bandwidth) with the \
+        yet (or, with --retune, again, overwriting it). Each layer's predicted time is the roofline max(performed FLOPs / peak, bytes / bandwidth) with the \
         peak and bandwidth measured at start (as 'dwbench machine').
         """)
 
@@ -42,6 +42,7 @@ struct Replknet: ParsableCommand {
     @Option(help: "Resolution R, a multiple of 32 (without --input).") var resolution: Int = 224
     @Option(help: "A tuning plan; tuned and written first if the file does not exist.") var plan: String?
     @Flag(help: "With --plan: fail instead of falling back when the plan is foreign or lacks a problem.") var planOnly = false
+    @Flag(help: "With --plan: tune again and overwrite the file, e.g. one that no longer reads or was tuned elsewhere.") var retune = false
     @Option(help: "How a missing --plan is tuned: measure, exhaustive or estimate.") var tuneMode: String = "measure"
     @Option(help: "Seconds of measuring for a missing --plan; the rest is estimated.") var tuneBudget: Double?
     @OptionGroup var threadOptions: ThreadOptions
@@ -65,6 +66,7 @@ struct Replknet: ParsableCommand {
         if let b = tuneBudget, b <= 0 { throw CLIError("--tune-budget must be positive") }
         guard (1...10_000).contains(`repeat`) else { throw ValidationError("--repeat must be in 1…10000") }
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
+        if retune && plan == nil { throw ValidationError("--retune needs --plan") }
         if input != nil && !images.isEmpty { throw CLIError("--image and --input are alternatives; give one") }
         if modelKey != nil && checkpoint == nil { throw CLIError("--model-key needs --checkpoint") }
         if !images.isEmpty && images.count > 1024 { throw CLIError("at most 1024 --image files") }
@@ -118,7 +120,7 @@ struct Replknet: ParsableCommand {
         if let plan {
             let problems: [ConvProblem] = try cli { try cfg.problems(batch: n, resolution: r, precision: precision) }
             let progress = Progress(total: problems.count)
-            let opened = try cli { try openOrTunePlan(path: plan, problems: problems, threads: threads, planOnly: planOnly, mode: Plan.Mode(rawValue: tuneMode)!,
+            let opened = try cli { try openOrTunePlan(path: plan, problems: problems, threads: threads, planOnly: planOnly, retune: retune, mode: Plan.Mode(rawValue: tuneMode)!,
                                                      budget: tuneBudget, speed: speed) { done, p in progress.update(done: done, label: "\(p)") } }
             progress.finish()
             planner = opened.planner

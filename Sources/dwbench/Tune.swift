@@ -47,8 +47,7 @@ struct Tune: ParsableCommand {
         let model: CostModel
         if let calibration {
             let source: Plan = try cli { try Plan.load(path: calibration, registry: Registry.names) }
-            model = CostModel(peakGflops: source.calibration.peak_gflops, bf16PeakGflops: source.calibration.bf16_peak_gflops, bandwidthGBs: source.calibration.bandwidth_gbs,
-                              efficiency: source.calibration.efficiency, memoryEfficiency: source.calibration.memory_efficiency)
+            model = CostModel(calibration: source.calibration)
         } else {
             let speed = MachineSpeed.measure(threads: threads)
             model = CostModel(speed: speed, threads: threads)

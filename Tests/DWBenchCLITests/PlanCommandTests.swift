@@ -187,6 +187,45 @@ final class PlanCommandTests: XCTestCase {
     /// The three readers of a plan — dwbench (Swift), the JSON Schema and dwplan.py — agree on each of a set of
     /// corrupted plans: all accept it or all refuse it. Cross-field rules a schema cannot state (a key equal to
     /// its entry's problem, a registry name) are refused by both readers and documented in the schema.
+    /// plan.schema.json states the ranges of `Plan.Limits`, number by number.
+    func testSchemaStatesThePlanLimits() throws {
+        let schema = try JSONSerialization.jsonObject(with: Data(contentsOf: repoRoot.appendingPathComponent("Sources/DWTune/plan.schema.json"))) as! [String: Any]
+        func at(_ path: String) -> [String: Any] {
+            path.split(separator: "/").reduce(schema) { $0[String($1)] as! [String: Any] }
+        }
+        func range(_ path: String) -> (Double, Bool, Double) {
+            let o = at(path)
+            let lower = (o["minimum"] ?? o["exclusiveMinimum"]) as! Double
+            return (lower, o["minimum"] != nil, o["maximum"] as! Double)
+        }
+        let entry = "properties/entries/additionalProperties/properties", calibration = "properties/calibration/properties"
+        let machine = "$defs/machine/properties", cache = "$defs/machine/properties/caches/items/properties"
+        let numbers: [(String, Plan.NumberRange)] = [
+            ("\(entry)/margin", Plan.Limits.margin), ("\(entry)/candidates/items/properties/median_ms", Plan.Limits.milliseconds),
+            ("\(entry)/candidates/items/properties/spread", Plan.Limits.spread), ("\(calibration)/peak_gflops", Plan.Limits.rate),
+            ("\(calibration)/bf16_peak_gflops", Plan.Limits.rate), ("\(calibration)/bandwidth_gbs", Plan.Limits.rate),
+            ("\(calibration)/efficiency/additionalProperties", Plan.Limits.efficiency),
+            ("\(calibration)/memory_efficiency/additionalProperties", Plan.Limits.efficiency),
+        ]
+        for (path, limit) in numbers {
+            let r = range(path)
+            XCTAssertTrue(r == (limit.lower, limit.lowerIncluded, limit.upper), "\(path): the schema says \(r), Plan.Limits \(limit.text)")
+        }
+        let integers: [(String, ClosedRange<Int>)] = [
+            ("properties/threads", Plan.Limits.threads), ("\(entry)/threads", Plan.Limits.threads), ("\(machine)/cores", Plan.Limits.cores),
+            ("\(machine)/numaNodes", Plan.Limits.numaNodes), ("\(machine)/family", Plan.Limits.cpuid), ("\(machine)/model", Plan.Limits.cpuid),
+            ("\(machine)/stepping", Plan.Limits.cpuid), ("\(cache)/level", Plan.Limits.cacheLevel), ("\(cache)/bytes", Plan.Limits.cacheBytes),
+            ("\(cache)/sharedBy", Plan.Limits.cores),
+        ]
+        for (path, limit) in integers {
+            let r = range(path)
+            XCTAssertTrue(r == (Double(limit.lowerBound), true, Double(limit.upperBound)), "\(path): the schema says \(r), Plan.Limits \(limit)")
+        }
+    }
+
+    /// Stand-ins for numbers JSONSerialization cannot write, replaced in the file's text.
+    static let infSentinel = 987_654_321_987, nanSentinel = 987_654_321_986
+
     func testSchemaAndReadersAgreeOnCorruptedPlans() throws {
         let plan = path("base.json")
         XCTAssertEqual(try tune(plan, mode: "estimate", extra: ["--shapes", "n1c20h12w12k5s1p2,n1c33h9w9k13s1p6,n1c32h8w8o64"]).status, 0)
@@ -251,11 +290,58 @@ final class PlanCommandTests: XCTestCase {
             ("unknown status", false, { candidate(&$0) { $0["status"] = "won" } }),
             ("zero median", false, { candidate(&$0) { $0["median_ms"] = 0 } }),
             ("candidate without name", false, { candidate(&$0) { $0["algorithm"] = nil } }),
+            // Finite but absurd numbers (issue 23): refused by all three, naming the entry and field.
+            ("margin 1e308", false, { entry(&$0, dw) { $0["margin"] = 1e308 } }),
+            ("margin 1e17", false, { entry(&$0, dw) { $0["margin"] = 1e17 } }),
+            ("margin at its bound", true, { entry(&$0, dw) { $0["margin"] = 1e6 } }),
+            ("margin 1e400 (inf in Python)", false, { entry(&$0, dw) { $0["margin"] = Self.infSentinel } }),
+            ("margin NaN literal", false, { entry(&$0, dw) { $0["margin"] = Self.nanSentinel } }),
+            ("margin true", false, { entry(&$0, dw) { $0["margin"] = true } }),
+            ("median 1e12 ms", false, { candidate(&$0) { $0["median_ms"] = 1e12 } }),
+            ("median subnormal", true, { candidate(&$0) { $0["median_ms"] = 5e-324 } }),
+            ("median -0.001", false, { candidate(&$0) { $0["median_ms"] = -0.001 } }),
+            ("spread 1e9", false, { candidate(&$0) { $0["spread"] = 1e9 } }),
+            ("entry threads 257", false, { entry(&$0, pw) { $0["threads"] = 257 } }),
+            ("entry threads 1e17", false, { entry(&$0, pw) { $0["threads"] = 100_000_000_000_000_000 } }),
+            ("entry threads Int.max", false, { entry(&$0, pw) { $0["threads"] = Int.max } }),
+            ("plan threads 256", true, { $0["threads"] = 256 }),
+            ("plan threads 100000", false, { $0["threads"] = 100_000 }),
+            ("zero peak", false, { o in var c = o["calibration"] as! [String: Any]; c["peak_gflops"] = 0; o["calibration"] = c }),
+            ("peak 1e10", false, { o in var c = o["calibration"] as! [String: Any]; c["peak_gflops"] = 1e10; o["calibration"] = c }),
+            ("bf16 peak 1e300", false, { o in var c = o["calibration"] as! [String: Any]; c["bf16_peak_gflops"] = 1e300; o["calibration"] = c }),
+            ("bandwidth 1e400", false, { o in var c = o["calibration"] as! [String: Any]; c["bandwidth_gbs"] = Self.infSentinel; o["calibration"] = c }),
+            ("efficiency 1e7", false, { o in var c = o["calibration"] as! [String: Any]; c["efficiency"] = ["fft.t16": 1e7]; o["calibration"] = c }),
+            ("memory efficiency 0", false, { o in var c = o["calibration"] as! [String: Any]; c["memory_efficiency"] = ["fft.t16": 0]; o["calibration"] = c }),
+            ("cores 2^21", false, { o in var m = o["machine"] as! [String: Any]; m["cores"] = 1 << 21; o["machine"] = m }),
+            ("stepping 70000", false, { o in var m = o["machine"] as! [String: Any]; m["stepping"] = 70_000; o["machine"] = m }),
+            ("cache of 2^51 bytes", false, { o in
+                var m = o["machine"] as! [String: Any]
+                m["caches"] = [["level": 2, "type": "Unified", "bytes": 1 << 51, "sharedBy": 1]]
+                o["machine"] = m
+            }),
+            ("cache level 0", false, { o in
+                var m = o["machine"] as! [String: Any]
+                m["caches"] = [["level": 0, "type": "Unified", "bytes": 1 << 20, "sharedBy": 1]]
+                o["machine"] = m
+            }),
         ]
+        // What `dwbench plan check` says of the absurd numbers: the field, and the entry when there is one.
+        let named = ["margin 1e308": "entry \(dw): margin 1e+308 is outside [0, 1e+06]", "margin 1e17": "entry \(dw): margin",
+                     "margin 1e400 (inf in Python)": "1e400 is not representable", "median 1e12 ms": "entry \(dw): candidate",
+                     "spread 1e9": "spread 1000000000.0 is outside [0, 1e+06]", "entry threads 257": "entry \(pw): threads 257 is outside 1…256",
+                     "plan threads 100000": "threads 100000 is outside 1…256", "peak 1e10": "calibration.peak_gflops",
+                     "bf16 peak 1e300": "calibration.bf16_peak_gflops", "efficiency 1e7": "calibration.efficiency.fft.t16",
+                     "memory efficiency 0": "calibration.memory_efficiency.fft.t16 0.0 is outside (0, 1e+06]",
+                     "cores 2^21": "machine.cores 2097152", "stepping 70000": "machine.stepping", "cache of 2^51 bytes": "machine.caches.0.bytes",
+                     "cache level 0": "machine.caches.0.level"]
         var files: [String] = []
         for (i, m) in mutations.enumerated() {
             let file = path("m\(i).json")
             try editPlan(plan, file, m.2)
+            // Numbers JSONSerialization cannot write: 1e400 (a syntax error to Swift, inf to Python) and NaN (Python's).
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+                .replacingOccurrences(of: "\(Self.infSentinel)", with: "1e400").replacingOccurrences(of: "\(Self.nanSentinel)", with: "NaN")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
             files.append(file)
         }
         let validator = repoRoot.appendingPathComponent("Benchmarks/plan/validate_plans.py").path
@@ -269,7 +355,12 @@ final class PlanCommandTests: XCTestCase {
             XCTAssertEqual(swift, m.1, "\(m.0): dwbench \(swift ? "accepts" : "refuses")")
             XCTAssertEqual(schema, m.1, "\(m.0): the schema says \(lines[i]["schema"] ?? "")")
             XCTAssertEqual(reader, m.1, "\(m.0): dwplan.py says \(lines[i]["dwplan"] ?? "")")
+            guard let fragment = named[m.0] else { continue }
+            let check = try CLI.run(["plan", "check", files[i], "--threads", "1"])
+            XCTAssertEqual(check.status, 1, "\(m.0): plan check \(check.stderr)")
+            XCTAssertTrue(check.stderr.contains(fragment), "\(m.0): '\(fragment)' not in \(check.stderr)")
         }
+        XCTAssertEqual(Set(named.keys).subtracting(mutations.map(\.0)), [])
         // What only the readers can check: a key that is not its entry's problem.
         let swapped = path("swapped.json")
         try editPlan(plan, swapped) { entry(&$0, pw) { $0["problem"] = "n1c32h8w8o65" } }

@@ -1,4 +1,6 @@
 import DWCore
+import DWKernels
+import DWTune
 import Foundation
 import XCTest
 
@@ -40,6 +42,38 @@ final class ReplknetCommandTests: XCTestCase {
         XCTAssertFalse(again.stderr.contains("wrote"), again.stderr)
         XCTAssertEqual(FileManager.default.contents(atPath: out2), FileManager.default.contents(atPath: out), "same plan, same threads: logits differ between runs")
         XCTAssertTrue(again.stdout.contains("top-5") && again.stdout.contains("depthwise layers:"), again.stdout)
+    }
+
+    /// A plan file that exists but does not read (here the negative margin a busy machine once made the tuner
+    /// write) is not a dead end: the error names the file and the way out, and --retune tunes again over it.
+    func testAnUnreadablePlanSaysHowToRetune() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plan = dir.appendingPathComponent("plan.json").path
+        let run = ["replknet", "--checkpoint", modelFixtures.appendingPathComponent("tiny.safetensors").path,
+                   "--input", modelFixtures.appendingPathComponent("tiny-input.npy").path, "--plan", plan, "--tune-mode", "estimate",
+                   "--threads", "1", "--repeat", "1", "--allow-debug"]
+        let first = try CLI.run(run)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: plan))) as? [String: Any])
+        var entries = try XCTUnwrap(object["entries"] as? [String: [String: Any]])
+        let key = try XCTUnwrap(entries.keys.sorted().first)
+        entries[key]!["margin"] = -0.96
+        object["entries"] = entries
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: plan))
+        let broken = try CLI.run(run)
+        XCTAssertEqual(broken.status, 1, broken.stderr)
+        for fragment in [plan, "entry \(key): margin -0.96", "delete \(plan) or pass --retune to tune it again"] {
+            XCTAssertTrue(broken.stderr.contains(fragment), "'\(fragment)' not in: \(broken.stderr)")
+        }
+        let retuned = try CLI.run(run + ["--retune"])
+        XCTAssertEqual(retuned.status, 0, retuned.stderr)
+        XCTAssertTrue(retuned.stderr.contains("wrote \(plan)"), retuned.stderr)
+        XCTAssertNoThrow(try Plan.load(path: plan, registry: Registry.names))
+        XCTAssertEqual(try CLI.run(run).status, 0, "the re-tuned plan is used as it is")
+        let lone = try CLI.run(["replknet", "--retune", "--allow-debug"])
+        XCTAssertNotEqual(lone.status, 0)
+        XCTAssertTrue(lone.stderr.contains("--retune needs --plan"), lone.stderr)
     }
 
     /// What a user downloads and has: the official training checkpoint (its EMA weights on request) and photos.

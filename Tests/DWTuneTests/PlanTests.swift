@@ -114,6 +114,95 @@ final class PlanTests: XCTestCase {
         }
     }
 
+    /// A tuner whose rounds take the times `quick` and `final` give (per candidate rank: 0 is the first candidate
+    /// of the problem), with every call recorded. No candidate runs, so nothing here depends on the machine.
+    func fakeTimed(_ problem: ConvProblem, mode: Tuner.Mode = .measure, quick: @escaping (Int) -> Double,
+                   final: @escaping (Int) -> Double) -> (Tuner, names: [String], calls: () -> [(Tuner.Round, [Int])]) {
+        var tuner = Tuner(executor: InlineExecutor(), mode: mode, model: CostModel(peakGflops: 100, bandwidthGBs: 20))
+        let names = Registry.candidates(for: problem, among: tuner.algorithms).supported.map(\.name)
+        final class Log { var calls: [(Tuner.Round, [Int])] = [] }
+        let log = Log()
+        tuner.timer = { round, timed in
+            let ranks = timed.map { names.firstIndex(of: $0)! }
+            log.calls.append((round, ranks))
+            return ranks.map { r in
+                let t = round == .quick ? quick(r) : final(r)
+                return Timing(samples: [t, t, t], iterations: 1, capped: false)
+            }
+        }
+        return (tuner, names, { log.calls })
+    }
+
+    /// The busy-machine case of issue 23: the quick round ran on a quiet machine (winner 4.9 µs, the next 7.4 µs, so
+    /// dropped), the final round on a busy one (184 µs). The plan used to record margin 7.4 / 184 − 1 = −0.96, which
+    /// its own reader refuses. The dropped candidate is now timed again with the winner, in one round.
+    func testABusyFinalRoundRecallsTheDroppedAndWritesAValidPlan() throws {
+        let problem = ConvProblem.depthwise(try Problem(parsing: "n1c20h12w12k5s1p2"))
+        let (tuner, names, calls) = fakeTimed(problem, quick: { [4.9e-6, 7.4e-6][safe: $0] ?? 500e-6 },
+                                              final: { [184e-6, 200e-6][safe: $0] ?? 1e-3 })
+        XCTAssertGreaterThan(names.count, 2)
+        let plan = tuner.tune([problem])
+        XCTAssertNil(plan.schemaViolation())
+        let e = try XCTUnwrap(plan.entries["\(problem)"])
+        XCTAssertEqual(e.algorithm, names[0])
+        XCTAssertEqual(e.margin, 200.0 / 184 - 1, accuracy: 1e-12, "the margin compares the two final-round times")
+        XCTAssertEqual(e.candidates.first { $0.algorithm == names[1] }?.status, .measured, "the dropped candidate was timed again")
+        XCTAssertEqual(calls().map(\.0), [.quick, .final, .final])
+        XCTAssertEqual(calls()[1].1, [0])
+        XCTAssertEqual(calls()[2].1, [0, 1], "only the candidate whose quick time beat the winner's final time is recalled")
+        for c in e.candidates where c.status == .dropped {
+            XCTAssertGreaterThanOrEqual(c.median_ms!, 0.184, "\(c.algorithm) was dropped although faster than the winner")
+        }
+        // The written plan reads back.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("busy-\(UUID()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try plan.write(path: path)
+        XCTAssertEqual(try Plan.load(path: path, registry: registry).entries, plan.entries)
+    }
+
+    /// With one finalist the margin is the quick round's (both were timed there), not the dropped candidate's quick
+    /// time over the winner's final time.
+    func testASingleFinalistsMarginComesFromTheQuickRound() throws {
+        let problem = ConvProblem.depthwise(try Problem(parsing: "n1c20h12w12k5s1p2"))
+        let (tuner, names, calls) = fakeTimed(problem, quick: { $0 == 0 ? 1e-6 : 2e-6 * Double($0) }, final: { _ in 1.5e-6 })
+        let e = try XCTUnwrap(tuner.tune([problem]).entries["\(problem)"])
+        XCTAssertEqual(e.algorithm, names[0])
+        XCTAssertEqual(e.margin, 1, accuracy: 1e-12, "2 µs over 1 µs in the quick round")
+        XCTAssertEqual(calls().count, 2, "nothing to recall: the dropped were slower than the winner's final time")
+        XCTAssertTrue(e.confident)
+    }
+
+    /// Timings no plan can hold (a zero, a year) refuse their candidate with the value; a huge margin is recorded as
+    /// the bound. Whatever the clock says, the plan validates.
+    func testTimingsOutsideThePlansRangesAreNotWritten() throws {
+        let problem = ConvProblem.depthwise(try Problem(parsing: "n1c20h12w12k5s1p2"))
+        let (tuner, names, _) = fakeTimed(problem, mode: .exhaustive, quick: { _ in 1e-6 },
+                                          final: { [1e-12, 0, 3.2e7, 1e-3][safe: $0] ?? 1 })
+        let plan = tuner.tune([problem])
+        XCTAssertNil(plan.schemaViolation())
+        let e = try XCTUnwrap(plan.entries["\(problem)"])
+        XCTAssertEqual(e.algorithm, names[0])
+        XCTAssertEqual(e.margin, Plan.Limits.margin.upper, "1 ms over 1 ps: a billion, recorded as the bound")
+        for r in [1, 2] {
+            let c = try XCTUnwrap(e.candidates.first { $0.algorithm == names[r] })
+            XCTAssertEqual(c.status, .refused)
+            XCTAssertTrue(c.reason?.contains("outside a plan's ranges") == true, c.reason ?? "")
+        }
+    }
+
+    /// `Plan.write` refuses a plan its reader would refuse, and leaves no file.
+    func testAnInvalidPlanIsNotWritten() throws {
+        var plan = try tinyPlan(mode: .estimate)
+        let key = plan.entries.keys.sorted()[0]
+        plan.entries[key]!.margin = -0.96
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("invalid-\(UUID()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try plan.write(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("entry \(key): margin -0.96 is outside [0, 1e+06]"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+
     func testInterleavedTimerRunsEachOperation() {
         var counts = [0, 0]
         let timings = InterleavedTimer.run([{ counts[0] += 1 }, { counts[1] += 1; usleep(200) }],
@@ -196,4 +285,8 @@ final class PlanTests: XCTestCase {
         XCTAssertThrowsError(try planner([Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured)],
                                          chosen: "gemm-blas.onednn", planOnly: true).choose(problem, layout: .only(.nchw16c)))
     }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
 }

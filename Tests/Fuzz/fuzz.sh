@@ -3,7 +3,7 @@
 #
 #   bash Tests/Fuzz/fuzz.sh [--seconds S] [--jobs J] [--record FILE.md] [target ...]
 #
-# Targets (default: all): npy safetensors plan shapes baseline pickle zip (bodies: Tests/Fuzz/Bodies/*Body.swift).
+# Targets (default: all): npy safetensors plan shapes baseline pickle zip plannumbers (bodies: Tests/Fuzz/Bodies/*Body.swift).
 # Each target runs S seconds (default 600) starting from a work corpus seeded with Tests/Fuzz/corpus/<target>
 # and guided by Tests/Fuzz/dict/<target>.dict. J targets run at once (default 1; the second core of a
 # shared machine is noisy, and executions per second are reported per target anyway).
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-all=(npy safetensors plan shapes baseline pickle zip)
+all=(npy safetensors plan shapes baseline pickle zip plannumbers)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
     [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (targets: ${all[*]})" >&2; exit 2; }

@@ -16,8 +16,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// safetensors checkpoints: the container (`SafeTensors`), every tensor's values, then the RepLKNet
     /// architecture inferred from the names and shapes (`RepLKNetConfig.infer`).
     case safetensors
-    /// Tuning plans (`Plan.decode`).
+    /// Tuning plans (`Plan.decode`), and every consumer of an accepted one.
     case plan
+    /// The numbers of a valid plan overwritten with values made from the input (`fuzzPlanNumbers`), then the
+    /// plan target's read path and consumers.
+    case plannumbers
     /// Shape files and the problem text forms they hold (`ShapeFile(parsing:)`).
     case shapes
     /// Regression-gate baselines (`GateBaseline.decode`).
@@ -34,6 +37,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .npy: fuzzNPY(data)
         case .safetensors: fuzzSafeTensors(data)
         case .plan: fuzzPlan(data)
+        case .plannumbers: fuzzPlanNumbers(data)
         case .shapes: fuzzShapes(data)
         case .baseline: fuzzBaseline(data)
         case .pickle: fuzzPickle(data)

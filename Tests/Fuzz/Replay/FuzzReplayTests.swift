@@ -37,7 +37,7 @@ final class FuzzReplayTests: XCTestCase {
     }
 
     func testCrashRegressionsReplay() throws {
-        // The inputs that broke the plan and safetensors readers (Results/fuzzing.md) are all still here.
+        // The inputs that broke the plan readers and consumers and the safetensors reader (Results/fuzzing.md) are all still here.
         XCTAssertGreaterThanOrEqual(try replay("regressions"), 3)
     }
 
