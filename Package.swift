@@ -67,15 +67,16 @@ let package = Package(
                 swiftSettings: nativeCPU),
         .testTarget(name: "DWFuzzTests", dependencies: ["DWFuzzBodies"], path: "Tests/Fuzz/Replay"),
         // Test support: the fp64 references, seeded sweeps and the conformance checks every algorithm gets
-        // from being in a list (the registry's, or the registry plus a test-only algorithm).
+        // from being in a list (the registry's, or the registry plus a test-only algorithm); device nodes
+        // made with mknod and pipes read to their end, for the tests of writers and of the CLI.
         .target(name: "DWTestSupport", dependencies: ["DWCore", "DWKernels"], path: "Tests/DWTestSupport", swiftSettings: nativeCPU),
-        .testTarget(name: "DWCoreTests", dependencies: ["DWCore"], swiftSettings: nativeCPU),
+        .testTarget(name: "DWCoreTests", dependencies: ["DWCore", "DWTestSupport"], swiftSettings: nativeCPU),
         .testTarget(name: "DWKernelsTests", dependencies: ["DWCore", "DWKernels", "DWTestSupport"], swiftSettings: nativeCPU),
         .testTarget(name: "DWTuneTests", dependencies: ["DWCore", "DWKernels", "DWTune"], swiftSettings: nativeCPU),
         .testTarget(name: "DWBenchTests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWModel", "DWBench", "DWTestSupport"], swiftSettings: nativeCPU),
         .testTarget(name: "DWModelTests", dependencies: ["DWCore", "DWFormats", "DWKernels", "DWTune", "DWModel", "DWTestSupport"], exclude: ["Fixtures"],
                     swiftSettings: nativeCPU),
-        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWBench", "dwbench"], exclude: ["Fixtures"]),
+        .testTarget(name: "DWBenchCLITests", dependencies: ["DWCore", "DWKernels", "DWTune", "DWBench", "DWTestSupport", "dwbench"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -246,7 +246,7 @@ public struct ModelReport {
 
     /// Writes `base`.md, .json and .svg into `directory` (created if missing), each atomically.
     public func writePages(directory: String, base: String, peers: [PeerRecord], command: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try AtomicFile.createDirectory(directory)
         try AtomicFile.write(Data(svg().utf8), to: "\(directory)/\(base).svg")
         try AtomicFile.write(Data(try jsonString(json()).utf8), to: "\(directory)/\(base).json")
         try AtomicFile.write(Data(markdown(peers: peers, command: command, svgName: "\(base).svg").utf8), to: "\(directory)/\(base).md")

@@ -249,7 +249,8 @@ extension Plan {
     public static func load(path: String, registry: [String]) throws -> Plan {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw PlanError.malformed(path, "cannot read file")
+            // (A PlanError, so that libdwconv still answers DWCONV_ERROR_PLAN; the OS's reason, not "not a valid plan".)
+            throw PlanError.inconsistent(path, "cannot read the plan file: \(FileError.reason(of: error))")
         }
         return try decode(data, path: path, registry: registry)
     }

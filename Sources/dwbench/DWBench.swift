@@ -2,6 +2,7 @@ import DWBench
 import ArgumentParser
 import DWKernels
 import DWTune
+import Foundation
 
 @main
 struct DWBench: ParsableCommand {
@@ -16,4 +17,23 @@ struct DWBench: ParsableCommand {
         version: BuildSignature.current(registryNames: Registry.names).versionLine,
         subcommands: [Bench.self, Conv.self, Replknet.self, CheckpointCommand.self, Tune.self, PlanCommand.self, Check.self, Algorithms.self, Machine.self, Report.self],
         defaultSubcommand: Bench.self)
+
+    /// ArgumentParser's `main`, with every error printed through the one error mapper: a Foundation error
+    /// that escaped a command becomes its one line (`CLIError(_:)`), and no message quotes a user-given
+    /// string at full length (`shortenedForDisplay`).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let mapped: any Error = error is CocoaError || error is POSIXError ? CLIError(error) : error
+            let code = exitCode(for: mapped)
+            if code == .success { exit(withError: mapped) }  // --help, --version: printed to stdout as usual
+            let text = fullMessage(for: mapped)
+            if !text.isEmpty {
+                FileHandle.standardError.write(Data((shortenedForDisplay(text, arguments: CommandLine.arguments) + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }

@@ -2,6 +2,7 @@ import DWBench
 import ArgumentParser
 import DWCore
 import DWKernels
+import Foundation
 
 /// Output format of `bench`, whose records are rows: a table, JSON or CSV with the same columns.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -28,6 +29,25 @@ struct ThreadOptions: ParsableArguments {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+    /// Any error as one line: a Foundation file error as "path: reason" (`FileError.line`), never its
+    /// NSError dump.
+    init(_ error: any Error) { description = (error as? CLIError)?.description ?? FileError.line(for: error) }
+}
+
+/// The error text as printed: a user-given string can be of any length (a 100,000-character algorithm
+/// name, a file's contents), the message quoting it must not be. A command-line argument or any word
+/// longer than `longest` characters is cut to its first `kept` and "… (N characters)"; so is the whole
+/// text beyond 4,000 characters (a long name with spaces in it, from a file).
+func shortenedForDisplay(_ text: String, arguments: [String], longest: Int = 120, kept: Int = 60) -> String {
+    func clip(_ s: some StringProtocol, to count: Int = kept) -> String { "\(s.prefix(count))… (\(s.count) characters)" }
+    var text = text
+    for argument in Set(arguments) where argument.count > longest {
+        text = text.replacingOccurrences(of: argument, with: clip(argument))
+    }
+    text = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        line.split(separator: " ", omittingEmptySubsequences: false).map { $0.count > longest ? clip($0) : String($0) }.joined(separator: " ")
+    }.joined(separator: "\n")
+    return text.count > 4000 ? clip(text, to: 4000) : text
 }
 
 extension Problem: ExpressibleByArgument {
@@ -41,7 +61,7 @@ extension Problem: ExpressibleByArgument {
 /// errors are mapped.
 @discardableResult
 func cli<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+    do { return try body() } catch { throw CLIError(error) }
 }
 
 /// Parses a problem, turning the parser's message into a CLI error.

@@ -81,6 +81,7 @@ struct Replknet: ParsableCommand {
     func run() throws {
         try refuseDebugBuild(allowDebug)
         for file in [output, saveInput].compactMap({ $0 }) { try cli { try AtomicFile.requireDirectory(of: file) } }
+        if let report { try cli { try AtomicFile.createDirectory(report) } }  // before the run, not after it
         let threads = threadOptions.threads
         let precision = try cli { try Precision.resolving(self.precision) }
         let setupStart = monotonicSeconds()
@@ -151,9 +152,7 @@ struct Replknet: ParsableCommand {
                 }
             }
             let base = "replknet-\(checkpoint == nil ? config.lowercased() : "checkpoint")\(precision == .bf16 ? "-bf16" : "")-\(threads)t-b\(n)"
-            do { try report.writePages(directory: dir, base: base, peers: peers, command: CommandLine.arguments.joined(separator: " ")) } catch {
-                throw CLIError("\(error)")
-            }
+            try cli { try report.writePages(directory: dir, base: base, peers: peers, command: CommandLine.arguments.joined(separator: " ")) }
             FileHandle.standardError.write(Data("wrote \(dir)/\(base).md, .json, .svg\n".utf8))
         }
         // Last, so that a failure above is still its one error line.

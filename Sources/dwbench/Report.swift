@@ -29,10 +29,7 @@ struct Report: ParsableCommand {
             guard let v = Int(t), (1...ThreadPool.maxThreads).contains(v) else { throw CLIError("--threads: '\(t)' is not a thread count") }
             return v
         }
-        var isDir: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: output, isDirectory: &isDir) {
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        } else if !isDir.boolValue { throw CLIError("\(output) is not a directory") }
+        try cli { try AtomicFile.createDirectory(output) }
         let shapeSets = try sets.split(separator: ",").map { spec -> (String, ShapeFile) in
             let name = URL(fileURLWithPath: String(spec)).deletingPathExtension().lastPathComponent
             return try cli { (name, try ShapeFile.resolve(String(spec))) }
@@ -40,14 +37,14 @@ struct Report: ParsableCommand {
         var peers: [BenchRecord] = []
         for file in peerFiles {
             do { peers += try JSONDecoder().decode([BenchRecord].self, from: Data(contentsOf: URL(fileURLWithPath: file))) } catch {
-                throw CLIError("\(file): not a peer JSON file (\(error))")
+                throw CLIError("\(file): not a peer JSON file (\(FileError.reason(of: error)))")
             }
         }
 
         let run = ResultsRun(outputDirectory: output, threadCounts: threadCounts, shapeSets: shapeSets, peers: peers,
                              policy: TimingPolicy(warmup: 1, minRepetitionSeconds: minTime, repetitions: repetitions, capSeconds: capSeconds),
                              command: CommandLine.arguments.joined(separator: " "))
-        do { try run.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } } catch { throw CLIError("\(error)") }
+        try cli { try run.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } }
         print("wrote \(output)/README.md")
     }
 }

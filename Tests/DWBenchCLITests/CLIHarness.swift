@@ -1,4 +1,5 @@
 import DWCore
+import DWTestSupport
 import Foundation
 import XCTest
 
@@ -58,9 +59,11 @@ enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read before waiting so a large output cannot fill the pipe and block the child.
+        // Read before waiting, and both pipes at once (stderr on another thread), so that a large output on
+        // either cannot fill its pipe and block the child while this process waits on the other.
+        let stderrReader = ReadAll(dup(err.fileHandleForReading.fileDescriptor))
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let e = stderrReader.wait()
         process.waitUntilExit()
         return CLIResult(status: process.terminationStatus,
                          stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))

@@ -3,7 +3,7 @@
 #
 #   bash Tests/Fuzz/fuzz.sh [--seconds S] [--jobs J] [--record FILE.md] [target ...]
 #
-# Targets (default: all): npy safetensors plan shapes baseline pickle zip plannumbers (bodies: Tests/Fuzz/Bodies/*Body.swift).
+# Targets (default: all): npy safetensors plan shapes baseline pickle zip plannumbers output (bodies: Tests/Fuzz/Bodies/*Body.swift).
 # Each target runs S seconds (default 600) starting from a work corpus seeded with Tests/Fuzz/corpus/<target>
 # and guided by Tests/Fuzz/dict/<target>.dict. J targets run at once (default 1; the second core of a
 # shared machine is noisy, and executions per second are reported per target anyway).
@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-all=(npy safetensors plan shapes baseline pickle zip plannumbers)
+all=(npy safetensors plan shapes baseline pickle zip plannumbers output)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
     [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (targets: ${all[*]})" >&2; exit 2; }
@@ -49,10 +49,10 @@ swift build -c release -Xswiftc -sanitize=fuzzer,address --target DWFuzzBodies -
 
 # 2. The entry point, linked once and hard-linked under each target's name (the name picks the body).
 objects=()
-for m in DWCore DWFormats DWKernels DWTune DWModel DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
+for m in DWBF16 DWCore DWFormats DWKernels DWTune DWModel DWBench DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
 includes=()
 for c in CNuma CSpin COpenBLAS CDNNL; do includes+=(-I "Sources/$c"); done
-includes+=(-Xcc "-fmodule-map-file=$work/release/DWImageDecode.build/module.modulemap")
+for c in DWImageDecode DWBF16; do includes+=(-Xcc "-fmodule-map-file=$work/release/$c.build/module.modulemap"); done
 for f in $(pkg-config --cflags openblas); do includes+=(-Xcc "$f"); done
 # (gold warns once per ASan helper symbol that it cannot export; the log keeps them, the terminal does not.)
 if ! swiftc -O -parse-as-library -sanitize=fuzzer,address -target-cpu native \

@@ -195,3 +195,16 @@ out("baseline", "seed-committed", json.dumps(baseline, indent=2, sort_keys=True)
 short = dict(baseline, entries=[dict(e, ratios=e["ratios"][:3]) for e in baseline["entries"][:2]])
 out("baseline", "seed-short", json.dumps(short, sort_keys=True))
 out("baseline", "seed-no-entries", json.dumps(dict(baseline, entries=[]), sort_keys=True))
+
+# --- output: file-system scenarios for the output-path writer (see Tests/Fuzz/Bodies/OutputBody.swift) ---
+# Byte 0 picks the scenario (OutputScene.Kind, in order), byte 1 the name (bits 2-4), relative links (bit 0)
+# and the old file's mode (bits 5-7), byte 2 the link chain's length; the rest is the payload.
+OUTPUT_KINDS = ["missing", "regular", "link-chain", "dangling-link", "dangling-into-missing-directory", "directory",
+                "link-to-directory", "fifo-with-reader", "fifo-without-reader", "missing-parent", "null-device",
+                "full-device", "link-to-null-device", "link-loop", "trailing-slash"]
+npy_payload = npy([1, 2, 2, 2], [float(i) for i in range(8)])
+for k, kind in enumerate(OUTPUT_KINDS):
+    options = (k * 0x25) & 0xff          # names, modes and relative links vary across the seeds
+    out("output", "seed-%02d-%s" % (k, kind), bytes([k, options, k % 4]) + npy_payload)
+out("output", "seed-full-device-empty", bytes([OUTPUT_KINDS.index("full-device"), 0, 0]))
+out("output", "seed-long-name-chain", bytes([OUTPUT_KINDS.index("link-chain"), 2 << 2 | 1, 3]) + b"x" * 60000)

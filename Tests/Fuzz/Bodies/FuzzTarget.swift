@@ -30,6 +30,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// ZIP archives (`ZipArchive`), and through them whole `torch.save` checkpoints (`TorchCheckpoint`,
     /// `Checkpoint.load`, then the RepLKNet architecture).
     case zip
+    /// The output-path writer (`AtomicFile.write`) on file-system scenarios: devices, FIFOs, symbolic
+    /// links, directories, missing parents (the one target whose input is not a file format).
+    case output
 
     /// Runs the body on one input. Rejections (thrown errors) are the expected outcome for most inputs.
     public func run(_ data: Data) {
@@ -42,6 +45,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .baseline: fuzzBaseline(data)
         case .pickle: fuzzPickle(data)
         case .zip: fuzzZip(data)
+        case .output: fuzzOutput(data)
         }
     }
 

@@ -36,6 +36,12 @@ final class FuzzReplayTests: XCTestCase {
         XCTAssertGreaterThan(try replay("corpus"), 0)
     }
 
+    /// The output writer's seeds start the fuzzer from every kind of destination (device, FIFO, links, …).
+    func testOutputSeedsCoverEveryScenario() throws {
+        let seeds = try inputs("corpus", .output).map { outputScenario(of: try Data(contentsOf: $0)) }
+        XCTAssertEqual(Set(seeds.compactMap { $0 }), Set(outputScenarios))
+    }
+
     func testCrashRegressionsReplay() throws {
         // The inputs that broke the plan readers and consumers and the safetensors reader (Results/fuzzing.md) are all still here.
         XCTAssertGreaterThanOrEqual(try replay("regressions"), 3)
