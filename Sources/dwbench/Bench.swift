@@ -81,9 +81,7 @@ struct Bench: ParsableCommand {
             guard let k = Int(item.trimmingCharacters(in: .whitespaces)) else {
                 throw CLIError("--sizes: '\(item)' is not a kernel size (expected e.g. 3,13,31)")
             }
-            do {
-                result.append(.depthwise(try Problem(n: batch, c: channels, h: height, w: width, k: k, s: stride, p: Problem.samePadding(k))))
-            } catch { throw CLIError("\(error)") }
+            result.append(.depthwise(try cli { try Problem(n: batch, c: channels, h: height, w: width, k: k, s: stride, p: Problem.samePadding(k)) }))
         }
         return result
     }
@@ -152,5 +150,5 @@ extension Bench {
 
 /// Parses `--epilogue` (see `PointwiseEpilogue(parsing:)`).
 func parseEpilogue(_ text: String) throws -> PointwiseEpilogue {
-    do { return try PointwiseEpilogue(parsing: text) } catch { throw CLIError("--epilogue: \(error)") }
+    do { return try PointwiseEpilogue(parsing: text) } catch { throw CLIError(error, context: "--epilogue") }
 }

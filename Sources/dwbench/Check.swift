@@ -79,7 +79,7 @@ struct Check: ParsableCommand {
         var old: GateBaseline?
         if FileManager.default.fileExists(atPath: baseline) {
             do { old = try GateBaseline.load(path: baseline) } catch {
-                if !update { throw CLIError("\(error)") }
+                if !update { throw CLIError(error) }
             }
         } else if !update {
             throw CLIError("\(baseline): no such baseline; record one with --update")
@@ -132,6 +132,6 @@ struct Check: ParsableCommand {
             throw ExitCode(3)
         } catch let e as ExitCode {
             throw e
-        } catch { throw CLIError("\(error)") }
+        } catch { throw CLIError(error) }
     }
 }

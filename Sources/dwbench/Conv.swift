@@ -48,21 +48,18 @@ struct Conv: ParsableCommand {
             guard bv.shape == [x.shape[1]] else { throw CLIError("\(bias): bias must have shape (\(x.shape[1]),), got \(bv.shape)") }
             b = bv.values
         }
-        let problem: Problem
-        do {
-            problem = try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding)
-            try ConvProblem.depthwise(problem).requireMemory()  // padding can make the output far larger than the input
-        } catch { throw CLIError("\(error)") }
+        let problem = try cli { try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding) }
+        try cli { try ConvProblem.depthwise(problem).requireMemory() }  // padding can make the output far larger than the input
         let chosen: any DepthwiseAlgorithm
         var source = "named"
         if algorithm == "auto" {
-            do {
+            (chosen, source) = try cli {
                 let planner = try plan.map { try Planner.open(path: $0, threads: threadOptions.threads, planOnly: planOnly) } ?? .heuristic
                 if let warning = planner.warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
                 let choice = try planner.choose(.depthwise(problem))
                 guard let depthwise = choice.depthwise else { throw CLIError("the plan names '\(choice.algorithm.name)' for \(problem), not a depthwise algorithm") }
-                (chosen, source) = (depthwise, choice.sourceText)
-            } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+                return (depthwise, choice.sourceText)
+            }
         } else if let named = Registry.algorithms.first(where: { $0.name == algorithm }) {
             chosen = named
         } else if Registry.pointwise.contains(where: { $0.name == algorithm }) {
@@ -86,5 +83,5 @@ struct Conv: ParsableCommand {
 }
 
 func readNPY(_ path: String, role: String) throws -> NPYArray {
-    do { return try NPYArray.read(path: path) } catch { throw CLIError("\(role) \(error)") }
+    do { return try NPYArray.read(path: path) } catch { throw CLIError(error, context: role) }
 }

@@ -32,6 +32,8 @@ struct CLIError: Error, CustomStringConvertible {
     /// Any error as one line: a Foundation file error as "path: reason" (`FileError.line`), never its
     /// NSError dump.
     init(_ error: any Error) { description = (error as? CLIError)?.description ?? FileError.line(for: error) }
+    /// The same, after `context` ("--epilogue", "input", a file's name): "context: line".
+    init(_ error: any Error, context: String) { self.init("\(context): \(CLIError(error).description)") }
 }
 
 /// The error text as printed: a user-given string can be of any length (a 100,000-character algorithm

@@ -59,9 +59,7 @@ struct PlanCommand: ParsableCommand {
         func run() throws {
             let plans = try files.map { (name: $0, plan: try PlanCommand.load($0)) }
             let result: (plan: Plan, dropped: [String])
-            do {
-                result = try Plan.merge(plans, machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names))
-            } catch { throw CLIError("\(error)") }
+            result = try cli { try Plan.merge(plans, machine: MachineFingerprint.current(), build: BuildSignature.current(registryNames: Registry.names)) }
             if !result.dropped.isEmpty && !allowDrop {
                 throw CLIError("merge would drop entries (\(result.dropped.joined(separator: "; "))); pass --allow-drop to write the rest")
             }

@@ -34,7 +34,7 @@ extension PlanCommand {
                                                    command: "dwbench \(CommandLine.arguments.dropFirst().joined(separator: " "))") {
                     FileHandle.standardError.write(Data(($0 + "\n").utf8))
                 }
-            } catch { throw CLIError("\(error)") }
+            } catch { throw CLIError(error) }
             if let output {
                 try cli { try AtomicFile.write(Data(text.utf8), to: output) }
             } else {

@@ -99,7 +99,7 @@ struct Replknet: ParsableCommand {
                 net = try DeployedRepLKNet(Checkpoint.random(RepLKNetConfig.named(config)!, seed: seed))
                 source = "RepLKNet-\(config.uppercased()), seeded random weights (seed \(seed))"
             }
-        } catch { throw CLIError("\(error)") }
+        } catch { throw CLIError(error) }
         let cfg = net.config
         // A checkpoint's architecture is known only now (a preset's was checked above).
         if checkpoint != nil { try requireMemory(cfg) }
@@ -132,7 +132,7 @@ struct Replknet: ParsableCommand {
         defer { pool.shutdown() }
         do {
             model = try RepLKNetModel(consume net, batch: n, resolution: r, executor: pool, precision: precision, planner: planner)
-        } catch { throw CLIError("\(error)") }
+        } catch { throw CLIError(error) }
         let setupSeconds = monotonicSeconds() - setupStart
         let timing = ModelTiming.run(model, image: image, repetitions: `repeat`)
         if let output {
