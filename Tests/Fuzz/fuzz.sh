@@ -49,10 +49,10 @@ swift build -c release -Xswiftc -sanitize=fuzzer,address --target DWFuzzBodies -
 
 # 2. The entry point, linked once and hard-linked under each target's name (the name picks the body).
 objects=()
-for m in DWCore DWKernels DWTune DWModel DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
+for m in DWBF16 DWCore DWKernels DWTune DWModel DWBench DWImageDecode DWFuzzBodies; do objects+=("$work"/release/$m.build/*.o); done
 includes=()
 for c in CNuma CSpin COpenBLAS CDNNL; do includes+=(-I "Sources/$c"); done
-includes+=(-Xcc "-fmodule-map-file=$work/release/DWImageDecode.build/module.modulemap")
+for m in DWImageDecode DWBF16; do includes+=(-Xcc "-fmodule-map-file=$work/release/$m.build/module.modulemap"); done
 for f in $(pkg-config --cflags openblas); do includes+=(-Xcc "$f"); done
 # (gold warns once per ASan helper symbol that it cannot export; the log keeps them, the terminal does not.)
 if ! swiftc -O -parse-as-library -sanitize=fuzzer,address -target-cpu native \

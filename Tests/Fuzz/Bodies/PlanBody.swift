@@ -45,6 +45,8 @@ func usePlan(_ plan: Plan) {
         _ = try? model.choose(problem)
         _ = PlanText.explain(plan.entries[key]!, problem: problem)
     }
-    let estimated = Tuner(threads: plan.threads, mode: .estimate, model: CostModel(calibration: plan.calibration)).tune(problems)
+    // (Two problems, one of each kind in a committed plan: the estimate mode costs a fingerprint and a prediction per
+    // candidate, and the calibration, not the problem, is what varies.)
+    let estimated = Tuner(threads: plan.threads, mode: .estimate, model: CostModel(calibration: plan.calibration)).tune(Array(problems.prefix(2)))
     check(estimated.schemaViolation() == nil, "estimate mode on an accepted calibration wrote an invalid plan: \(estimated.schemaViolation() ?? "")")
 }
