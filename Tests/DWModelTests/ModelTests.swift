@@ -72,7 +72,7 @@ final class ModelTests: XCTestCase {
     }
 
     /// A plan's NCHW layout choice is replaced by its fastest NCHW16c candidate, and said so.
-    func testModelChooserKeepsTheModelLayout() throws {
+    func testThePlannerKeepsTheModelLayout() throws {
         let problem = ConvProblem.pointwise(try PointwiseProblem(parsing: "n1c32h8w8o64"))
         let entry = Plan.Entry(problem: "\(problem)", precision: .fp32, algorithm: "gemm-blas.onednn", mode: .measure, threads: 1, margin: 0.01, confident: false,
                                candidates: [Plan.Candidate(algorithm: "gemm-blas.onednn", median_ms: 1.0, spread: 0, status: .measured),

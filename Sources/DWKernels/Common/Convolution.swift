@@ -15,7 +15,7 @@ public enum DepthwiseConvolution {
         return out.converted(to: .nchw)
     }
 
-    /// The heuristic used where no tuning plan covers a problem (`PlanChooser`), read off Results/README.md: the FFT for stride-1 kernels of
+    /// The heuristic used where no tuning plan covers a problem (`Planner`), read off Results/README.md: the FFT for stride-1 kernels of
     /// 13 and up on maps of at least 20×20 outputs (its work does not grow with K²); otherwise the direct
     /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16); maps at most 14 wide
     /// under kernels of 5 and up go to the row-pair Toeplitz kernel (1.4–1.6× the direct kernel on RepLKNet's

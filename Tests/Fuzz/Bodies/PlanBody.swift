@@ -47,8 +47,10 @@ func usePlan(_ plan: Plan) {
         }
         _ = PlanText.explain(plan.entries[key]!, problem: problem)
     }
+    // (Two problems, one of each kind in a committed plan: the estimate mode costs a fingerprint and a prediction per
+    // candidate, and the calibration, not the problem, is what varies.)
     var tuner = Tuner(executor: InlineExecutor(), mode: .estimate, model: CostModel(calibration: plan.calibration))
     tuner.threads = plan.threads
-    let estimated = tuner.tune(problems)
+    let estimated = tuner.tune(Array(problems.prefix(2)))
     check(estimated.schemaViolation() == nil, "estimate mode on an accepted calibration wrote an invalid plan: \(estimated.schemaViolation() ?? "")")
 }
