@@ -22,9 +22,17 @@ struct DWBench: ParsableCommand {
     /// that escaped a command becomes its one line (`CLIError(_:)`), and no message quotes a user-given
     /// string at full length (`shortenedForDisplay`).
     static func main() {
+        // Every value of the run is released before `exit`, so the sanitizers' leak check at exit sees none.
+        if let code = runReportingErrors() { Foundation.exit(code) }
+    }
+
+    /// Runs the command; on an error prints its one line and returns the exit status (nil: success, or --help and
+    /// --version, which `exit(withError:)` prints and ends as ArgumentParser does).
+    private static func runReportingErrors() -> Int32? {
         do {
             var command = try parseAsRoot()
             try command.run()
+            return nil
         } catch {
             let mapped: any Error = error is CocoaError || error is POSIXError ? CLIError(error) : error
             let code = exitCode(for: mapped)
@@ -33,7 +41,7 @@ struct DWBench: ParsableCommand {
             if !text.isEmpty {
                 FileHandle.standardError.write(Data((shortenedForDisplay(text, arguments: CommandLine.arguments) + "\n").utf8))
             }
-            Foundation.exit(code.rawValue)
+            return code.rawValue
         }
     }
 }
