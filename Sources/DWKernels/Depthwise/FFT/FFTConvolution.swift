@@ -255,9 +255,7 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let srcB = hasB ? input + (image * blocks + blockB) * plane : nil
         let y0 = ty * g.lh, x0 = tx * g.lw
 
-        // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms. `probe` turns
-        // NaN if the tile's input holds NaN or ±Inf (x − x is 0 only for finite x).
-        var probe = SIMD16<Float>()
+        // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms.
         for r in 0..<th {
             let iy = y0 + r - p.p
             let rowOut = tileB + r * tw
@@ -272,22 +270,25 @@ final class FFTConvolutionPlan: DepthwisePlan {
                     row[c] = .zero
                 } else {
                     let off = (iy * p.w + ix) * 16
-                    let v = ComplexVector(re: srcA.load16(off), im: srcB?.load16(off) ?? .zero)
-                    probe += (v.re - v.re) + (v.im - v.im)
-                    row[c] = v
+                    row[c] = ComplexVector(re: srcA.load16(off), im: srcB?.load16(off) ?? .zero)
                 }
             }
             rowFFT.transform(row, rowOut, work: rowWork, batch: 1, inverse: false)
         }
-        // A transform spreads one NaN or infinity over the whole tile; the definition confines it to the
-        // outputs whose windows hold it. Such a tile is computed directly instead (finite tiles never are).
+        columnPass(tileB, tileA, work: colWork, inverse: false)
+
+        // A transform spreads one NaN or infinity over the whole tile; the definition confines it to the outputs
+        // whose windows hold it. Such a tile is computed directly instead. The DC bin is the sum of every input of
+        // the tile through adds and multiplies only, so it is non-finite exactly when an input is (or the sum
+        // overflows, where the direct path is right too): one check per tile, nothing per element.
+        let dc = tileA[0]
+        let probe = (dc.re - dc.re) + (dc.im - dc.im)
         if any(probe .!= probe) {
             for block in [blockA, blockB] where block < blocks {
                 directTile(image: image, block: block, y0: y0, x0: x0, input: input, output: output)
             }
             return
         }
-        columnPass(tileB, tileA, work: colWork, inverse: false)
 
         // V[k] = Y[k]·G₁[k] + conj(Y[−k])·G₂[k], and with G(−k) = conj G(k) the partner bin
         // V[−k] = Y[−k]·conj G₁[k] + conj(Y[k])·conj G₂[k] from the same two loads of G.
