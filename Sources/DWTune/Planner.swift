@@ -69,7 +69,6 @@ public struct Planner: Sendable {
         guard let chosen = try? Registry.anyAlgorithm(named: entry.algorithm), chosen.kind == problem.kind else {
             throw PlanError.inconsistent("plan", "entry \(problem) names '\(entry.algorithm)', not a \(problem.kind) algorithm")
         }
-        let bandwidth = plan.map { $0.calibration.bandwidth_gbs * 1e9 }
         func allowed(_ a: any ConvolutionAlgorithm) -> Bool {
             if case let .only(layout) = policy { return a.layout == layout }
             return true
@@ -104,6 +103,9 @@ public struct Planner: Sendable {
                       conversions: conversions)
     }
 
+    /// The plan's measured bandwidth in bytes/s, what layout conversions are costed at (nil without a plan).
+    private var bandwidth: Double? { plan.map { $0.calibration.bandwidth_gbs * 1e9 } }
+
     /// Rule 3.
     private func heuristic(_ problem: ConvProblem, _ policy: LayoutPolicy, _ why: Choice.HeuristicReason) throws -> Choice {
         var algorithm: any ConvolutionAlgorithm
@@ -117,7 +119,6 @@ public struct Planner: Sendable {
             }
             algorithm = other
         }
-        let bandwidth = plan.map { $0.calibration.bandwidth_gbs * 1e9 }
         return Choice(algorithm: algorithm, source: .heuristic(why),
                       conversions: Planner.conversions(problem, to: algorithm.layout, policy, bandwidth: bandwidth))
     }
