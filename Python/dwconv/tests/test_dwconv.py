@@ -198,7 +198,7 @@ def test_convert_a_replknet_built_by_the_official_code(form):
     model = torch.load(os.path.join(FIXTURES, f"replknet-tiny-{form}.pt"), weights_only=False).eval()
     want = np.load(os.path.join(FIXTURES, f"logits-tiny-{form}.npy"))
     x = torch.from_numpy(np.load(TINY_INPUT))
-    fast, report = dwt.convert(model, threads=1)
+    fast, report = dwt.convert(model, threads=1, report=True)
     depthwise = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels == m.out_channels]
     assert sorted(n for n, _ in report.replaced) == sorted(depthwise)
     assert len(depthwise) >= 6 and all("not depthwise" in why for _, why in report.left)
@@ -216,8 +216,8 @@ def test_convert_refuses_training_mode_and_gradients():
     model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.ReLU())
     with pytest.raises(ValueError, match="eval"):
         dwt.convert(model)
-    fast, report = dwt.convert(model.eval())
-    assert len(report.replaced) == 1
+    fast = dwt.convert(model.eval())
+    assert len(fast.dwconv_report.replaced) == 1
     with pytest.raises(RuntimeError, match="inference only"):
         fast(torch.randn(1, 8, 6, 6))          # parameters require grad and grad mode is on
     with torch.no_grad():
@@ -232,7 +232,7 @@ def test_convert_leaves_what_it_cannot_run_and_says_why():
         torch.nn.Conv2d(8, 16, 1),
         torch.nn.Conv2d(16, 16, (3, 5), padding=(1, 2), groups=16),
     ).eval()
-    _, report = dwt.convert(model)
+    report = dwt.convert(model).dwconv_report
     reasons = dict(report.left)
     assert report.replaced == []
     assert "dilation" in reasons["0"] and "reflect" in reasons["1"] and "not depthwise" in reasons["2"] and "square" in reasons["3"]
@@ -247,7 +247,7 @@ def test_convert_with_pointwise_folds_and_fuses(form):
     model = torch.load(os.path.join(FIXTURES, f"replknet-tiny-{form}.pt"), weights_only=False).eval()
     want = np.load(os.path.join(FIXTURES, f"logits-tiny-{form}.npy"))
     x = torch.from_numpy(np.load(TINY_INPUT))
-    fast, report = dwt.convert(model, threads=2, pointwise=True)
+    fast, report = dwt.convert(model, threads=2, pointwise=True, report=True)
     pointwise = [what for _, what in report.replaced if what.startswith("1×1")]
     ones = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
     assert len(pointwise) == len(ones)
@@ -269,8 +269,8 @@ def test_convert_warns_when_its_plan_does_not_apply():
     import dwconv.torch as dwt
     model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)).eval()
     with pytest.warns(dwconv.PlanWarning, match="not using the plan: it was tuned") as record:
-        fast, report = dwt.convert(model, plan=PLAN, threads=_foreign_threads())
-    assert [str(w.message) for w in record if w.category is dwconv.PlanWarning] == [fast.dwconv_context.plan_warning]
+        fast, report = dwt.convert(model, plan=PLAN, threads=_foreign_threads(), report=True)
+    assert [str(w.message) for w in record if w.category is dwconv.PlanWarning] == [fast.dwconv_runtime.context().plan_warning]
     assert len(report.replaced) == 1
     with torch.no_grad():
         assert fast(torch.randn(1, 8, 6, 6)).shape == (1, 8, 6, 6)       # by the heuristic instead

@@ -1,93 +1,374 @@
-"""PyTorch integration: `convert` swaps an eval-mode model's depthwise convolutions for libdwconv's.
+"""PyTorch integration: `convert` swaps an eval-mode model's depthwise (and, with pointwise=True, 1×1)
+convolutions for libdwconv's, as torch.library custom ops that torch.compile traces as single graph nodes.
 
     import dwconv.torch
-    fast, report = dwconv.torch.convert(model.eval(), plan="plan.json", threads=1)
-    with torch.inference_mode():
-        logits = fast(images)
-    print(report)                      # what was replaced, what was left and why
+    model = dwconv.torch.convert(model.eval(), pointwise=True)     # returns the module, as ipex.optimize does
+    print(model.dwconv_report)                                     # what was replaced, what was left and why
+    model = model.to(memory_format=torch.channels_last)
+    torch._inductor.config.freezing = True
+    fast = torch.compile(model)                                    # fullgraph=True works too
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):   # optional: 1×1 layers on the bf16 engine
+        logits = fast(images.to(memory_format=torch.channels_last))
+
+The ops (`torch.ops.dwconv.depthwise_conv2d`, `torch.ops.dwconv.pointwise_conv2d`) take tensors and plain
+numbers, have fake implementations (torch.library.opcheck passes), and read a channels_last input as it is: the
+output has the input's memory format, as nn.Conv2d's has. A bf16 input (autocast) gives a bf16 output; the 1×1
+layers then run on libdwconv's bf16 engine where the CPU has avx512_bf16, the depthwise ones in fp32.
+
+Threads: by default the layers run on PyTorch's own intra-op threads (its OpenMP runtime, through libdwconv's
+host parallel-for), as many as torch.get_num_threads() says at each call; no second pool. `threads=N` gives the
+layers a pool of their own instead, `context=` a context you made.
+
+Weights are packed once per layer, input size and thread count, the first time a layer runs, and again only
+when the weight tensor is replaced or modified in place (load_state_dict, freezing's constants): the cache lives
+in the op's implementation, which torch.compile does not trace.
 
 Inference only: the replaced layers compute no gradient, so a forward pass that would need one raises.
 """
 import copy
+import itertools
+import json
 import operator
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+import weakref
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 import torch.fx
 from torch import nn
 
-from . import Context, Depthwise, Pointwise
+from . import Context, Depthwise, Pointwise, PlanWarning, precision_supported
 
-__all__ = ["convert", "DepthwiseConv2d", "PointwiseConv2d", "ConvertReport"]
+__all__ = ["convert", "tune", "DepthwiseConv2d", "PointwiseConv2d", "PointwiseLinear", "ConvertReport", "Runtime"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The runtime: contexts and packed layers of one converted model, outside anything torch.compile traces.
+
+def _openmp_runtime_path():
+    """The GNU OpenMP runtime PyTorch runs its intra-op threads on (the libgomp it loaded), or None when its
+    parallel backend is something else (a native pool, TBB) or the runtime is not GNU's."""
+    if "OpenMP" not in torch.__config__.parallel_info():
+        return None
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith("libgomp") and ".so" in path:
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def _plan_threads(path):
+    """The thread count a plan file was tuned for, or None when it cannot be read (the library says why)."""
+    try:
+        with open(path) as f:
+            return int(json.load(f)["threads"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+_RUNTIMES = weakref.WeakValueDictionary()
+_RUNTIME_IDS = itertools.count(1)
+
+
+class Runtime:
+    """What the layers of one converted model share: how contexts are made (PyTorch's threads, a pool of
+    their own, or a given context), the plans, and the cache of packed libdwconv layers. Ops find it by the
+    integer id they carry; a converted module keeps it alive."""
+
+    def __init__(self, *, threads=None, plan=None, plan_only=False, spin_us=0, context=None):
+        self.id = next(_RUNTIME_IDS)
+        self.fixed_threads = threads
+        self.plans = [] if plan is None else ([plan] if isinstance(plan, (str, os.PathLike)) else list(plan))
+        self.plan_only = plan_only
+        self.spin_us = spin_us
+        self._given = context
+        self._contexts = {}
+        self._layers = {}
+        self._lock = threading.Lock()
+        self.openmp = None if (context is not None or threads is not None) else _openmp_runtime_path()
+        _RUNTIMES[self.id] = self
+
+    def __deepcopy__(self, memo):
+        return self          # a copy of a converted model shares its runtime (ctypes handles are not copied)
+
+    @property
+    def executor(self):
+        """One line: where the layers run."""
+        if self._given is not None:
+            return f"the given context ({self._given.threads} threads)"
+        if self.fixed_threads is not None:
+            return f"a pool of their own ({self.fixed_threads} threads)"
+        if self.openmp is not None:
+            return f"PyTorch's intra-op threads (OpenMP runtime {self.openmp})"
+        return "a pool of their own, torch.get_num_threads() threads (PyTorch's runtime is not GNU OpenMP)"
+
+    def _plan_for(self, threads):
+        """The first plan tuned for `threads`, else the first plan (the library then says why not)."""
+        for p in self.plans:
+            if _plan_threads(p) == threads:
+                return p
+        return self.plans[0] if self.plans else None
+
+    def context(self, threads=None):
+        """The context for `threads` (default: PyTorch's current intra-op thread count), made on first use."""
+        if self._given is not None:
+            return self._given
+        t = self.fixed_threads if self.fixed_threads is not None else (threads or torch.get_num_threads())
+        ctx = self._contexts.get(t)
+        if ctx is None:
+            with self._lock:
+                ctx = self._contexts.get(t)
+                if ctx is None:
+                    plan = self._plan_for(t)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", PlanWarning)
+                        if self.openmp is not None and t > 1:
+                            from . import openmp_context
+                            ctx = openmp_context(self.openmp, t, plan=plan, plan_only=self.plan_only)
+                        else:
+                            ctx = Context(threads=t, plan=plan, plan_only=self.plan_only, spin_us=self.spin_us)
+                    if ctx.plan_warning is not None:
+                        warnings.warn(ctx.plan_warning, PlanWarning, stacklevel=3)
+                    self._contexts[t] = ctx
+        return ctx
+
+    def layer(self, key, weight, make):
+        """The packed layer cached under `key`, made by make(context) when missing or when `weight` is another
+        tensor, or the same one modified in place, than the one it was packed from."""
+        ctx = self.context()
+        full = key + (id(ctx),)
+        version = _version(weight)
+        entry = self._layers.get(full)
+        if entry is not None and entry[0]() is weight and entry[1] == version:
+            return entry[2]
+        with self._lock:
+            layer = make(ctx)
+            self._layers[full] = (weakref.ref(weight), version, layer)
+        return layer
+
+
+def _version(t):
+    try:
+        return t._version
+    except RuntimeError:            # an inference tensor has no version counter
+        return None
+
+
+def _runtime(runtime_id):
+    """The runtime an op names; a call from elsewhere (opcheck, a graph built by hand) gets a private one."""
+    rt = _RUNTIMES.get(runtime_id)
+    if rt is None:
+        rt = _FALLBACK.get("rt")
+        if rt is None:
+            rt = _FALLBACK.setdefault("rt", Runtime())
+    return rt
+
+
+_FALLBACK = {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The custom ops.
+
+def _channels_last(x):
+    """True when x is laid out channels_last (NHWC) and not also plain contiguous: nn.Conv2d's rule for its
+    output's memory format, and what real and fake implementations both follow."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _format(x):
+    return torch.channels_last if _channels_last(x) else torch.contiguous_format
+
+
+def _fp32_input(x, fmt):
+    """x as a float32 tensor dense in memory format `fmt` (a view when it already is)."""
+    if x.dtype != torch.float32:
+        x = x.to(torch.float32)
+    return x.contiguous(memory_format=fmt)
+
+
+def _execute(layer, n, x, out, residual):
+    layer.execute_pointers(n, x.data_ptr(), out.data_ptr(), residual.data_ptr() if residual is not None else None)
+
+
+def _out_hw(h, w, k, stride, padding):
+    return (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+
+
+# Defined with torch.library.Library (the schema, a CPU kernel, a fake kernel) rather than the custom_op
+# decorator: the same op for torch.compile and opcheck, at 7 µs of dispatch per call instead of 18 µs.
+_LIB = torch.library.Library("dwconv", "DEF")
+_LIB.define("depthwise_conv2d(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int runtime, int index) -> Tensor")
+_LIB.define("pointwise_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, str activation, int runtime, int index) -> Tensor")
+
+
+def depthwise_conv2d(x, weight, bias, stride, padding, runtime, index):
+    """torch.ops.dwconv.depthwise_conv2d: conv2d(x, weight, bias, stride, padding, groups=C) on libdwconv; x (N, C, H,
+    W) float32 or bfloat16, NCHW or channels_last; the output has x's dtype and memory format. `runtime`/`index`
+    name the converted model's runtime and the layer in it (the cache of packed weights); other values work,
+    uncached."""
+    n, c, h, w = x.shape
+    k = weight.shape[-1]
+    fmt = _format(x)
+    layout = "nhwc" if fmt is torch.channels_last else "nchw"
+    rt = _runtime(runtime)
+    layer = rt.layer(("dw", index, c, h, w, k, stride, padding, layout), weight,
+                     lambda ctx: Depthwise(weight.detach().float(), None if bias is None else bias.detach().float(), stride, padding,
+                                           height=h, width=w, context=ctx, layout=layout))
+    xf = _fp32_input(x, fmt)
+    oh, ow = _out_hw(h, w, k, stride, padding)
+    out = torch.empty((n, c, oh, ow), dtype=torch.float32, memory_format=fmt)
+    _execute(layer, n, xf, out, None)
+    return out if x.dtype == torch.float32 else out.to(x.dtype)
+
+
+def _depthwise_fake(x, weight, bias, stride, padding, runtime, index):
+    n, c, h, w = x.shape
+    k = weight.shape[-1]
+    oh, ow = _out_hw(h, w, k, stride, padding)
+    return torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=_format(x))
+
+
+def pointwise_conv2d(x, weight, bias, residual, activation, runtime, index):
+    """torch.ops.dwconv.pointwise_conv2d: activation(conv2d(x, weight, bias)) (+ residual) for a 1×1 weight (O, C, 1,
+    1) on libdwconv; activation 'none', 'relu' or 'gelu' (exact). x NCHW or channels_last, float32 or bfloat16
+    (then the bf16 engine runs where the CPU has it); the output has x's dtype and memory format."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(_ACTIVATIONS)}, got {activation!r}")
+    n, c, h, w = x.shape
+    o = weight.shape[0]
+    fmt = _format(x)
+    layout = "nhwc" if fmt is torch.channels_last else "nchw"
+    bf16 = x.dtype == torch.bfloat16 and _BF16[0]
+    rt = _runtime(runtime)
+    layer = rt.layer(("pw", index, c, o, h, w, activation, residual is not None, layout, bf16), weight,
+                     lambda ctx: Pointwise(weight.detach().float(), None if bias is None else bias.detach().float(), height=h, width=w,
+                                           activation=None if activation == "none" else activation, residual=residual is not None,
+                                           context=ctx, layout=layout, precision="bf16" if bf16 else "fp32"))
+    xf = _fp32_input(x, fmt)
+    r = _fp32_input(residual, fmt) if residual is not None else None
+    out = torch.empty((n, o, h, w), dtype=torch.float32, memory_format=fmt)
+    _execute(layer, n, xf, out, r)
+    return out if x.dtype == torch.float32 else out.to(x.dtype)
+
+
+def _pointwise_fake(x, weight, bias, residual, activation, runtime, index):
+    n, c, h, w = x.shape
+    return torch.empty((n, weight.shape[0], h, w), dtype=x.dtype, device=x.device, memory_format=_format(x))
+
+
+_ACTIVATIONS = ("none", "relu", "gelu")
+_BF16 = [precision_supported("bf16")]
+_LIB.impl("depthwise_conv2d", depthwise_conv2d, "CPU")
+_LIB.impl("pointwise_conv2d", pointwise_conv2d, "CPU")
+torch.library.register_fake("dwconv::depthwise_conv2d", _depthwise_fake, lib=_LIB)
+torch.library.register_fake("dwconv::pointwise_conv2d", _pointwise_fake, lib=_LIB)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The modules convert puts in.
+
+def _refuse_grad(*tensors):
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        raise RuntimeError("dwconv layers are inference only and compute no gradient: run the model under "
+                           "torch.no_grad() or torch.inference_mode()")
 
 
 class DepthwiseConv2d(nn.Module):
-    """A depthwise nn.Conv2d run by libdwconv. Its weight and bias stay parameters (state_dict keys are
-    unchanged); a libdwconv layer is built per input size on first use and packs the weights once."""
+    """A depthwise nn.Conv2d run by libdwconv through torch.ops.dwconv.depthwise_conv2d. Its weight and bias
+    stay parameters (state_dict keys are unchanged)."""
 
-    def __init__(self, conv: nn.Conv2d, context: Context, padding: int):
+    def __init__(self, conv: nn.Conv2d, runtime: Runtime, index: int, padding: int):
         super().__init__()
         self.weight = conv.weight
         self.bias = conv.bias
         self.stride = conv.stride[0]
         self.padding = padding
-        self.context = context
-        self._layers = {}
+        self.runtime = runtime
+        self.runtime_id = runtime.id
+        self.index = index
 
     def extra_repr(self):
         c, _, k, _ = self.weight.shape
         return f"{c}, kernel_size={k}, stride={self.stride}, padding={self.padding}, dwconv"
 
     def forward(self, x):
-        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-            raise RuntimeError("dwconv layers are inference only and compute no gradient: run the model under "
-                               "torch.no_grad() or torch.inference_mode()")
-        key = (x.shape[2], x.shape[3])
-        layer = self._layers.get(key)
-        if layer is None:
-            layer = Depthwise(self.weight.detach(), None if self.bias is None else self.bias.detach(), self.stride, self.padding,
-                              height=key[0], width=key[1], context=self.context)
-            self._layers[key] = layer
-        return layer(x)
+        _refuse_grad(x, self.weight)
+        return torch.ops.dwconv.depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.runtime_id, self.index)
 
 
 class PointwiseConv2d(nn.Module):
     """A 1×1 nn.Conv2d run by libdwconv, with what followed it fused in: the BatchNorm before it (folded into
     its weights), the BatchNorm after it (folded), a ReLU or exact GELU, and a residual addition."""
 
-    def __init__(self, weight, bias, activation, residual, context):
+    def __init__(self, weight, bias, activation, residual, runtime, index):
         super().__init__()
         self.register_buffer("weight", weight.detach().contiguous())
         self.register_buffer("bias", bias.detach().contiguous())
-        self.activation = activation
+        self.activation = activation or "none"
         self.residual = residual
-        self.context = context
-        self._layers = {}
+        self.runtime = runtime
+        self.runtime_id = runtime.id
+        self.index = index
 
     def extra_repr(self):
         o, c = self.weight.shape[:2]
         return f"{c} → {o}, activation={self.activation}, residual={self.residual}, dwconv"
 
     def forward(self, x, residual=None):
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise RuntimeError("dwconv layers are inference only and compute no gradient: run the model under "
-                               "torch.no_grad() or torch.inference_mode()")
-        key = (x.shape[2], x.shape[3])
-        layer = self._layers.get(key)
-        if layer is None:
-            layer = Pointwise(self.weight, self.bias, height=key[0], width=key[1], activation=self.activation,
-                              residual=self.residual, context=self.context)
-            self._layers[key] = layer
-        return layer(x, residual)
+        _refuse_grad(x)
+        return torch.ops.dwconv.pointwise_conv2d(x, self.weight, self.bias, residual, self.activation, self.runtime_id, self.index)
 
+
+class PointwiseLinear(nn.Module):
+    """An nn.Linear applied over the channels of an (N, H, W, C) tensor (ConvNeXt's MLP on channels_last maps),
+    run by libdwconv's 1×1 convolution on the NHWC view; any other input goes to F.linear unchanged."""
+
+    def __init__(self, linear: nn.Linear, runtime: Runtime, index: int):
+        super().__init__()
+        self.weight = linear.weight
+        self.bias = linear.bias
+        self.runtime = runtime
+        self.runtime_id = runtime.id
+        self.index = index
+
+    def extra_repr(self):
+        o, c = self.weight.shape
+        return f"{c} → {o}, dwconv over NHWC"
+
+    def forward(self, x):
+        if x.dim() != 4 or not x.is_contiguous():
+            return nn.functional.linear(x, self.weight, self.bias)
+        _refuse_grad(x, self.weight)
+        o, c = self.weight.shape
+        y = torch.ops.dwconv.pointwise_conv2d(x.permute(0, 3, 1, 2), self.weight.view(o, c, 1, 1), self.bias, None, "none",
+                                              self.runtime_id, self.index)
+        return y.permute(0, 2, 3, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# convert
 
 @dataclass
 class ConvertReport:
     replaced: list = field(default_factory=list)
     left: list = field(default_factory=list)
+    executor: str = ""
 
     def __str__(self):
-        lines = [f"dwconv.torch.convert: {len(self.replaced)} depthwise convolutions replaced, {len(self.left)} convolutions left"]
+        depthwise = sum(1 for _, what in self.replaced if not what.startswith(("1×1", "linear")))
+        lines = [f"dwconv.torch.convert: {depthwise} depthwise and {len(self.replaced) - depthwise} 1×1 layers replaced, "
+                 f"{len(self.left)} convolutions left; layers run on {self.executor}"]
         lines += [f"  replaced {name}: {what}" for name, what in self.replaced]
         lines += [f"  left     {name}: {why}" for name, why in self.left]
         return "\n".join(lines)
@@ -157,7 +438,7 @@ def _bn_affine(bn):
     return scale, shift
 
 
-def _fuse_pointwise(gm, ctx, report):
+def _fuse_pointwise(gm, runtime, indices, report):
     """Replaces every 1×1 convolution (groups 1, stride 1, no padding) of a GraphModule by a PointwiseConv2d,
     folding a BatchNorm2d that feeds only it and one that follows it, and fusing a following ReLU or exact
     GELU and a residual addition (through an Identity, as a zero drop path is)."""
@@ -218,7 +499,7 @@ def _fuse_pointwise(gm, ctx, report):
         name = f"dwconv_pw{count}"
         count += 1
         gm.add_submodule(name, PointwiseConv2d(w.float().reshape(conv.out_channels, conv.in_channels, 1, 1), b.float(), activation,
-                                               residual is not None, ctx))
+                                               residual is not None, runtime, next(indices)))
         node.target = name
         if residual is not None:
             node.args = (node.args[0], residual)
@@ -234,26 +515,43 @@ def _fuse_pointwise(gm, ctx, report):
     gm.delete_all_unused_submodules()
 
 
-def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, plan_only=False, spin_us=0, context=None):
+def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, linear=False, plan_only=False, spin_us=0,
+            context=None, report=False):
     """A copy of eval-mode `module` in which every depthwise nn.Conv2d (groups == in == out channels,
-    dilation 1, zero padding, square kernel and stride) runs on libdwconv, and a report of what was replaced
-    and what was left, with the reason. With pointwise=True the model is traced with torch.fx and its 1×1
-    convolutions run on libdwconv too, with the BatchNorms around them folded and a following ReLU/GELU and
-    residual addition fused. `plan`/`threads`/`spin_us` make the context the layers share (spin 0: its idle
-    workers sleep at once, leaving the cores to PyTorch); or pass a `context`. A plan that does not apply
-    here (tuned on another machine, by another build or for another thread count) is not used: a
-    dwconv.PlanWarning says why (an error with plan_only=True). The original module is not modified."""
+    dilation 1, zero padding, square kernel and stride) runs on libdwconv. Returns the module (its
+    `dwconv_report` says what was replaced and what was left, with the reason); with report=True, the pair
+    (module, report).
+
+    pointwise=True: the model is traced with torch.fx and its 1×1 convolutions run on libdwconv too, with
+    the BatchNorms around them folded and a following ReLU/GELU and residual addition fused (a model fx
+    cannot trace keeps its 1×1 convolutions, with the reason in the report). linear=True: every nn.Linear
+    runs on libdwconv when it is applied over the channels of an (N, H, W, C) tensor (ConvNeXt's MLP); it is
+    off by default because PyTorch's own GEMM is as fast there (see Results/dwconv-torch-recipes.md).
+
+    Where the layers run: by default on PyTorch's intra-op threads, torch.get_num_threads() of them at each
+    call; threads=N gives them a pool of their own (idle workers spin `spin_us`); context= a Context you made.
+    plan: a plan file from `dwbench tune` (or dwconv.torch.tune), or a list of them for several thread
+    counts; each context uses the one tuned for its thread count. A plan that does not apply here (another
+    machine, build or thread count) is not used: a dwconv.PlanWarning says why (an error with
+    plan_only=True). The original module is not modified."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert takes an nn.Module, got {type(module).__name__}")
     if module.training:
         raise ValueError("convert takes an eval-mode module (call .eval() first): dwconv layers are inference only")
     if context is not None and (plan is not None or threads is not None or plan_only):
         raise ValueError("convert takes either a context or plan/threads/plan_only to make one, not both: the context's own would be used")
-    ctx = context if context is not None else Context(threads=threads, plan=plan, plan_only=plan_only, spin_us=spin_us)
+    runtime = Runtime(threads=threads, plan=plan, plan_only=plan_only, spin_us=spin_us, context=context)
+    runtime.context()                 # made now, so that a plan that does not apply warns here
     out = copy.deepcopy(module)
+    result = ConvertReport(executor=runtime.executor)
+    indices = itertools.count()
     if pointwise and not isinstance(out, torch.fx.GraphModule):
-        out = torch.fx.symbolic_trace(out)      # before any swap, so the tracer never enters a dwconv module
-    report = ConvertReport()
+        try:
+            out = torch.fx.symbolic_trace(out)      # before any swap, so the tracer never enters a dwconv module
+        except Exception as e:                      # noqa: BLE001 — any tracing failure leaves the 1×1s in PyTorch
+            pointwise = False
+            result.left.append(("(1×1 layers)", f"torch.fx cannot trace the model, so its 1×1 convolutions stay in PyTorch: "
+                                                f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"))
     targets = []
     for name, child in out.named_modules():
         if isinstance(child, nn.Conv2d):
@@ -263,17 +561,97 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, plan
             if why is None:
                 targets.append((name, child))
             else:
-                report.left.append((name, why))
-    for name, conv in targets:
+                result.left.append((name, why))
+        elif linear and isinstance(child, nn.Linear) and child.weight.dtype == torch.float32:
+            targets.append((name, child))
+    for name, child in targets:
         parent_name, _, attr = name.rpartition(".")
         parent = out.get_submodule(parent_name) if parent_name else out
-        replacement = DepthwiseConv2d(conv, ctx, _padding(conv))
-        setattr(parent, attr, replacement)
-        k = conv.kernel_size[0]
-        report.replaced.append((name, f"{conv.in_channels} channels, {k}×{k}, stride {conv.stride[0]}, padding {_padding(conv)}"))
+        if isinstance(child, nn.Linear):
+            setattr(parent, attr, PointwiseLinear(child, runtime, next(indices)))
+            result.replaced.append((name, f"linear {child.in_features} → {child.out_features} over NHWC"))
+            continue
+        setattr(parent, attr, DepthwiseConv2d(child, runtime, next(indices), _padding(child)))
+        k = child.kernel_size[0]
+        result.replaced.append((name, f"{child.in_channels} channels, {k}×{k}, stride {child.stride[0]}, padding {_padding(child)}"))
     if pointwise:
-        _fuse_pointwise(out, ctx, report)
+        _fuse_pointwise(out, runtime, indices, result)
         left = {n for n, m in out.named_modules() if isinstance(m, nn.Conv2d)}
-        report.left = [(n, why) for n, why in report.left if n in left]
-    out.dwconv_context = ctx
-    return out, report
+        result.left = [(n, why) for n, why in result.left if n in left or n.startswith("(")]
+    out.dwconv_runtime = runtime
+    out.dwconv_report = result
+    return (out, result) if report else out
+
+
+def _context_of(model):
+    """The context a converted model's layers use at PyTorch's current thread count."""
+    return model.dwconv_runtime.context()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tune
+
+def _dwbench():
+    for candidate in (os.environ.get("DWBENCH"), shutil.which("dwbench"),
+                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", ".build", "release", "dwbench")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.normpath(candidate)
+    raise FileNotFoundError("dwconv.torch.tune runs the dwbench CLI, which was not found: set DWBENCH=<checkout>/.build/release/dwbench, "
+                            "or put dwbench on PATH (swift build -c release in the dwbench checkout)")
+
+
+def shapes(model: nn.Module, example_input, *, pointwise=True):
+    """The convolution problems `model` runs on `example_input`, as dwbench shape-file lines (name, problem,
+    count): every depthwise Conv2d convert replaces and, with pointwise=True, every 1×1 Conv2d. bf16 1×1
+    problems (a bfloat16 input, or autocast) are marked .bf16 so that the tuner times the bf16 engine."""
+    seen, hooks = {}, []
+
+    def hook(name, conv):
+        def record(_, inputs, __):
+            x = inputs[0]
+            n, c, h, w = x.shape
+            bf16 = x.dtype == torch.bfloat16 or torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+            if _why_not(conv) is None:
+                k = conv.kernel_size[0]
+                text = f"n{n}c{c}h{h}w{w}k{k}s{conv.stride[0]}p{_padding(conv)}"
+            else:
+                text = f"n{n}c{c}h{h}w{w}o{conv.out_channels}" + (".bf16" if bf16 else "")
+            entry = seen.setdefault(text, [name, 0])
+            entry[1] += 1
+        return record
+
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d) and (_why_not(m) is None or pointwise and _why_not_pointwise(m) is None):
+            hooks.append(m.register_forward_hook(hook(name, m)))
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(name.replace(".", "_") or "layer", text, count) for text, (name, count) in seen.items()]
+
+
+def tune(model: nn.Module, example_input, output, *, threads=None, pointwise=True, mode="measure", budget_seconds=None):
+    """Tunes a plan for the convolutions `model` runs on `example_input` (`dwbench tune` on the shapes it
+    records, see `shapes`) and writes it to `output`; returns `output`, ready for convert(plan=...).
+    threads: the thread count to tune for (default: torch.get_num_threads(), what convert's layers use)."""
+    threads = threads or torch.get_num_threads()
+    lines = shapes(model, example_input, pointwise=pointwise)
+    if not lines:
+        raise ValueError("the model ran no convolution dwconv replaces on this input: nothing to tune")
+    with tempfile.NamedTemporaryFile("w", suffix=".shapes", delete=False) as f:
+        f.write("# recorded by dwconv.torch.shapes\n")
+        for name, text, count in lines:
+            f.write(f"{name} {text} {count}\n")
+        shape_file = f.name
+    try:
+        cmd = [_dwbench(), "tune", "--shapes", shape_file, "--threads", str(threads), "--output", os.fspath(output), "--mode", mode]
+        if budget_seconds is not None:
+            cmd += ["--budget-seconds", str(budget_seconds)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"dwbench tune failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    finally:
+        os.unlink(shape_file)
+    return output
