@@ -47,7 +47,10 @@ let package = Package(
                 exclude: ["bench.schema.json", "model-report.schema.json", "baseline.schema.json", "results.schema.json"], swiftSettings: nativeCPU),
         // libdwconv's guard: which of the instructions this build uses the running CPU lacks (C, CPUID only).
         .target(name: "DWCPUCheck", path: "Sources/DWCPUCheck", cSettings: [.unsafeFlags(["-march=native"])]),
-        .target(name: "DWConv", dependencies: ["DWCPUCheck", "DWCore", "DWKernels", "DWTune"], exclude: ["install.sh"],
+        // libdwconv's dwconv_openmp_parallel_for (include/dwconv.h): the host's GNU OpenMP runtime through the function
+        // pointers the caller passes; no OpenMP runtime linked.
+        .target(name: "DWOpenMP", path: "Sources/DWOpenMP", cSettings: [.headerSearchPath("../../include")]),
+        .target(name: "DWConv", dependencies: ["DWCPUCheck", "DWOpenMP", "DWCore", "DWKernels", "DWTune"], exclude: ["install.sh"],
                 swiftSettings: nativeCPU),
         .executableTarget(
             name: "dwbench",

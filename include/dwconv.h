@@ -27,9 +27,12 @@
  *    a shorter buffer is read or written past its end (undefined behaviour, not an error status).
  *  - Contexts are independent: several may be used from several threads at once. One context runs one
  *    layer at a time (calls on the same context from two threads are serialised).
- *  - Tensors are float32, contiguous. NCHW is (N, C, H, W); NCHW16c is (N, ⌈C/16⌉, H, W, 16) with the
- *    padding channels zero. With DWCONV_LAYOUT_NCHW, a layer whose algorithm works in NCHW16c converts on
- *    the way in and out, and dwconv_layer_conversion_seconds() reports what that cost.
+ *  - Tensors are float32, contiguous. NCHW is (N, C, H, W); NHWC is (N, H, W, C) (PyTorch's channels_last memory
+ *    of an (N, C, H, W) tensor); NCHW16c is (N, ⌈C/16⌉, H, W, 16) with the padding channels zero. With
+ *    DWCONV_LAYOUT_NCHW or DWCONV_LAYOUT_NHWC, a layer whose algorithm works in NCHW16c converts on the way in and
+ *    out, and dwconv_layer_conversion_seconds() reports what that cost (the 1×1 GEMMs read and write NHWC
+ *    directly: no conversion). The layout never changes the result: a layer's output is bit for bit the same in
+ *    every layout.
  *  - The library is built for the build machine's CPU; on a CPU without those instructions
  *    dwconv_context_create() fails with DWCONV_ERROR_UNSUPPORTED instead of executing them.
  */
@@ -68,8 +71,20 @@ typedef enum dwconv_status {
 
 typedef enum dwconv_layout {
     DWCONV_LAYOUT_NCHW = 0,
-    DWCONV_LAYOUT_NCHW16C = 1
+    DWCONV_LAYOUT_NCHW16C = 1,
+    /* Channels innermost, (N, H, W, C): PyTorch's torch.channels_last. Added in version 2 (additive). */
+    DWCONV_LAYOUT_NHWC = 2
 } dwconv_layout;
+
+/* The arithmetic of a 1×1 layer (dwconv_pointwise_create_precision). Tensors are float32 at the interface either
+   way. Added in version 2 (additive). */
+typedef enum dwconv_precision {
+    /* float32 throughout (what dwconv_pointwise_create gives). */
+    DWCONV_PRECISION_FP32 = 0,
+    /* Input and weights rounded to bfloat16 inside the layer (round to nearest even), products summed in float32;
+       bias, activation and residual in float32. Needs a CPU with AVX512_BF16 (dwconv_precision_supported). */
+    DWCONV_PRECISION_BF16 = 1
+} dwconv_precision;
 
 typedef enum dwconv_activation {
     DWCONV_ACTIVATION_NONE = 0,
@@ -83,6 +98,17 @@ typedef enum dwconv_activation {
    the calling one included; each index must run exactly once. A host that runs fewer indices makes the call
    slower, never wrong (the library runs what is left on the calling thread). */
 typedef void (*dwconv_parallel_for)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count);
+
+/* The entry points of a host's GNU OpenMP runtime (libgomp, as inside PyTorch's CPU wheels, whose intra-op
+   threads are that runtime's), for dwconv_openmp_parallel_for. The caller fills it with the addresses dlsym gives
+   for GOMP_parallel, omp_get_thread_num and omp_get_num_threads in the runtime its process already runs; the
+   library never loads or links an OpenMP runtime itself (a second one would start threads of its own).
+   Added in version 2 (additive). */
+typedef struct dwconv_openmp {
+    void (*gomp_parallel)(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+    int (*omp_get_thread_num)(void);
+    int (*omp_get_num_threads)(void);
+} dwconv_openmp;
 
 typedef struct dwconv_context_options {
     /* Threads that execute a layer, the caller's included; 0: every online core. Ignored with parallel_for. */
@@ -105,6 +131,18 @@ typedef struct dwconv_context_options {
        chosen for this count and each gets its own workspace). */
     int host_threads;
 } dwconv_context_options;
+
+/* A ready-made dwconv_parallel_for over a host's GNU OpenMP runtime: host points to a dwconv_openmp filled by the
+   caller (it must outlive every context using it). It opens one parallel region, gomp_parallel(fn, data,
+   min(count, DWCONV_MAX_THREADS), 0), in which the thread numbered t of the n the runtime gave runs the indices
+   t, t + n, t + 2n, … below count; count 1 runs on the calling thread without a region. Pass it as
+   options.parallel_for with options.parallel_for_host = the struct and options.host_threads = the threads to use.
+   A NULL host or function pointer runs every index on the calling thread. Added in version 2 (additive). */
+void dwconv_openmp_parallel_for(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count);
+
+/* 1 when layers of this precision can be created on this CPU, 0 otherwise (DWCONV_PRECISION_BF16 needs
+   AVX512_BF16, and is reported unsupported when the environment sets DWBENCH_NO_BF16). Added in version 2. */
+int dwconv_precision_supported(dwconv_precision precision);
 
 /* "dwconv <package version> (<build signature>)". */
 const char *dwconv_version(void);
@@ -140,6 +178,16 @@ dwconv_status dwconv_pointwise_create(dwconv_context *context, int in_channels, 
                                       int width, const float *weight, const float *bias,
                                       dwconv_activation activation, int residual, dwconv_layout layout,
                                       dwconv_layer **layer);
+
+/* dwconv_pointwise_create at a chosen precision. DWCONV_PRECISION_FP32 is dwconv_pointwise_create;
+   DWCONV_PRECISION_BF16 runs a bf16 GEMM (dwconv_layer_algorithm names it, gemm-bf16.*) on float32 tensors, and
+   on a CPU where dwconv_precision_supported(DWCONV_PRECISION_BF16) is 0 fails with DWCONV_ERROR_UNSUPPORTED.
+   Its outputs differ from float32's by the bf16 rounding of the operands (a relative error of about 2⁻⁸ per
+   product). Added in version 2 (additive). */
+dwconv_status dwconv_pointwise_create_precision(dwconv_context *context, int in_channels, int out_channels, int height,
+                                                int width, const float *weight, const float *bias,
+                                                dwconv_activation activation, int residual, dwconv_layout layout,
+                                                dwconv_precision precision, dwconv_layer **layer);
 
 /* Output channels, height and width (any pointer may be NULL). */
 dwconv_status dwconv_layer_output_size(const dwconv_layer *layer, int *channels, int *height, int *width);

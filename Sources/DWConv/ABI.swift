@@ -22,6 +22,7 @@ enum Status: Int32 {
 enum LayoutCode: Int32 {
     case nchw = 0
     case nchw16c = 1
+    case nhwc = 2
 }
 
 /// dwconv_activation.
@@ -29,6 +30,12 @@ enum ActivationCode: Int32 {
     case none = 0
     case relu = 1
     case gelu = 2
+}
+
+/// dwconv_precision.
+enum PrecisionCode: Int32 {
+    case fp32 = 0
+    case bf16 = 1
 }
 
 /// dwconv_context_options, field for field.

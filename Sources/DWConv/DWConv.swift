@@ -123,12 +123,12 @@ final class Context {
 /// What a layer computes, independent of the batch.
 enum LayerShape {
     case depthwise(c: Int, h: Int, w: Int, k: Int, s: Int, p: Int, weights: DepthwiseWeights)
-    case pointwise(c: Int, o: Int, h: Int, w: Int, weights: PointwiseWeights, epilogue: PointwiseEpilogue)
+    case pointwise(c: Int, o: Int, h: Int, w: Int, weights: PointwiseWeights, epilogue: PointwiseEpilogue, precision: Precision)
 
     func problem(batch n: Int) throws -> ConvProblem {
         switch self {
         case let .depthwise(c, h, w, k, s, p, _): return .depthwise(try Problem(n: n, c: c, h: h, w: w, k: k, s: s, p: p))
-        case let .pointwise(c, o, h, w, _, _): return .pointwise(try PointwiseProblem(n: n, c: c, h: h, w: w, o: o))
+        case let .pointwise(c, o, h, w, _, _, precision): return .pointwise(try PointwiseProblem(n: n, c: c, h: h, w: w, o: o, precision: precision))
         }
     }
 }
@@ -181,21 +181,40 @@ final class Layer {
     }
 
     var hasResidual: Bool {
-        if case let .pointwise(_, _, _, _, _, e) = shape { return e.residual }
+        if case let .pointwise(_, _, _, _, _, e, _) = shape { return e.residual }
         return false
     }
 
     /// The planner's choice for this batch, prepared on the context's executor. A caller that asked for NCHW16c
     /// gets an NCHW16c algorithm; an NCHW caller gets the fastest once the layout conversions an NCHW16c algorithm
     /// needs are counted (inside PyTorch every tensor is NCHW, so an NCHW algorithm a little slower than an NCHW16c
-    /// one can win overall).
+    /// one can win overall). An NHWC caller gets an NCHW16c algorithm where one runs the problem (NHWC ↔ NCHW16c is
+    /// the cheap conversion, 16-channel runs; the 1×1 GEMMs read and write NHWC themselves, no conversion at all),
+    /// otherwise the fastest with conversions counted. A bf16 layer runs a bf16 algorithm: where the plan chose an
+    /// fp32 one for the bf16 problem, the heuristic's bf16 GEMM instead.
     func prepare(batch: Int) throws -> Prepared {
         if let p = prepared[batch] { return p }
         guard batch >= 1 else { throw DWConvError(.invalidArgument, "batch must be at least 1, got \(batch)") }
         let problem = try shape.problem(batch: batch)
         try problem.requireMemory()
-        let choice = try context.planner.choose(problem, layout: layout == .nchw16c ? .only(.nchw16c) : .convertingFrom(layout, residual: hasResidual))
-        let (algorithm, name, source) = (choice.algorithm, choice.algorithm.name, choice.sourceText)
+        let choice: Choice
+        switch layout {
+        case .nchw16c: choice = try context.planner.choose(problem, layout: .only(.nchw16c))
+        case .nchw: choice = try context.planner.choose(problem, layout: .convertingFrom(.nchw, residual: hasResidual))
+        case .nhwc:
+            do {
+                choice = try context.planner.choose(problem, layout: .only(.nchw16c))
+            } catch is AlgorithmError {
+                choice = try context.planner.choose(problem, layout: .convertingFrom(.nhwc, residual: hasResidual))
+            }
+        }
+        var (algorithm, name, source) = (choice.algorithm, choice.algorithm.name, choice.sourceText)
+        if case let .pointwise(p) = problem, p.precision == .bf16, algorithm.arithmetic != .bf16 {
+            let bf16 = PointwiseConvolution.automaticChoice(for: p)
+            guard bf16.arithmetic == .bf16 else { throw DWConvError(.unsupported, "no bf16 algorithm runs \(p) here: \(bf16.name) is fp32") }
+            source = "heuristic (bf16 layer; the choice for \(p), \(name), is fp32)"
+            (algorithm, name) = (bf16, bf16.name)
+        }
         if let why = algorithm.supports(problem) { throw DWConvError(.unsupported, "\(name) does not support \(problem): \(why)") }
         let result: Prepared
         switch shape {
@@ -205,22 +224,52 @@ final class Layer {
             result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout, residual: false) { x, y, _ in
                 plan.execute(input: x, output: y)
             }
-        case let .pointwise(_, _, _, _, weights, epilogue):
+        case let .pointwise(_, _, _, _, weights, epilogue, _):
             guard let p = problem.pointwise, let a = algorithm as? any PointwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not pointwise") }
             let plan = try a.prepare(p, weights: weights, epilogue: epilogue, executor: context.executor)
-            result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout,
-                              residual: epilogue.residual) { x, y, r in
-                plan.execute(input: x, output: y, residual: r)
+            if layout == .nhwc, let direct = plan as? any NHWCPointwisePlan {
+                // The GEMM reads and writes NHWC itself: no staging, no conversion.
+                direct.reserveNHWC()
+                result = Prepared(name: name, source: source, problem: problem, layout: .nhwc, callerLayout: .nhwc, residual: epilogue.residual) { x, y, r in
+                    direct.executeNHWC(input: x, output: y, residual: r)
+                }
+            } else {
+                result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout,
+                                  residual: epilogue.residual) { x, y, r in
+                    plan.execute(input: x, output: y, residual: r)
+                }
             }
         }
         prepared[batch] = result
         return result
     }
 
-    /// A layout conversion split over the context's threads: one task per image and block of 16 channels
-    /// (each block converts on its own: NCHW channels 16b…16b+15 ↔ NCHW16c block b, padding lanes zeroed).
+    /// A layout conversion split over the context's threads. NCHW ↔ NCHW16c: one task per image and block of 16
+    /// channels (each block converts on its own: NCHW channels 16b…16b+15 ↔ NCHW16c block b, padding lanes zeroed).
+    /// NHWC ↔ NCHW16c: one task per image and range of pixels, each pixel's channels moved 16 at a time (one 64-byte
+    /// load and store per pixel and block, `LayoutConversion.packNHWC`/`unpackNHWC`).
     func convert(_ src: UnsafePointer<Float>, from: Layout, _ dst: UnsafeMutablePointer<Float>, to: Layout,
                  shape s: (n: Int, c: Int, h: Int, w: Int)) {
+        if Set([from, to]) == [.nhwc, .nchw16c] {
+            let blocks = Layout.blocks(s.c), plane = s.h * s.w
+            // About four tasks per thread, of at least 64 pixels each.
+            let perImage = max(1, min((plane + 63) / 64, (4 * context.executor.threads + s.n - 1) / s.n))
+            let span = (plane + perImage - 1) / perImage
+            let fromPtr = SendablePointer(src), toPtr = SendableMutablePointer(dst)
+            context.executor.parallelFor(count: s.n * perImage) { task, _ in
+                let image = task / perImage, first = (task % perImage) * span, count = min(span, plane - first)
+                guard count > 0 else { return }
+                let nhwc = image * plane * s.c + first * s.c, blocked = image * blocks * plane * 16 + first * 16
+                if from == .nhwc {
+                    LayoutConversion.packNHWC(fromPtr.pointer + nhwc, channels: s.c, pixels: count, blocks: 0..<blocks,
+                                              toPtr.pointer + blocked, blockStride: plane * 16)
+                } else {
+                    LayoutConversion.unpackNHWC(fromPtr.pointer + blocked, blockStride: plane * 16, blocks: 0..<blocks, pixels: count,
+                                                toPtr.pointer + nhwc, channels: s.c)
+                }
+            }
+            return
+        }
         guard [from, to].allSatisfy({ $0 == .nchw || $0 == .nchw16c }) else {
             return LayoutConversion.convert(src, from: from, dst, to: to, n: s.n, c: s.c, h: s.h, w: s.w)
         }
@@ -266,7 +315,8 @@ private func layoutArgument(_ value: Int32) throws -> Layout {
     switch LayoutCode(rawValue: value) {
     case .nchw: return .nchw
     case .nchw16c: return .nchw16c
-    case nil: throw DWConvError(.invalidArgument, "layout \(value) is not DWCONV_LAYOUT_NCHW (0) or DWCONV_LAYOUT_NCHW16C (1)")
+    case .nhwc: return .nhwc
+    case nil: throw DWConvError(.invalidArgument, "layout \(value) is not DWCONV_LAYOUT_NCHW (0), DWCONV_LAYOUT_NCHW16C (1) or DWCONV_LAYOUT_NHWC (2)")
     }
 }
 
@@ -400,10 +450,42 @@ public func dwconv_depthwise_create(_ context: OpaquePointer?, _ channels: Int32
 public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int32, _ outChannels: Int32, _ height: Int32, _ width: Int32,
                                     _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?, _ activation: Int32, _ residual: Int32,
                                     _ layout: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    dwconv_pointwise_create_precision(context, inChannels, outChannels, height, width, weight, bias, activation, residual, layout,
+                                      PrecisionCode.fp32.rawValue, out)
+}
+
+/// Why layers of `precision` cannot be created here, or nil.
+private func precisionRefusal(_ precision: Precision) -> String? {
+    if precision == .bf16 && !BF16Kernels.native {
+        return "DWCONV_PRECISION_BF16 needs a CPU with avx512_bf16: this one has none" + (getenv("DWBENCH_NO_BF16") != nil ? " (or DWBENCH_NO_BF16 is set)" : "")
+    }
+    return nil
+}
+
+private func precisionArgument(_ value: Int32) throws -> Precision {
+    switch PrecisionCode(rawValue: value) {
+    case .fp32?: return .fp32
+    case .bf16?: return .bf16
+    case nil: throw DWConvError(.invalidArgument, "precision \(value) is not DWCONV_PRECISION_FP32 (0) or DWCONV_PRECISION_BF16 (1)")
+    }
+}
+
+@_cdecl("dwconv_precision_supported")
+public func dwconv_precision_supported(_ precision: Int32) -> Int32 {
+    guard let p = try? precisionArgument(precision) else { return 0 }
+    return precisionRefusal(p) == nil ? 1 : 0
+}
+
+@_cdecl("dwconv_pointwise_create_precision")
+public func dwconv_pointwise_create_precision(_ context: OpaquePointer?, _ inChannels: Int32, _ outChannels: Int32, _ height: Int32, _ width: Int32,
+                                              _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?, _ activation: Int32, _ residual: Int32,
+                                              _ layout: Int32, _ precisionCode: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
         out.pointee = nil
+        let precision = try precisionArgument(precisionCode)
         let c: Context = try handles.object(context, .context)
+        if let why = precisionRefusal(precision) { throw DWConvError(.unsupported, why) }
         try positive([(inChannels, "in_channels"), (outChannels, "out_channels"), (height, "height"), (width, "width")])
         let act: PointwiseEpilogue.Activation
         switch ActivationCode(rawValue: activation) {
@@ -417,7 +499,7 @@ public func dwconv_pointwise_create(_ context: OpaquePointer?, _ inChannels: Int
         let weights = try PointwiseWeights(outChannels: co, inChannels: ci, weight: try floats(weight, co * ci, "weight"),
                                            bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: co)) })
         let layer = Layer(context: c, shape: .pointwise(c: ci, o: co, h: Int(height), w: Int(width), weights: weights,
-                                                        epilogue: PointwiseEpilogue(activation: act, residual: residual != 0)),
+                                                        epilogue: PointwiseEpilogue(activation: act, residual: residual != 0), precision: precision),
                           layout: try layoutArgument(layout))
         out.pointee = handles.register(layer, as: .layer)
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Derives the C ABI's facts from include/dwconv.h, the one place they are stated: the ABI version, the thread
-limit, the status, layout and activation codes, and the context options' fields in order.
+limit, the status, layout, activation and precision codes, the context options' fields in order, and the fields of
+the OpenMP entry-point struct (dwconv_openmp: function pointers, crossing ctypes as addresses).
 
     python3 Sources/DWConv/abi.py swift    -> Sources/DWConv/ABI.swift            (libdwconv's side)
     python3 Sources/DWConv/abi.py python   -> Python/dwconv/src/dwconv/_abi.py    (the ctypes side)
@@ -37,6 +38,22 @@ def options():
     return [(t.strip(), n) for t, n in re.findall(r"([\w\s\*]+?)\s*\**(\w+);", body.replace("*", " * "))]
 
 
+def function_pointers(name):
+    """The fields of a struct made of function pointers only, in order: `ret (*field)(args);`."""
+    m = re.search(rf"typedef struct {name} \{{(.*?)\}} {name};", HEADER, re.S)
+    if not m:
+        sys.exit(f"abi.py: include/dwconv.h has no struct {name}")
+    body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
+    fields = []
+    for statement in filter(str.strip, body.split(";")):
+        # The first (*name)( of a statement is the field; later ones are its parameters' own function pointers.
+        m = re.match(r"\s*[\w\s\*]+\(\s*\*\s*(\w+)\s*\)\s*\(", statement)
+        if not m:
+            sys.exit(f"abi.py: struct {name} has a field that is not a function pointer: {statement.strip()}")
+        fields.append(m.group(1))
+    return fields
+
+
 def camel(c_name, prefix):
     words = c_name[len(prefix):].lower().split("_")
     return words[0] + "".join(w.capitalize() for w in words[1:])
@@ -46,6 +63,8 @@ VERSION, MAX_THREADS = define("DWCONV_ABI_VERSION"), define("DWCONV_MAX_THREADS"
 STATUS = enum("dwconv_status")
 LAYOUT = enum("dwconv_layout")
 ACTIVATION = enum("dwconv_activation")
+PRECISION = enum("dwconv_precision")
+OPENMP = function_pointers("dwconv_openmp")
 OPTIONS = options()
 
 core = (ROOT / "Sources" / "DWCore" / "ThreadPool.swift").read_text()
@@ -79,6 +98,8 @@ def swift():
     out += [f"    case {camel(k, 'DWCONV_LAYOUT_')} = {v}" for k, v in LAYOUT]
     out += ["}", "", "/// dwconv_activation.", "enum ActivationCode: Int32 {"]
     out += [f"    case {camel(k, 'DWCONV_ACTIVATION_')} = {v}" for k, v in ACTIVATION]
+    out += ["}", "", "/// dwconv_precision.", "enum PrecisionCode: Int32 {"]
+    out += [f"    case {camel(k, 'DWCONV_PRECISION_')} = {v}" for k, v in PRECISION]
     out += ["}", "", "/// dwconv_context_options, field for field.", "public struct ContextOptions {"]
     out += [f"    public var {n}: {SWIFT_TYPES[c_type(t)]}" for t, n in OPTIONS]
     out += ["}", "", "/// The version-1 options (the first fields of `ContextOptions`), for programs built against ABI version 1.",
@@ -96,6 +117,7 @@ def python():
            "STATUS = {" + ", ".join(f'"{k}": {v}' for k, v in STATUS) + "}",
            "LAYOUT = {" + ", ".join(f'"{k}": {v}' for k, v in LAYOUT) + "}",
            "ACTIVATION = {" + ", ".join(f'"{k}": {v}' for k, v in ACTIVATION) + "}",
+           "PRECISION = {" + ", ".join(f'"{k}": {v}' for k, v in PRECISION) + "}",
            "# void (*)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count)",
            "TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)",
            "PARALLEL_FOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, TASK, ctypes.c_void_p, ctypes.c_size_t)",
@@ -104,6 +126,11 @@ def python():
            "class ContextOptions(ctypes.Structure):",
            '    """dwconv_context_options, field for field."""',
            "    _fields_ = [" + ", ".join(f'("{n}", {CTYPES[c_type(t)]})' for t, n in OPTIONS) + "]",
+           "",
+           "",
+           "class OpenMP(ctypes.Structure):",
+           '    """dwconv_openmp, field for field: each a function pointer, held as its address (an int from dlsym)."""',
+           "    _fields_ = [" + ", ".join(f'("{n}", ctypes.c_void_p)' for n in OPENMP) + "]",
            ""]
     return "\n".join(out)
 

@@ -36,6 +36,17 @@ public protocol PointwisePlan: AnyObject {
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?)
 }
 
+/// A plan that also runs on NHWC tensors (PyTorch's channels_last) as they are, without converting them: the
+/// packed-panel GEMMs, whose input packing and epilogue store are the only steps that see the activation layout.
+/// The output is bit for bit what `execute` gives on the same tensors in the plan's own layout.
+public protocol NHWCPointwisePlan: PointwisePlan {
+    /// Allocates the per-worker workspace of the NHWC path (packed input blocks, tile accumulators) now, so that
+    /// `executeNHWC` allocates nothing; it does so on first use otherwise.
+    func reserveNHWC()
+    /// `execute` with `input` (n, h, w, c), `output` and `residual` (n, h, w, o), all NHWC and unpadded.
+    func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?)
+}
+
 /// What is applied to each output after the matrix product, in this order: bias (always; zero when
 /// absent), the activation, then the residual add — `y = act(W·x + b) + r`. This is every 1×1 conv of
 /// RepLKNet: `pw1` (bias, ReLU or GELU) and `pw2` (bias, residual).

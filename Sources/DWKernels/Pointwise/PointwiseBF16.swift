@@ -122,7 +122,7 @@ final class BF16Buffer: @unchecked Sendable {
     deinit { pointer.deallocate() }
 }
 
-final class PointwiseBF16Plan: PointwisePlan {
+final class PointwiseBF16Plan: NHWCPointwisePlan {
     let schedule: PanelSchedule
     var problem: PointwiseProblem { schedule.problem }
     var epilogue: PointwiseEpilogue { schedule.epilogue }
@@ -179,12 +179,55 @@ final class PointwiseBF16Plan: PointwisePlan {
                       }
                       return (UnsafePointer(copy), xStride)
                   },
-                  tile: { av, bt, w, xs, xStride, nb, ys, start in
-                      if emulated {
-                          PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, plane, start)
-                      } else {
-                          dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, plane, start)
+                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in
+                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xStride, nb, ys, yStride, start)
+                  })
+        }
+    }
+
+    @inline(__always)
+    static func tile(emulated: Bool, _ av: Int, _ bt: Int, _ w: UnsafePointer<UInt16>, _ xs: UnsafePointer<UInt16>, _ xStride: Int,
+                     _ nb: Int, _ ys: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
+        if emulated {
+            PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, yStride, start)
+        } else {
+            dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, yStride, start)
+        }
+    }
+
+    /// Per worker, the NHWC path's fp32 block of packed pixels (16 channels × the largest chunk, what one
+    /// conversion to bf16 reads) and tile accumulators.
+    private var nhwcWorkspace: [(block: AlignedBuffer, tiles: AlignedBuffer)]?
+
+    func reserveNHWC() {
+        if nhwcWorkspace != nil { return }
+        let s = schedule, largest = s.chunks.map(\.count).max() ?? 1
+        nhwcWorkspace = (0..<pool.threads).map { _ in (AlignedBuffer(count: 16 * largest), AlignedBuffer(count: s.nhwcTileFloats)) }
+    }
+
+    /// As `execute` on NHWC tensors: each channel block of a task's chunk is packed from the NHWC pixels (one 16-float
+    /// run each) into the worker's fp32 block, then converted to bf16 as in `execute`; finished tiles are stored as NHWC
+    /// runs. The bf16 copy the micro-kernel reads is the same as `execute`'s, so are the bits.
+    func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        reserveNHWC()
+        let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
+        let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), emulated = emulated, scratch = scratch
+        let workspace = nhwcWorkspace!
+        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+            let chunkInput = x.pointer + (image * s.problem.pixels + chunk.start) * s.problem.c
+            let copy = scratch[worker].pointer, block = workspace[worker].block.pointer, xStride = chunk.count * 16
+            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer,
+                  nhwcTiles: workspace[worker].tiles.pointer, prefetchInput: false,
+                  stage: { kb, nb in
+                      for b in 0..<nb {
+                          LayoutConversion.packNHWC(chunkInput, channels: s.problem.c, pixels: chunk.count, blocks: (kb + b)..<(kb + b + 1),
+                                                    block, blockStride: xStride)
+                          BF16Kernels.convert(UnsafePointer(block), copy + b * xStride, count: xStride, emulated: emulated)
                       }
+                      return (UnsafePointer(copy), xStride)
+                  },
+                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in
+                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xStride, nb, ys, yStride, start)
                   })
         }
     }

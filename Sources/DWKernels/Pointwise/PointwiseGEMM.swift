@@ -69,7 +69,7 @@ public struct PointwiseGEMM: PointwiseAlgorithm {
     }
 }
 
-final class PointwiseGEMMPlan: PointwisePlan {
+final class PointwiseGEMMPlan: NHWCPointwisePlan {
     let schedule: PanelSchedule
     var problem: PointwiseProblem { schedule.problem }
     var epilogue: PointwiseEpilogue { schedule.epilogue }
@@ -106,7 +106,38 @@ final class PointwiseGEMMPlan: PointwisePlan {
             let chunkInput = x.pointer + image * s.cBlocks * plane + chunk.start * 16
             s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer, prefetchInput: true,
                   stage: { kb, _ in (chunkInput + kb * plane, plane) },
-                  tile: { av, bt, w, xs, xStride, nb, ys, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, plane, start) })
+                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
+        }
+    }
+
+    /// Per worker, the NHWC path's packed input blocks (kc channels × the largest chunk) and tile accumulators.
+    private var nhwcWorkspace: [(input: AlignedBuffer, tiles: AlignedBuffer)]?
+
+    func reserveNHWC() {
+        if nhwcWorkspace != nil { return }
+        let s = schedule, largest = s.chunks.map(\.count).max() ?? 1
+        nhwcWorkspace = (0..<pool.threads).map { _ in
+            (AlignedBuffer(count: min(s.kcBlocks, s.cBlocks) * 16 * largest), AlignedBuffer(count: s.nhwcTileFloats))
+        }
+    }
+
+    /// As `execute` on NHWC tensors: each task packs its chunk's channel blocks into its worker's buffer (the fp32
+    /// path reads NCHW16c in place; NHWC pixels are C floats apart) and stores finished tiles as NHWC runs.
+    func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        reserveNHWC()
+        let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
+        let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), workspace = nhwcWorkspace!
+        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+            let chunkInput = x.pointer + (image * s.problem.pixels + chunk.start) * s.problem.c
+            let packed = workspace[worker].input.pointer, xStride = chunk.count * 16
+            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer,
+                  nhwcTiles: workspace[worker].tiles.pointer, prefetchInput: false,
+                  stage: { kb, nb in
+                      LayoutConversion.packNHWC(chunkInput, channels: s.problem.c, pixels: chunk.count, blocks: kb..<(kb + nb), packed,
+                                                blockStride: xStride)
+                      return (UnsafePointer(packed), xStride)
+                  },
+                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
         }
     }
 }

@@ -5,6 +5,8 @@
     ctx = dwconv.Context(threads=1, plan="plan.json", spin_us=0)            # a tuned plan, its own workers
     layer = dwconv.Depthwise(weight, bias, padding=15, context=ctx)         # weights packed once, reused
     y = layer(x)
+    layer = dwconv.Pointwise(w, b, height=56, width=56, layout="nhwc", precision="bf16")   # channels_last, bf16
+    ctx = dwconv.openmp_context(torch_libgomp_path, threads=4)             # on PyTorch's own OpenMP threads
 
 The library is found through DWCONV_LIBRARY, then a copy inside the package (put there by
 `pip install ./Python/dwconv` after `swift build -c release`), then the repository's .build/release. PyTorch
@@ -20,7 +22,8 @@ import numpy as np
 
 from . import _abi
 
-__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version"]
+__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version",
+           "openmp_context", "precision_supported"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATES = [os.path.join(_HERE, "libdwconv.so"),
@@ -31,6 +34,9 @@ _STATUS = {code: name[len("DWCONV_ERROR_"):].lower().replace("_", " ") for name,
 _ACTIVATIONS = {None: _abi.ACTIVATION["DWCONV_ACTIVATION_NONE"],
                 **{name[len("DWCONV_ACTIVATION_"):].lower(): code for name, code in _abi.ACTIVATION.items()}}
 _LAYOUT_NCHW = _abi.LAYOUT["DWCONV_LAYOUT_NCHW"]
+# The layouts a Python caller names: "nchw" (contiguous (N, C, H, W)) and "nhwc" (torch.channels_last; numpy (N, H, W, C)).
+_LAYOUTS = {"nchw": _LAYOUT_NCHW, "nhwc": _abi.LAYOUT["DWCONV_LAYOUT_NHWC"]}
+_PRECISIONS = {name[len("DWCONV_PRECISION_"):].lower(): code for name, code in _abi.PRECISION.items()}
 
 
 class DwconvError(RuntimeError):
@@ -109,12 +115,20 @@ def _library():
                 "dwconv_layer_choice": ([P, I], ctypes.c_char_p),
                 "dwconv_layer_conversion_seconds": ([P], ctypes.c_double),
                 "dwconv_layer_destroy": ([P], I),
+                "dwconv_pointwise_create_precision": ([P, I, I, I, I, F, F, I, I, I, I, ctypes.POINTER(P)], I),
+                "dwconv_precision_supported": ([I], I),
+                "dwconv_openmp_parallel_for": ([P, _abi.TASK, P, ctypes.c_size_t], None),
             }
             for name, (args, res) in sig.items():
                 fn = getattr(lib, name)
                 fn.argtypes, fn.restype = args, res
             if lib.dwconv_abi_version() != _abi.ABI_VERSION:
                 raise DwconvError(0, f"{library_path()} has ABI version {lib.dwconv_abi_version()}, this package speaks {_abi.ABI_VERSION}")
+            # dwconv_layer_execute once more, with plain addresses (Layer.execute_pointers): a second function object,
+            # so the float-pointer one above keeps its argument checks.
+            raw = lib["dwconv_layer_execute"]
+            raw.argtypes, raw.restype = [P, I, P, P, P], I
+            lib.execute_raw = raw
             _lib = lib
         return _lib
 
@@ -129,6 +143,18 @@ def version():
     return _library().dwconv_version().decode()
 
 
+def _choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+    return choices[value]
+
+
+def precision_supported(precision):
+    """Whether 1×1 layers of this precision ("fp32", "bf16") can be created on this CPU (bf16 needs avx512_bf16
+    and is off under DWBENCH_NO_BF16)."""
+    return _library().dwconv_precision_supported(_choice(precision, "precision", _PRECISIONS)) == 1
+
+
 class Context:
     """Worker threads, idle policy and (optionally) a tuning plan. Layers made on a context run on its
     threads; contexts are independent and may be used from different Python threads at once.
@@ -137,14 +163,30 @@ class Context:
     build or thread count) is not used: a PlanWarning with the reason (also in `plan_warning`), or an error
     with plan_only=True. spin_us: how long idle workers spin before sleeping (None: the library's default,
     2000 µs; 0 inside a host with its own threads, such as PyTorch).
+
+    parallel_for, parallel_for_host, host_threads: run on the host's threads instead (dwconv_context_options):
+    parallel_for the address (an int) of a C dwconv_parallel_for, parallel_for_host the address passed back to it
+    (the caller keeps what it points to alive), host_threads how many threads the host runs at once; threads is
+    then ignored. `openmp_context` fills them for a GNU OpenMP runtime.
     """
 
-    def __init__(self, threads=None, plan=None, plan_only=False, spin_us=None):
+    def __init__(self, threads=None, plan=None, plan_only=False, spin_us=None, parallel_for=None, parallel_for_host=None,
+                 host_threads=None):
         lib = _library()
         opts = _abi.ContextOptions()
         lib.dwconv_context_options_init_v2(ctypes.byref(opts))
         if threads is not None:
             opts.threads = _c_int(threads, "threads", 1)
+        if parallel_for is not None:
+            address = _address(parallel_for, "parallel_for")
+            if host_threads is None:
+                raise ValueError("host_threads is required with parallel_for")
+            self._parallel_for = _abi.PARALLEL_FOR(address)
+            opts.parallel_for = self._parallel_for
+            opts.parallel_for_host = _address(parallel_for_host, "parallel_for_host") if parallel_for_host is not None else None
+            opts.host_threads = _c_int(host_threads, "host_threads", 1)
+        elif parallel_for_host is not None or host_threads is not None:
+            raise ValueError("parallel_for_host and host_threads go with parallel_for")
         if spin_us is not None:
             opts.spin_us = _c_int(spin_us, "spin_us", 0)
         self._plan = os.fsencode(plan) if plan is not None else None
@@ -184,6 +226,37 @@ class Context:
             pass
 
 
+def _address(value, name):
+    """A C address given as a Python int (not a bool), nonzero."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__") or operator.index(value) <= 0:
+        raise TypeError(f"{name} must be an address (a positive int), got {value!r}")
+    return operator.index(value)
+
+
+def openmp_context(library, threads, plan=None, plan_only=False):
+    """A Context whose layers run on the threads of a GNU OpenMP runtime already loaded in this process (PyTorch's
+    CPU wheels: the libgomp in torch/lib, their intra-op threads), through libdwconv's dwconv_openmp_parallel_for.
+    `library`: that runtime's path, as the process loaded it (see /proc/self/maps); it is looked up, never loaded
+    (a second OpenMP runtime would start threads of its own). threads: how many of its threads a layer uses."""
+    try:
+        runtime = ctypes.CDLL(library, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+    except OSError as e:
+        raise DwconvError(0, f"{library} is not loaded in this process: openmp_context runs on a runtime already loaded, "
+                             f"never loads one ({e})") from None
+    entries = _abi.OpenMP()
+    for field, _ in _abi.OpenMP._fields_:
+        symbol = "GOMP_parallel" if field == "gomp_parallel" else field
+        try:
+            setattr(entries, field, ctypes.cast(getattr(runtime, symbol), ctypes.c_void_p).value)
+        except AttributeError:
+            raise DwconvError(0, f"{library} has no {symbol}: not a GNU OpenMP runtime") from None
+    parallel_for = ctypes.cast(_library().dwconv_openmp_parallel_for, ctypes.c_void_p).value
+    context = Context(plan=plan, plan_only=plan_only, spin_us=0, parallel_for=parallel_for,
+                      parallel_for_host=ctypes.addressof(entries), host_threads=threads)
+    context._openmp = (entries, runtime)   # the struct the library reads, alive as long as the context
+    return context
+
+
 _default = None
 _default_lock = threading.Lock()
 
@@ -209,8 +282,10 @@ def _is_torch(x):
     return type(x).__module__.startswith("torch")
 
 
-def _as_array(x, name, shape_len=None):
-    """A C-contiguous float32 numpy view or copy of x (numpy array or CPU torch tensor)."""
+def _as_array(x, name, shape_len=None, nhwc=False):
+    """A C-contiguous float32 numpy view or copy of x (numpy array or CPU torch tensor). With nhwc, a 4-D torch
+    tensor (N, C, H, W) becomes its channels_last memory as an (N, H, W, C) array (a view when it is channels_last
+    already); numpy arrays are taken as they are, (N, H, W, C)."""
     if _is_torch(x):
         if x.device.type != "cpu":
             raise TypeError(f"{name} is on {x.device}; dwconv runs on the CPU")
@@ -218,7 +293,11 @@ def _as_array(x, name, shape_len=None):
             raise RuntimeError(f"{name} requires grad: dwconv is inference only (use torch.no_grad() or torch.inference_mode())")
         if str(x.dtype) != "torch.float32":
             raise TypeError(f"{name} has dtype {x.dtype}; dwconv takes float32")
-        a = x.detach().contiguous().numpy()
+        if nhwc and x.dim() == 4:
+            import torch
+            a = x.detach().contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).numpy()
+        else:
+            a = x.detach().contiguous().numpy()
     elif isinstance(x, np.ndarray):
         if x.dtype != np.float32:
             raise TypeError(f"{name} has dtype {x.dtype}; dwconv takes float32")
@@ -242,9 +321,15 @@ def _fptr(a):
 class _Layer:
     """A libdwconv layer: weights copied and packed once per batch size; calls run on the context."""
 
-    def __init__(self, context):
+    def __init__(self, context, layout="nchw"):
         self.context = context if context is not None else _default_context()
         self._handle = ctypes.c_void_p()
+        self.layout = layout
+        self._layout = _choice(layout, "layout", _LAYOUTS)
+
+    def _tensor_shape(self, chw):
+        """The (C, H, W) of a tensor as this layer's arrays hold it: (H, W, C) for nhwc."""
+        return (chw[1], chw[2], chw[0]) if self.layout == "nhwc" else chw
 
     def _out_size(self):
         c, h, w = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
@@ -262,22 +347,34 @@ class _Layer:
     def conversion_seconds(self):
         return _library().dwconv_layer_conversion_seconds(self._handle)
 
+    def execute_pointers(self, batch, input_ptr, output_ptr, residual_ptr=None):
+        """dwconv_layer_execute on memory the caller allocated, given as integer addresses (such as
+        tensor.data_ptr()): batch images in the layer's layout (nhwc: channels_last). Nothing is checked here but
+        what the library checks; the buffers' sizes are the caller's to get right."""
+        status = _lib.execute_raw(self._handle, batch, input_ptr, output_ptr, residual_ptr)
+        if status != 0:
+            _check(status)
+
     def _run(self, x, residual=None):
         torch_in = _is_torch(x)
-        a = _as_array(x, "input", 4)
-        if a.shape[1:] != self._in_shape:
-            raise ValueError(f"input has shape {tuple(a.shape)}, this layer takes (N, {', '.join(map(str, self._in_shape))})")
+        nhwc = self.layout == "nhwc"
+        a = _as_array(x, "input", 4, nhwc=nhwc)
+        in_shape, out_shape = self._tensor_shape(self._in_shape), self._tensor_shape(self._out_shape)
+        if a.shape[1:] != in_shape:
+            taken = f"(N, {', '.join(map(str, self._in_shape))}) in channels_last" if nhwc and torch_in else f"(N, {', '.join(map(str, in_shape))})"
+            raise ValueError(f"input has shape {tuple(x.shape) if torch_in else tuple(a.shape)}, this layer takes {taken}")
         n = _c_int(a.shape[0], "batch", 1)
-        out = np.empty((n,) + self._out_shape, dtype=np.float32)
+        out = np.empty((n,) + out_shape, dtype=np.float32)
         r = None
         if residual is not None:
-            r = _as_array(residual, "residual", 4)
+            r = _as_array(residual, "residual", 4, nhwc=nhwc)
             if r.shape != out.shape:
                 raise ValueError(f"residual has shape {tuple(r.shape)}, the output is {tuple(out.shape)}")
         _check(_library().dwconv_layer_execute(self._handle, n, _fptr(a), _fptr(out), _fptr(r)))
         if torch_in:
             import torch
-            return torch.from_numpy(out)
+            y = torch.from_numpy(out)
+            return y.permute(0, 3, 1, 2) if nhwc else y   # (N, C, H, W), channels_last memory
         return out
 
     def close(self):
@@ -294,10 +391,11 @@ class _Layer:
 
 class Depthwise(_Layer):
     """PyTorch's conv2d(groups=C) with dilation 1 and zero padding, for inputs of C×H×W (any batch):
-    weight (C, 1, K, K), bias (C,) or None."""
+    weight (C, 1, K, K), bias (C,) or None. layout "nchw", or "nhwc": torch tensors (N, C, H, W) in
+    torch.channels_last memory (the output too), numpy arrays (N, H, W, C)."""
 
-    def __init__(self, weight, bias=None, stride=1, padding=0, *, height, width, context=None):
-        super().__init__(context)
+    def __init__(self, weight, bias=None, stride=1, padding=0, *, height, width, context=None, layout="nchw"):
+        super().__init__(context, layout)
         w = _as_array(weight, "weight", 4)
         c, one, k, k2 = w.shape
         if one != 1 or k != k2:
@@ -307,7 +405,7 @@ class Depthwise(_Layer):
             raise ValueError(f"bias must have shape ({c},), got {tuple(b.shape)}")
         c, k, height, width = _positive(channels=c, kernel=k, height=height, width=width)
         s, p = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), _LAYOUT_NCHW,
+        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), self._layout,
                                                   ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
         self._out_shape = self._out_size()
@@ -318,10 +416,15 @@ class Depthwise(_Layer):
 
 class Pointwise(_Layer):
     """A 1×1 convolution with its fused epilogue: activation(W·x + bias) (+ residual): weight (O, C, 1, 1),
-    activation None, 'relu' or 'gelu' (exact), residual=True to add a tensor of the output's shape."""
+    activation None, 'relu' or 'gelu' (exact), residual=True to add a tensor of the output's shape. layout as
+    for Depthwise; precision "fp32", or "bf16" (input and weights rounded to bfloat16 inside, fp32 sums; needs
+    precision_supported("bf16"), otherwise DwconvError)."""
 
-    def __init__(self, weight, bias=None, *, height, width, activation=None, residual=False, context=None):
-        super().__init__(context)
+    def __init__(self, weight, bias=None, *, height, width, activation=None, residual=False, context=None, layout="nchw",
+                 precision="fp32"):
+        super().__init__(context, layout)
+        self.precision = precision
+        precision_code = _choice(precision, "precision", _PRECISIONS)
         w = _as_array(weight, "weight", 4)
         o, c, kh, kw = w.shape
         if (kh, kw) != (1, 1):
@@ -333,9 +436,9 @@ class Pointwise(_Layer):
             raise ValueError(f"activation must be None, 'relu' or 'gelu', got {activation!r}")
         self.residual = bool(residual)
         c, o, height, width = _positive(in_channels=c, out_channels=o, height=height, width=width)
-        _check(_library().dwconv_pointwise_create(self.context._handle, c, o, height, width, _fptr(w), _fptr(b),
-                                                  _ACTIVATIONS[activation], 1 if residual else 0, _LAYOUT_NCHW,
-                                                  ctypes.byref(self._handle)))
+        _check(_library().dwconv_pointwise_create_precision(self.context._handle, c, o, height, width, _fptr(w), _fptr(b),
+                                                            _ACTIVATIONS[activation], 1 if residual else 0, self._layout,
+                                                            precision_code, ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
         self._out_shape = self._out_size()
 

@@ -4,8 +4,9 @@ import ctypes
 ABI_VERSION = 2
 MAX_THREADS = 256
 STATUS = {"DWCONV_OK": 0, "DWCONV_ERROR_INVALID_ARGUMENT": 1, "DWCONV_ERROR_UNSUPPORTED": 2, "DWCONV_ERROR_PLAN": 3, "DWCONV_ERROR_OUT_OF_MEMORY": 4}
-LAYOUT = {"DWCONV_LAYOUT_NCHW": 0, "DWCONV_LAYOUT_NCHW16C": 1}
+LAYOUT = {"DWCONV_LAYOUT_NCHW": 0, "DWCONV_LAYOUT_NCHW16C": 1, "DWCONV_LAYOUT_NHWC": 2}
 ACTIVATION = {"DWCONV_ACTIVATION_NONE": 0, "DWCONV_ACTIVATION_RELU": 1, "DWCONV_ACTIVATION_GELU": 2}
+PRECISION = {"DWCONV_PRECISION_FP32": 0, "DWCONV_PRECISION_BF16": 1}
 # void (*)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count)
 TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
 PARALLEL_FOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, TASK, ctypes.c_void_p, ctypes.c_size_t)
@@ -14,4 +15,9 @@ PARALLEL_FOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, TASK, ctypes.c_void_p, ct
 class ContextOptions(ctypes.Structure):
     """dwconv_context_options, field for field."""
     _fields_ = [("threads", ctypes.c_int), ("spin_us", ctypes.c_int), ("plan", ctypes.c_char_p), ("plan_only", ctypes.c_int), ("parallel_for", PARALLEL_FOR), ("parallel_for_host", ctypes.c_void_p), ("host_threads", ctypes.c_int)]
+
+
+class OpenMP(ctypes.Structure):
+    """dwconv_openmp, field for field: each a function pointer, held as its address (an int from dlsym)."""
+    _fields_ = [("gomp_parallel", ctypes.c_void_p), ("omp_get_thread_num", ctypes.c_void_p), ("omp_get_num_threads", ctypes.c_void_p)]
 
