@@ -100,6 +100,10 @@ def child(cfg):
     import numpy as np
     import torch
     t, b, engine = cfg["threads"], cfg["batch"], cfg["engine"]
+    # Denormals flushed for every PyTorch engine alike, before any thread starts (PyTorch's OpenMP workers,
+    # created later, inherit the setting): the seeded random weights put denormal activations in RepLKNet's
+    # stem, which cost both PyTorch's and dwconv's kernels time that real weights would not.
+    torch.set_flush_denormal(True)
     torch.set_num_threads(t)
     x_np = np.ascontiguousarray(np.load(cfg["input"])[:b])
     out = {"warnings": []}
@@ -169,26 +173,15 @@ def setup(engine, cfg, model, x, out):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     if engine.startswith("dwconv-"):
-        import inspect
         import dwconv.torch as dwt
         kwargs = {"pointwise": True}
-        if "report" not in inspect.signature(dwt.convert).parameters:
-            # The API that returns (module, report) runs the layers on a pool of its own, all cores by default:
-            # give it the measurement's thread count (the later API uses PyTorch's intra-op threads).
-            kwargs["threads"] = t
-            out["dwconv_api"] = "pair, own pool"
-        else:
-            out["dwconv_api"] = "module, PyTorch's threads"
         plan = cfg.get("plan_bf16" if bf16 else "plan")
         if plan:
             kwargs["plan"] = plan
         t0 = time.perf_counter()
         converted = dwt.convert(model, **kwargs)
         out["convert_s"] = time.perf_counter() - t0
-        if isinstance(converted, tuple):          # the API before dwconv_report: (module, report)
-            converted, report = converted[0], converted[1]
-        else:
-            report = getattr(converted, "dwconv_report", None)
+        report = converted.dwconv_report
         model = converted
         if report is not None:
             out["replaced"] = len(getattr(report, "replaced", []))
