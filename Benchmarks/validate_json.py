@@ -35,7 +35,6 @@ RESULTS = [
     (r"^peers-.*\.json$", "results", "peerRecords"),
     (r"^machine\.json$", "results", "machineReport"),
     (r"^dwconv-torch-recipes.*\.json$", "results", "dwconvTorchRecipes"),
-    (r"^dwconv-torch.*\.json$", "results", "dwconvTorch"),
     (r"^bf16-accuracy\.json$", "results", "bf16Accuracy"),
 ]
 

@@ -280,7 +280,7 @@ def test_tune_makes_a_plan_for_the_models_shapes_that_convert_uses(tmp_path, mon
     assert [text for _, text, _ in lines] == ["n2c32h28w28k13s1p6", "n2c32h28w28o64", "n2c64h28w28k5s2p2"]
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert dwt.shapes(model, x)[1][1] == "n2c32h28w28o64.bf16"
-    plan = dwt.tune(model, x, tmp_path / "plan.json", mode="estimate")
+    plan = dwconv.tune(model, x, tmp_path / "plan.json", mode="estimate")
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error", dwconv.PlanWarning)
@@ -290,3 +290,23 @@ def test_tune_makes_a_plan_for_the_models_shapes_that_convert_uses(tmp_path, mon
     assert rel(got, model.double()(x.double())) < 1e-5
     choices = [layer.algorithm(batch=2)[1] for (_, _, layer) in fast.dwconv_runtime._layers.values()]
     assert len(choices) == 3 and all(c.startswith("plan") for c in choices), choices
+
+
+def test_example_input_keeps_libdwconv_only_where_it_measured_faster():
+    """convert(example_input=...) times each depthwise layer against PyTorch's conv2d; whichever way each goes
+    (the outcome depends on the machine and its load, so it is not asserted), the report states both times,
+    the model still computes the same function, in both dtypes, and compiles as one graph."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 13, padding=6, groups=32)).eval()
+    x = torch.randn(1, 32, 28, 28).contiguous(memory_format=CL)
+    fast = dwt.convert(model, example_input=x)
+    lines = [what for _, what in fast.dwconv_report.replaced]
+    assert len(lines) == 2 and all("measured float32" in w and "vs PyTorch" in w for w in lines)
+    layers = [m for m in fast.modules() if isinstance(m, dwt.DepthwiseConv2d)]
+    assert all(m.dtypes <= {torch.float32, torch.bfloat16} for m in layers)
+    layers[0].dtypes = frozenset()                       # whatever was measured: one layer back on PyTorch
+    with torch.no_grad():
+        want = model.double()(x.double())
+        assert rel(fast(x), want) < 1e-5
+        compiled = torch.compile(fast, fullgraph=True)
+        assert rel(compiled(x), want) < 1e-5

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _abi
 
-__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version",
+__all__ = ["Context", "Depthwise", "Pointwise", "DwconvError", "PlanWarning", "depthwise_conv2d", "pointwise_conv2d", "library_path", "version", "tune",
            "openmp_context", "precision_supported"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -470,3 +470,11 @@ def pointwise_conv2d(x, weight, bias=None, *, activation=None, residual=None, co
         return layer(x, residual)
     finally:
         layer.close()
+
+
+def tune(model, example_input, output, **options):
+    """A plan tuned for the convolutions a PyTorch `model` runs on `example_input`, written to `output` and ready
+    for dwconv.torch.convert(model, plan=output): dwconv.torch.tune (it runs `dwbench tune` on the recorded
+    shapes; options: threads, pointwise, mode, budget_seconds)."""
+    from .torch import tune as tune_model
+    return tune_model(model, example_input, output, **options)

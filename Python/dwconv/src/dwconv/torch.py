@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from typing import Optional
 
 import torch
 import torch.fx
+from torch._prims_common import suggest_memory_format
 from torch import nn
 
 from . import Context, Depthwise, Pointwise, PlanWarning, precision_supported
@@ -180,14 +182,11 @@ _FALLBACK = {}
 # ---------------------------------------------------------------------------------------------------------------
 # The custom ops.
 
-def _channels_last(x):
-    """True when x is laid out channels_last (NHWC) and not also plain contiguous: nn.Conv2d's rule for its
-    output's memory format, and what real and fake implementations both follow."""
-    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
 def _format(x):
-    return torch.channels_last if _channels_last(x) else torch.contiguous_format
+    """The memory format of the op's output and of the buffer its kernel reads: PyTorch's own rule for a
+    convolution's output (suggest_memory_format: channels_last for NHWC strides, including a channel slice of an
+    NHWC tensor, which is then packed densely), followed alike by the real and the fake kernels."""
+    return suggest_memory_format(x)
 
 
 def _fp32_input(x, fmt):
@@ -286,7 +285,8 @@ def _refuse_grad(*tensors):
 
 class DepthwiseConv2d(nn.Module):
     """A depthwise nn.Conv2d run by libdwconv through torch.ops.dwconv.depthwise_conv2d. Its weight and bias
-    stay parameters (state_dict keys are unchanged)."""
+    stay parameters (state_dict keys are unchanged). `dtypes` are the input dtypes it runs on libdwconv; for
+    any other (those where convert's measurement found PyTorch faster) it is PyTorch's conv2d, as before."""
 
     def __init__(self, conv: nn.Conv2d, runtime: Runtime, index: int, padding: int):
         super().__init__()
@@ -297,14 +297,69 @@ class DepthwiseConv2d(nn.Module):
         self.runtime = runtime
         self.runtime_id = runtime.id
         self.index = index
+        self.dtypes = frozenset({torch.float32, torch.bfloat16})
 
     def extra_repr(self):
         c, _, k, _ = self.weight.shape
-        return f"{c}, kernel_size={k}, stride={self.stride}, padding={self.padding}, dwconv"
+        on = ", ".join(sorted(str(d).replace("torch.", "") for d in self.dtypes)) or "none"
+        return f"{c}, kernel_size={k}, stride={self.stride}, padding={self.padding}, dwconv for {on}"
 
     def forward(self, x):
+        if x.dtype not in self.dtypes:
+            return nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.weight.shape[0])
         _refuse_grad(x, self.weight)
         return torch.ops.dwconv.depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.runtime_id, self.index)
+
+
+def _median_ms(fn, repeat):
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    return samples[len(samples) // 2] * 1e3
+
+
+def _keep_where_faster(model, converted, example_input, report, repeat=7):
+    """Times every replaced depthwise layer against PyTorch's conv2d on the input it gets from `example_input`
+    (captured from the original model, in its memory format), in float32 and, where the CPU runs bf16, in bfloat16
+    under autocast, interleaved; a layer keeps libdwconv only for the dtypes where it measured faster. The
+    report's line for each layer gives both times. PyTorch's side is its eager conv2d (oneDNN), which under
+    inductor freezing gains its prepacked weights: a layer within a few percent may go either way."""
+    inputs = {}
+    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: inputs.setdefault(name, args[0].detach()))
+             for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for h in hooks:
+            h.remove()
+    dtypes = [torch.float32] + ([torch.bfloat16] if precision_supported("bf16") else [])
+    notes = {}
+    for name, layer in converted.named_modules():
+        if not isinstance(layer, DepthwiseConv2d) or name not in inputs:
+            continue
+        keep, times = set(), []
+        for dtype in dtypes:
+            x = inputs[name].to(dtype)
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+            ours = lambda: layer(x)  # noqa: E731
+            theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, 1, layer.weight.shape[0])  # noqa: E731
+            with torch.no_grad(), autocast:
+                for _ in range(2):
+                    ours(), theirs()
+                pairs = [(_median_ms(ours, 1), _median_ms(theirs, 1)) for _ in range(repeat)]
+                a = sorted(p[0] for p in pairs)[repeat // 2]
+                b = sorted(p[1] for p in pairs)[repeat // 2]
+            if a < b:
+                keep.add(dtype)
+            times.append(f"{str(dtype).replace('torch.', '')} {a:.3f} vs PyTorch {b:.3f} ms")
+        layer.dtypes = frozenset(keep)
+        notes[name] = ("; measured " + ", ".join(times) + ("" if keep == set(dtypes) else
+                       f" (PyTorch kept for {', '.join(str(d).replace('torch.', '') for d in dtypes if d not in keep)})"))
+    report.replaced = [(n, what + notes.get(n, "")) for n, what in report.replaced]
 
 
 class PointwiseConv2d(nn.Module):
@@ -516,7 +571,7 @@ def _fuse_pointwise(gm, runtime, indices, report):
 
 
 def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, linear=False, plan_only=False, spin_us=0,
-            context=None, report=False):
+            context=None, report=False, example_input=None):
     """A copy of eval-mode `module` in which every depthwise nn.Conv2d (groups == in == out channels,
     dilation 1, zero padding, square kernel and stride) runs on libdwconv. Returns the module (its
     `dwconv_report` says what was replaced and what was left, with the reason); with report=True, the pair
@@ -533,7 +588,12 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, line
     plan: a plan file from `dwbench tune` (or dwconv.torch.tune), or a list of them for several thread
     counts; each context uses the one tuned for its thread count. A plan that does not apply here (another
     machine, build or thread count) is not used: a dwconv.PlanWarning says why (an error with
-    plan_only=True). The original module is not modified."""
+    plan_only=True). The original module is not modified.
+
+    example_input: an input of the model (in the memory format it will run in). Each depthwise layer is then
+    timed against PyTorch's own conv2d on the input it gets, in float32 and (with avx512_bf16) in bfloat16 under
+    autocast, and keeps libdwconv only where it measured faster (torch.backends.cudnn.benchmark's idea, per
+    layer and dtype); the report gives both times. Without it every depthwise layer runs on libdwconv."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert takes an nn.Module, got {type(module).__name__}")
     if module.training:
@@ -579,6 +639,8 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, line
         left = {n for n, m in out.named_modules() if isinstance(m, nn.Conv2d)}
         result.left = [(n, why) for n, why in result.left if n in left or n.startswith("(")]
     out.dwconv_runtime = runtime
+    if example_input is not None:
+        _keep_where_faster(module, out, example_input, result)
     out.dwconv_report = result
     return (out, result) if report else out
 
