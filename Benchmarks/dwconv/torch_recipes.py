@@ -22,7 +22,7 @@ Engines (one configuration string each):
   compile                         torch.compile(model), default mode, NCHW
   compile-freeze-cl               torch._inductor.config.freezing = True, channels_last model and input, torch.compile
   compile-freeze-cl-bf16          the same under torch.autocast("cpu", dtype=torch.bfloat16)
-  dwconv-eager-cl                 dwconv.torch.convert(channels_last model, pointwise=True, example_input=x), eager
+  dwconv-eager-cl                 dwconv.torch.convert(channels_last model, pointwise=True, linear=True, example_input=x), eager
   dwconv-compile-freeze-cl        the converted model with the compile-freeze-cl recipe
   dwconv-compile-freeze-cl-bf16   the same under bf16 autocast
   RepLKNet only:
@@ -174,9 +174,9 @@ def setup(engine, cfg, model, x, out):
         x = x.contiguous(memory_format=torch.channels_last)
     if engine.startswith("dwconv-"):
         import dwconv.torch as dwt
-        # example_input: each depthwise layer keeps libdwconv only where it measured faster than PyTorch's conv2d
+        # example_input: each depthwise layer (and nn.Linear over NHWC: linear=True) keeps libdwconv only where it measured faster than PyTorch
         # on this input, per dtype (the convert-time measurement is outside the timed calls).
-        kwargs = {"pointwise": True, "example_input": x}
+        kwargs = {"pointwise": True, "linear": True, "example_input": x}
         plan = cfg.get("plan_bf16" if bf16 else "plan")
         if plan:
             kwargs["plan"] = plan
@@ -519,7 +519,7 @@ def markdown(r, svg_name):
           "(fp32: the fastest of eager-cl, compile, compile-freeze-cl; bf16: compile-freeze-cl-bf16) in that column. "
           "Engines: `eager-cl` channels_last eager; `compile` torch.compile, NCHW; `compile-freeze-cl` Inductor freezing, "
           "channels_last, torch.compile; `-bf16` the same under `torch.autocast(\"cpu\", dtype=torch.bfloat16)`; "
-          "`dwconv-…` the model converted by `dwconv.torch.convert(model, pointwise=True, example_input=x)` first (each depthwise layer kept on libdwconv only for the dtypes where it measured faster than PyTorch's conv2d); `dwbench-replknet` the CLI "
+          "`dwconv-…` the model converted by `dwconv.torch.convert(model, pointwise=True, linear=True, example_input=x)` first (each depthwise layer, and each nn.Linear over NHWC, kept on libdwconv only for the dtypes where it measured faster than PyTorch's own); `dwbench-replknet` the CLI "
           "with the same weights and input; `openvino-…` OpenVINO CPU on the ONNX export, LATENCY hint.\n",
           f"![speed-up over the best PyTorch fp32 recipe, batch 1]({svg_name})\n"]
     footnotes = []

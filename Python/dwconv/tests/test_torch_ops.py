@@ -297,16 +297,18 @@ def test_example_input_keeps_libdwconv_only_where_it_measured_faster():
     (the outcome depends on the machine and its load, so it is not asserted), the report states both times,
     the model still computes the same function, in both dtypes, and compiles as one graph."""
     model = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 3, padding=1, groups=32), torch.nn.ReLU(),
-                                torch.nn.Conv2d(32, 32, 13, padding=6, groups=32)).eval()
+                                torch.nn.Conv2d(32, 32, 13, padding=6, groups=32), torch.nn.Conv2d(32, 48, 1), torch.nn.BatchNorm2d(48)).eval()
     x = torch.randn(1, 32, 28, 28).contiguous(memory_format=CL)
-    fast = dwt.convert(model, example_input=x)
+    with torch.no_grad():
+        want = model.double()(x.double())
+    fast = dwt.convert(model.float(), example_input=x)
     lines = [what for _, what in fast.dwconv_report.replaced]
     assert len(lines) == 2 and all("measured float32" in w and "vs PyTorch" in w for w in lines)
     layers = [m for m in fast.modules() if isinstance(m, dwt.DepthwiseConv2d)]
     assert all(m.dtypes <= {torch.float32, torch.bfloat16} for m in layers)
     layers[0].dtypes = frozenset()                       # whatever was measured: one layer back on PyTorch
     with torch.no_grad():
-        want = model.double()(x.double())
+        assert rel(model(x), want) < 1e-5                # the measurement left the original model as it was
         assert rel(fast(x), want) < 1e-5
         compiled = torch.compile(fast, fullgraph=True)
         assert rel(compiled(x), want) < 1e-5

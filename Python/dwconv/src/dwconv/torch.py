@@ -322,14 +322,19 @@ def _median_ms(fn, repeat):
 
 
 def _keep_where_faster(model, converted, example_input, report, repeat=7):
-    """Times every replaced depthwise layer against PyTorch's conv2d on the input it gets from `example_input`
+    """Times every replaced depthwise layer (and nn.Linear over NHWC) against PyTorch's conv2d (linear) on the
+    input it gets from `example_input`
     (captured from the original model, in its memory format), in float32 and, where the CPU runs bf16, in bfloat16
     under autocast, interleaved; a layer keeps libdwconv only for the dtypes where it measured faster. The
     report's line for each layer gives both times. PyTorch's side is its eager conv2d (oneDNN), which under
     inductor freezing gains its prepacked weights: a layer within a few percent may go either way."""
     inputs = {}
-    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: inputs.setdefault(name, args[0].detach()))
-             for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+    def capture(name):
+        def hook(module, args, output):
+            inputs.setdefault(name, args[0].detach())      # returns None: the module's output is left as it is
+        return hook
+    hooks = [m.register_forward_hook(capture(name)) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     try:
         with torch.no_grad():
             model(example_input)
@@ -339,14 +344,17 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
     dtypes = [torch.float32] + ([torch.bfloat16] if precision_supported("bf16") else [])
     notes = {}
     for name, layer in converted.named_modules():
-        if not isinstance(layer, DepthwiseConv2d) or name not in inputs:
+        if not isinstance(layer, (DepthwiseConv2d, PointwiseLinear)) or name not in inputs or inputs[name].dim() != 4:
             continue
         keep, times = set(), []
         for dtype in dtypes:
             x = inputs[name].to(dtype)
             autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
             ours = lambda: layer(x)  # noqa: E731
-            theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, 1, layer.weight.shape[0])  # noqa: E731
+            if isinstance(layer, PointwiseLinear):
+                theirs = lambda: nn.functional.linear(x, layer.weight, layer.bias)  # noqa: E731
+            else:
+                theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, 1, layer.weight.shape[0])  # noqa: E731
             with torch.no_grad(), autocast:
                 for _ in range(2):
                     ours(), theirs()
@@ -396,13 +404,14 @@ class PointwiseLinear(nn.Module):
         self.runtime = runtime
         self.runtime_id = runtime.id
         self.index = index
+        self.dtypes = frozenset({torch.float32, torch.bfloat16})
 
     def extra_repr(self):
         o, c = self.weight.shape
         return f"{c} → {o}, dwconv over NHWC"
 
     def forward(self, x):
-        if x.dim() != 4 or not x.is_contiguous():
+        if x.dim() != 4 or not x.is_contiguous() or x.dtype not in self.dtypes:
             return nn.functional.linear(x, self.weight, self.bias)
         _refuse_grad(x, self.weight)
         o, c = self.weight.shape
