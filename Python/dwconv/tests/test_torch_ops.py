@@ -301,12 +301,12 @@ def test_example_input_keeps_libdwconv_only_where_it_measured_faster():
     x = torch.randn(1, 32, 28, 28).contiguous(memory_format=CL)
     with torch.no_grad():
         want = model.double()(x.double())
-    fast = dwt.convert(model.float(), example_input=x)
+    fast = dwt.convert(model.float(), pointwise=True, example_input=x)
     lines = [what for _, what in fast.dwconv_report.replaced]
-    assert len(lines) == 2 and all("measured float32" in w and "vs PyTorch" in w for w in lines)
-    layers = [m for m in fast.modules() if isinstance(m, dwt.DepthwiseConv2d)]
+    assert len(lines) == 3 and all("measured float32" in w and "vs PyTorch" in w for w in lines), lines
+    layers = [m for m in fast.modules() if isinstance(m, (dwt.DepthwiseConv2d, dwt.PointwiseConv2d))]
     assert all(m.dtypes <= {torch.float32, torch.bfloat16} for m in layers)
-    layers[0].dtypes = frozenset()                       # whatever was measured: one layer back on PyTorch
+    layers[0].dtypes = layers[-1].dtypes = frozenset()   # whatever was measured: a depthwise and the 1×1 back on PyTorch
     with torch.no_grad():
         assert rel(model(x), want) < 1e-5                # the measurement left the original model as it was
         assert rel(fast(x), want) < 1e-5

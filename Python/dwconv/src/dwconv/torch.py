@@ -341,17 +341,42 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
     finally:
         for h in hooks:
             h.remove()
+    fused = {}
+
+    def capture_fused(name):
+        def hook(module, args, output):
+            fused.setdefault(name, tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args))
+        return hook
+    hooks = [m.register_forward_hook(capture_fused(name)) for name, m in converted.named_modules() if isinstance(m, PointwiseConv2d)]
+    try:
+        with torch.no_grad():
+            converted(example_input)
+    finally:
+        for h in hooks:
+            h.remove()
     dtypes = [torch.float32] + ([torch.bfloat16] if precision_supported("bf16") else [])
     notes = {}
     for name, layer in converted.named_modules():
-        if not isinstance(layer, (DepthwiseConv2d, PointwiseLinear)) or name not in inputs or inputs[name].dim() != 4:
+        if isinstance(layer, PointwiseConv2d) and name in fused:
+            args = fused[name]
+        elif isinstance(layer, (DepthwiseConv2d, PointwiseLinear)) and name in inputs and inputs[name].dim() == 4:
+            args = (inputs[name],)
+        else:
             continue
         keep, times = set(), []
         for dtype in dtypes:
-            x = inputs[name].to(dtype)
+            x = args[0].to(dtype)
+            rest = tuple(a.to(dtype) if isinstance(a, torch.Tensor) else a for a in args[1:])
             autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
-            ours = lambda: layer(x)  # noqa: E731
-            if isinstance(layer, PointwiseLinear):
+            ours = lambda: layer(x, *rest)  # noqa: E731
+            if isinstance(layer, PointwiseConv2d):
+                def theirs(layer=layer, x=x, rest=rest):
+                    kept, layer.dtypes = layer.dtypes, frozenset()
+                    try:
+                        return layer(x, *rest)
+                    finally:
+                        layer.dtypes = kept
+            elif isinstance(layer, PointwiseLinear):
                 theirs = lambda: nn.functional.linear(x, layer.weight, layer.bias)  # noqa: E731
             else:
                 theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, 1, layer.weight.shape[0])  # noqa: E731
@@ -365,7 +390,7 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
                 keep.add(dtype)
             times.append(f"{str(dtype).replace('torch.', '')} {a:.3f} vs PyTorch {b:.3f} ms")
         layer.dtypes = frozenset(keep)
-        notes[name] = ("; measured " + ", ".join(times) + ("" if keep == set(dtypes) else
+        notes[getattr(layer, "source", name)] = ("; measured " + ", ".join(times) + ("" if keep == set(dtypes) else
                        f" (PyTorch kept for {', '.join(str(d).replace('torch.', '') for d in dtypes if d not in keep)})"))
     report.replaced = [(n, what + notes.get(n, "")) for n, what in report.replaced]
 
@@ -383,12 +408,17 @@ class PointwiseConv2d(nn.Module):
         self.runtime = runtime
         self.runtime_id = runtime.id
         self.index = index
+        self.dtypes = frozenset({torch.float32, torch.bfloat16})
 
     def extra_repr(self):
         o, c = self.weight.shape[:2]
         return f"{c} → {o}, activation={self.activation}, residual={self.residual}, dwconv"
 
     def forward(self, x, residual=None):
+        if x.dtype not in self.dtypes:      # PyTorch measured faster here: its conv2d and the same epilogue
+            y = nn.functional.conv2d(x, self.weight, self.bias)
+            y = nn.functional.relu(y) if self.activation == "relu" else nn.functional.gelu(y) if self.activation == "gelu" else y
+            return y if residual is None else y + residual
         _refuse_grad(x)
         return torch.ops.dwconv.pointwise_conv2d(x, self.weight, self.bias, residual, self.activation, self.runtime_id, self.index)
 
@@ -562,8 +592,10 @@ def _fuse_pointwise(gm, runtime, indices, report):
                 fused.append("residual")
         name = f"dwconv_pw{count}"
         count += 1
-        gm.add_submodule(name, PointwiseConv2d(w.float().reshape(conv.out_channels, conv.in_channels, 1, 1), b.float(), activation,
-                                               residual is not None, runtime, next(indices)))
+        layer = PointwiseConv2d(w.float().reshape(conv.out_channels, conv.in_channels, 1, 1), b.float(), activation,
+                                residual is not None, runtime, next(indices))
+        layer.source = names[id(conv)]          # the report's name for it
+        gm.add_submodule(name, layer)
         node.target = name
         if residual is not None:
             node.args = (node.args[0], residual)
