@@ -322,12 +322,13 @@ def _median_ms(fn, repeat):
 
 
 def _keep_where_faster(model, converted, example_input, report, repeat=7):
-    """Times every replaced depthwise layer (and nn.Linear over NHWC) against PyTorch's conv2d (linear) on the
-    input it gets from `example_input`
-    (captured from the original model, in its memory format), in float32 and, where the CPU runs bf16, in bfloat16
-    under autocast, interleaved; a layer keeps libdwconv only for the dtypes where it measured faster. The
-    report's line for each layer gives both times. PyTorch's side is its eager conv2d (oneDNN), which under
-    inductor freezing gains its prepacked weights: a layer within a few percent may go either way."""
+    """Times every replaced layer against PyTorch on the input it gets from `example_input`, in its memory format:
+    a depthwise layer against conv2d, an nn.Linear over NHWC against linear (inputs captured from the original
+    model), a fused 1×1 layer against conv2d followed by the same epilogue (inputs captured from the converted
+    model). In float32 and, where the CPU runs bf16, in bfloat16 under autocast; the two sides alternate call by
+    call. A layer keeps libdwconv only for the dtypes where it measured faster; the report's line for each gives
+    both medians. PyTorch's side runs eager (oneDNN with its weights reordered per call, the epilogue unfused),
+    which inductor freezing improves on: a layer within a few percent may go either way."""
     inputs = {}
 
     def capture(name):
