@@ -714,7 +714,7 @@ def shapes(model: nn.Module, example_input, *, pointwise=True):
         def record(_, inputs, __):
             x = inputs[0]
             n, c, h, w = x.shape
-            bf16 = x.dtype == torch.bfloat16 or torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+            bf16 = x.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
             if _why_not(conv) is None:
                 k = conv.kernel_size[0]
                 text = f"n{n}c{c}h{h}w{w}k{k}s{conv.stride[0]}p{_padding(conv)}"
