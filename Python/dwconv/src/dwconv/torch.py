@@ -311,14 +311,30 @@ class DepthwiseConv2d(nn.Module):
         return torch.ops.dwconv.depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.runtime_id, self.index)
 
 
-def _median_ms(fn, repeat):
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    return samples[len(samples) // 2] * 1e3
+def _call_ms(fn):
+    """Milliseconds one call of fn takes."""
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def _captured_inputs(model, example_input, kinds):
+    """{module name: its positional arguments} for every module of `kinds` that `model` calls on example_input
+    (the first call of each). The hooks return None, so the modules' outputs are left as they are."""
+    captured = {}
+
+    def capture(name):
+        def hook(module, args, output):
+            captured.setdefault(name, tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args))
+        return hook
+    hooks = [m.register_forward_hook(capture(name)) for name, m in model.named_modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
 
 
 def _keep_where_faster(model, converted, example_input, report, repeat=7):
@@ -329,39 +345,15 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
     call. A layer keeps libdwconv only for the dtypes where it measured faster; the report's line for each gives
     both medians. PyTorch's side runs eager (oneDNN with its weights reordered per call, the epilogue unfused),
     which inductor freezing improves on: a layer within a few percent may go either way."""
-    inputs = {}
-
-    def capture(name):
-        def hook(module, args, output):
-            inputs.setdefault(name, args[0].detach())      # returns None: the module's output is left as it is
-        return hook
-    hooks = [m.register_forward_hook(capture(name)) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        for h in hooks:
-            h.remove()
-    fused = {}
-
-    def capture_fused(name):
-        def hook(module, args, output):
-            fused.setdefault(name, tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args))
-        return hook
-    hooks = [m.register_forward_hook(capture_fused(name)) for name, m in converted.named_modules() if isinstance(m, PointwiseConv2d)]
-    try:
-        with torch.no_grad():
-            converted(example_input)
-    finally:
-        for h in hooks:
-            h.remove()
+    inputs = _captured_inputs(model, example_input, (nn.Conv2d, nn.Linear))
+    fused = _captured_inputs(converted, example_input, PointwiseConv2d)
     dtypes = [torch.float32] + ([torch.bfloat16] if precision_supported("bf16") else [])
     notes = {}
     for name, layer in converted.named_modules():
         if isinstance(layer, PointwiseConv2d) and name in fused:
             args = fused[name]
-        elif isinstance(layer, (DepthwiseConv2d, PointwiseLinear)) and name in inputs and inputs[name].dim() == 4:
-            args = (inputs[name],)
+        elif isinstance(layer, (DepthwiseConv2d, PointwiseLinear)) and name in inputs and inputs[name][0].dim() == 4:
+            args = inputs[name][:1]
         else:
             continue
         keep, times = set(), []
@@ -384,7 +376,7 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
             with torch.no_grad(), autocast:
                 for _ in range(2):
                     ours(), theirs()
-                pairs = [(_median_ms(ours, 1), _median_ms(theirs, 1)) for _ in range(repeat)]
+                pairs = [(_call_ms(ours), _call_ms(theirs)) for _ in range(repeat)]
                 a = sorted(p[0] for p in pairs)[repeat // 2]
                 b = sorted(p[1] for p in pairs)[repeat // 2]
             if a < b:
@@ -685,11 +677,6 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, line
         _keep_where_faster(module, out, example_input, result)
     out.dwconv_report = result
     return (out, result) if report else out
-
-
-def _context_of(model):
-    """The context a converted model's layers use at PyTorch's current thread count."""
-    return model.dwconv_runtime.context()
 
 
 # ---------------------------------------------------------------------------------------------------------------
