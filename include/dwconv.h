@@ -86,6 +86,16 @@ typedef enum dwconv_precision {
     DWCONV_PRECISION_BF16 = 1
 } dwconv_precision;
 
+/* The element type of the tensors passed to dwconv_layer_execute_dtype (the layer's arithmetic is its precision's
+   either way). Added in version 2 (additive). */
+typedef enum dwconv_dtype {
+    DWCONV_DTYPE_FLOAT32 = 0,
+    /* bfloat16 (the top 16 bits of a float32), as PyTorch's torch.bfloat16: read by exact widening, the float32 result
+       (after bias, activation and residual) rounded once to nearest even. On any CPU; with DWCONV_LAYOUT_NHWC the
+       1×1 layers and the layout conversions read and write it in place, other layouts go through float32 copies. */
+    DWCONV_DTYPE_BFLOAT16 = 1
+} dwconv_dtype;
+
 typedef enum dwconv_activation {
     DWCONV_ACTIVATION_NONE = 0,
     DWCONV_ACTIVATION_RELU = 1,
@@ -199,6 +209,11 @@ dwconv_status dwconv_layer_prepare(dwconv_layer *layer, int batch);
    only for a pointwise layer created with residual != 0, NULL otherwise. */
 dwconv_status dwconv_layer_execute(dwconv_layer *layer, int batch, const float *input, float *output,
                                    const float *residual);
+
+/* dwconv_layer_execute with tensors of element type dtype (input, output and residual alike, in the layer's
+   layout). DWCONV_DTYPE_FLOAT32 is dwconv_layer_execute. Added in version 2 (additive). */
+dwconv_status dwconv_layer_execute_dtype(dwconv_layer *layer, int batch, dwconv_dtype dtype, const void *input, void *output,
+                                         const void *residual);
 
 /* The registry name of the algorithm chosen for this batch size, and where the choice came from
    ("plan (measure, margin 12%)", "heuristic (not in the plan)", …); NULL before it was prepared, and for

@@ -38,6 +38,12 @@ enum PrecisionCode: Int32 {
     case bf16 = 1
 }
 
+/// dwconv_dtype.
+enum DTypeCode: Int32 {
+    case float32 = 0
+    case bfloat16 = 1
+}
+
 /// dwconv_context_options, field for field.
 public struct ContextOptions {
     public var threads: Int32

@@ -143,9 +143,13 @@ final class Prepared {
     let run: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?) -> Void
     /// Native-layout copies of input, output and residual (nil when no conversion is needed).
     let staging: (input: AlignedBuffer, output: AlignedBuffer, residual: AlignedBuffer?)?
+    /// A 1×1 plan that reads and writes the caller's NHWC tensors itself, fp32 or bf16 (`run` calls it for fp32).
+    let nhwcPointwise: (any NHWCPointwisePlan)?
 
     init(name: String, source: String, problem: ConvProblem, layout: Layout, callerLayout: Layout, residual: Bool,
+         nhwcPointwise: (any NHWCPointwisePlan)? = nil,
          run: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>?) -> Void) {
+        self.nhwcPointwise = nhwcPointwise
         algorithm = strdup(name)
         choice = strdup(source)
         self.problem = problem
@@ -230,7 +234,8 @@ final class Layer {
             if layout == .nhwc, let direct = plan as? any NHWCPointwisePlan {
                 // The GEMM reads and writes NHWC itself: no staging, no conversion.
                 direct.reserveNHWC()
-                result = Prepared(name: name, source: source, problem: problem, layout: .nhwc, callerLayout: .nhwc, residual: epilogue.residual) { x, y, r in
+                result = Prepared(name: name, source: source, problem: problem, layout: .nhwc, callerLayout: .nhwc, residual: epilogue.residual,
+                                  nhwcPointwise: direct) { x, y, r in
                     direct.executeNHWC(input: x, output: y, residual: r)
                 }
             } else {
@@ -246,30 +251,11 @@ final class Layer {
 
     /// A layout conversion split over the context's threads. NCHW ↔ NCHW16c: one task per image and block of 16
     /// channels (each block converts on its own: NCHW channels 16b…16b+15 ↔ NCHW16c block b, padding lanes zeroed).
-    /// NHWC ↔ NCHW16c: one task per image and range of pixels, each pixel's channels moved 16 at a time (one 64-byte
-    /// load and store per pixel and block, `LayoutConversion.packNHWC`/`unpackNHWC`).
+    /// NHWC ↔ NCHW16c: `nhwc(_:_:toBlocked:shape:)`.
     func convert(_ src: UnsafePointer<Float>, from: Layout, _ dst: UnsafeMutablePointer<Float>, to: Layout,
                  shape s: (n: Int, c: Int, h: Int, w: Int)) {
-        if Set([from, to]) == [.nhwc, .nchw16c] {
-            let blocks = Layout.blocks(s.c), plane = s.h * s.w
-            // About four tasks per thread, of at least 64 pixels each.
-            let perImage = max(1, min((plane + 63) / 64, (4 * context.executor.threads + s.n - 1) / s.n))
-            let span = (plane + perImage - 1) / perImage
-            let fromPtr = SendablePointer(src), toPtr = SendableMutablePointer(dst)
-            context.executor.parallelFor(count: s.n * perImage) { task, _ in
-                let image = task / perImage, first = (task % perImage) * span, count = min(span, plane - first)
-                guard count > 0 else { return }
-                let nhwc = image * plane * s.c + first * s.c, blocked = image * blocks * plane * 16 + first * 16
-                if from == .nhwc {
-                    LayoutConversion.packNHWC(fromPtr.pointer + nhwc, channels: s.c, pixels: count, blocks: 0..<blocks,
-                                              toPtr.pointer + blocked, blockStride: plane * 16)
-                } else {
-                    LayoutConversion.unpackNHWC(fromPtr.pointer + blocked, blockStride: plane * 16, blocks: 0..<blocks, pixels: count,
-                                                toPtr.pointer + nhwc, channels: s.c)
-                }
-            }
-            return
-        }
+        if from == .nhwc && to == .nchw16c { return nhwc(UnsafeMutablePointer(mutating: src), dst, toBlocked: true, shape: s) }
+        if from == .nchw16c && to == .nhwc { return nhwc(dst, UnsafeMutablePointer(mutating: src), toBlocked: false, shape: s) }
         guard [from, to].allSatisfy({ $0 == .nchw || $0 == .nchw16c }) else {
             return LayoutConversion.convert(src, from: from, dst, to: to, n: s.n, c: s.c, h: s.h, w: s.w)
         }
@@ -286,9 +272,30 @@ final class Layer {
         }
     }
 
+    /// NHWC (of `E`: fp32, or bf16 widened and rounded on the way) → NCHW16c when `toBlocked`, else back: one task
+    /// per image and range of pixels, each pixel's channels moved 16 at a time (one 16-element load and store per
+    /// pixel and block, `LayoutConversion.packNHWC`/`unpackNHWC`).
+    func nhwc<E: TensorElement>(_ nhwc: UnsafeMutablePointer<E>, _ blocked: UnsafeMutablePointer<Float>, toBlocked: Bool,
+                                shape s: (n: Int, c: Int, h: Int, w: Int)) {
+        let blocks = Layout.blocks(s.c), plane = s.h * s.w
+        // About four tasks per thread, of at least 64 pixels each.
+        let perImage = max(1, min((plane + 63) / 64, (4 * context.executor.threads + s.n - 1) / s.n))
+        let span = (plane + perImage - 1) / perImage
+        let nhwcPtr = SendableMutablePointer(nhwc), blockedPtr = SendableMutablePointer(blocked)
+        context.executor.parallelFor(count: s.n * perImage) { task, _ in
+            let image = task / perImage, first = (task % perImage) * span, count = min(span, plane - first)
+            guard count > 0 else { return }
+            let a = nhwcPtr.pointer + image * plane * s.c + first * s.c, b = blockedPtr.pointer + image * blocks * plane * 16 + first * 16
+            if toBlocked {
+                LayoutConversion.packNHWC(UnsafePointer(a), channels: s.c, pixels: count, blocks: 0..<blocks, b, blockStride: plane * 16)
+            } else {
+                LayoutConversion.unpackNHWC(UnsafePointer(b), blockStride: plane * 16, blocks: 0..<blocks, pixels: count, a, channels: s.c)
+            }
+        }
+    }
+
     func execute(batch: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) throws {
-        if hasResidual && residual == nil { throw DWConvError(.invalidArgument, "this layer adds a residual: pass its tensor") }
-        if !hasResidual && residual != nil { throw DWConvError(.invalidArgument, "this layer has no residual: pass NULL") }
+        try checkResidual(residual != nil)
         let p = try prepare(batch: batch)
         guard let staging = p.staging else {
             conversionSeconds = 0
@@ -306,6 +313,53 @@ final class Layer {
         let t2 = monotonicSeconds()
         convert(staging.output.pointer, from: p.layout, output, to: layout, shape: o)
         conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
+    }
+
+    private func checkResidual(_ given: Bool) throws {
+        if hasResidual && !given { throw DWConvError(.invalidArgument, "this layer adds a residual: pass its tensor") }
+        if !hasResidual && given { throw DWConvError(.invalidArgument, "this layer has no residual: pass NULL") }
+    }
+
+    /// fp32 copies of a bf16 caller's tensors, per batch, for the layouts that have no bf16 path of their own.
+    private var widened: [Int: (input: AlignedBuffer, output: AlignedBuffer, residual: AlignedBuffer?)] = [:]
+
+    /// `execute` on bf16 tensors in the layer's layout (the arithmetic is the layer's own: fp32, or the bf16 engine's).
+    /// - NHWC 1×1: the GEMM reads and writes bf16 NHWC itself (`NHWCPointwisePlan`), no conversion.
+    /// - NHWC on an NCHW16c algorithm (depthwise): the conversions to and from its layout widen and round on the way.
+    /// - Anything else: the tensors are widened into fp32 copies, the fp32 path runs, and the output is rounded
+    ///   (counted as conversion time).
+    /// The output is the fp32 path's on the widened input, rounded once to bf16 (`BF16.round`).
+    func execute(batch: Int, bf16 input: UnsafePointer<BFloat16>, output: UnsafeMutablePointer<BFloat16>,
+                 residual: UnsafePointer<BFloat16>?) throws {
+        try checkResidual(residual != nil)
+        let p = try prepare(batch: batch)
+        let i = p.problem.inputShape, o = p.problem.outputShape
+        let t0 = monotonicSeconds()
+        if let direct = p.nhwcPointwise {
+            conversionSeconds = 0
+            direct.executeNHWC(input: input, output: output, residual: residual)
+        } else if layout == .nhwc, p.layout == .nchw16c, let staging = p.staging {
+            nhwc(UnsafeMutablePointer(mutating: input), staging.input.pointer, toBlocked: true, shape: i)
+            if let residual, let r = staging.residual { nhwc(UnsafeMutablePointer(mutating: residual), r.pointer, toBlocked: true, shape: o) }
+            let t1 = monotonicSeconds()
+            p.run(staging.input.pointer, staging.output.pointer, staging.residual.map { UnsafePointer($0.pointer) })
+            let t2 = monotonicSeconds()
+            nhwc(output, staging.output.pointer, toBlocked: false, shape: o)
+            conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
+        } else {
+            let (inCount, outCount) = (layout.storageCount(n: i.n, c: i.c, h: i.h, w: i.w), layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w))
+            let buffers = widened[batch] ?? (AlignedBuffer(count: inCount), AlignedBuffer(count: outCount),
+                                             hasResidual ? AlignedBuffer(count: outCount) : nil)
+            widened[batch] = buffers
+            BF16.widen(input, buffers.input.pointer, count: inCount)
+            if let residual, let r = buffers.residual { BF16.widen(residual, r.pointer, count: outCount) }
+            let widening = monotonicSeconds() - t0
+            try execute(batch: batch, input: buffers.input.pointer, output: buffers.output.pointer,
+                        residual: buffers.residual.map { UnsafePointer($0.pointer) })
+            let t1 = monotonicSeconds()
+            BF16.narrow(buffers.output.pointer, output, count: outCount)
+            conversionSeconds += widening + (monotonicSeconds() - t1)
+        }
     }
 }
 
@@ -535,6 +589,28 @@ public func dwconv_layer_execute(_ layer: OpaquePointer?, _ batch: Int32, _ inpu
         guard let output else { throw DWConvError(.invalidArgument, "output is NULL") }
         l.context.lock.lock(); defer { l.context.lock.unlock() }
         try l.execute(batch: Int(batch), input: input, output: output, residual: residual)
+    }
+}
+
+@_cdecl("dwconv_layer_execute_dtype")
+public func dwconv_layer_execute_dtype(_ layer: OpaquePointer?, _ batch: Int32, _ dtype: Int32, _ input: UnsafeRawPointer?,
+                                       _ output: UnsafeMutableRawPointer?, _ residual: UnsafeRawPointer?) -> Int32 {
+    guarded {
+        let l: Layer = try handles.object(layer, .layer)
+        guard let code = DTypeCode(rawValue: dtype) else {
+            throw DWConvError(.invalidArgument, "dtype \(dtype) is not DWCONV_DTYPE_FLOAT32 (0) or DWCONV_DTYPE_BFLOAT16 (1)")
+        }
+        guard let input else { throw DWConvError(.invalidArgument, "input is NULL") }
+        guard let output else { throw DWConvError(.invalidArgument, "output is NULL") }
+        l.context.lock.lock(); defer { l.context.lock.unlock() }
+        switch code {
+        case .float32:
+            try l.execute(batch: Int(batch), input: input.assumingMemoryBound(to: Float.self), output: output.assumingMemoryBound(to: Float.self),
+                          residual: residual?.assumingMemoryBound(to: Float.self))
+        case .bfloat16:
+            try l.execute(batch: Int(batch), bf16: input.assumingMemoryBound(to: BFloat16.self), output: output.assumingMemoryBound(to: BFloat16.self),
+                          residual: residual?.assumingMemoryBound(to: BFloat16.self))
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Derives the C ABI's facts from include/dwconv.h, the one place they are stated: the ABI version, the thread
-limit, the status, layout, activation and precision codes, the context options' fields in order, and the fields of
+limit, the status, layout, activation, precision and dtype codes, the context options' fields in order, and the fields of
 the OpenMP entry-point struct (dwconv_openmp: function pointers, crossing ctypes as addresses).
 
     python3 Sources/DWConv/abi.py swift    -> Sources/DWConv/ABI.swift            (libdwconv's side)
@@ -64,6 +64,7 @@ STATUS = enum("dwconv_status")
 LAYOUT = enum("dwconv_layout")
 ACTIVATION = enum("dwconv_activation")
 PRECISION = enum("dwconv_precision")
+DTYPE = enum("dwconv_dtype")
 OPENMP = function_pointers("dwconv_openmp")
 OPTIONS = options()
 
@@ -100,6 +101,8 @@ def swift():
     out += [f"    case {camel(k, 'DWCONV_ACTIVATION_')} = {v}" for k, v in ACTIVATION]
     out += ["}", "", "/// dwconv_precision.", "enum PrecisionCode: Int32 {"]
     out += [f"    case {camel(k, 'DWCONV_PRECISION_')} = {v}" for k, v in PRECISION]
+    out += ["}", "", "/// dwconv_dtype.", "enum DTypeCode: Int32 {"]
+    out += [f"    case {camel(k, 'DWCONV_DTYPE_')} = {v}" for k, v in DTYPE]
     out += ["}", "", "/// dwconv_context_options, field for field.", "public struct ContextOptions {"]
     out += [f"    public var {n}: {SWIFT_TYPES[c_type(t)]}" for t, n in OPTIONS]
     out += ["}", "", "/// The version-1 options (the first fields of `ContextOptions`), for programs built against ABI version 1.",
@@ -118,6 +121,7 @@ def python():
            "LAYOUT = {" + ", ".join(f'"{k}": {v}' for k, v in LAYOUT) + "}",
            "ACTIVATION = {" + ", ".join(f'"{k}": {v}' for k, v in ACTIVATION) + "}",
            "PRECISION = {" + ", ".join(f'"{k}": {v}' for k, v in PRECISION) + "}",
+           "DTYPE = {" + ", ".join(f'"{k}": {v}' for k, v in DTYPE) + "}",
            "# void (*)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count)",
            "TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)",
            "PARALLEL_FOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, TASK, ctypes.c_void_p, ctypes.c_size_t)",

@@ -93,52 +93,26 @@ public enum LayoutConversion {
 }
 
 extension LayoutConversion {
-    /// NHWC → channel blocks, pixel by pixel: `pixels` consecutive NHWC pixels of `channels` floats at `src`; channel
+    /// NHWC → channel blocks, pixel by pixel: `pixels` consecutive NHWC pixels of `channels` elements at `src`; channel
     /// block `b` of `blocks` goes to `dst + (b - blocks.lowerBound)·blockStride`, 16 floats per pixel (pixel p at
     /// `p·16`), the padding lanes of the last block (channels past `channels`) zero. Each pixel's block is one
-    /// 64-byte load and store (`SIMD16<Float>`); only a partial last block goes lane by lane. With `blocks` all of a
-    /// tensor's and `blockStride` its H·W·16, this is NHWC → NCHW16c for one image (split pixel ranges over threads
-    /// by offsetting `src` by p₀·channels and `dst` by p₀·16); with a few blocks and a chunk's stride, the input
-    /// packing of the 1×1 GEMMs on NHWC tensors.
-    @inline(__always)
-    public static func packNHWC(_ src: UnsafePointer<Float>, channels c: Int, pixels: Int, blocks: Range<Int>,
-                                _ dst: UnsafeMutablePointer<Float>, blockStride: Int) {
-        let bw = Layout.blockWidth
-        for p in 0..<pixels {
-            let s = src + p * c
-            for blk in blocks {
-                let d = UnsafeMutableRawPointer(dst + (blk - blocks.lowerBound) * blockStride + p * bw)
-                let lanes = min(bw, c - blk * bw)
-                if lanes == bw {
-                    d.storeBytes(of: UnsafeRawPointer(s + blk * bw).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                } else {
-                    var v = SIMD16<Float>(repeating: 0)
-                    for l in 0..<max(0, lanes) { v[l] = s[blk * bw + l] }
-                    d.storeBytes(of: v, as: SIMD16<Float>.self)
-                }
-            }
-        }
+    /// 16-element load (widened when `E` is bf16) and one 64-byte store. With `blocks` all of a tensor's and
+    /// `blockStride` its H·W·16, this is NHWC → NCHW16c for one image (split pixel ranges over threads by offsetting
+    /// `src` by p₀·channels and `dst` by p₀·16); with a few blocks and a chunk's stride, the input packing of the 1×1
+    /// GEMMs on NHWC tensors. (`TensorElement.packNHWC`.)
+    @inlinable @inline(__always)
+    public static func packNHWC<E: TensorElement>(_ src: UnsafePointer<E>, channels c: Int, pixels: Int, blocks: Range<Int>,
+                                                  _ dst: UnsafeMutablePointer<Float>, blockStride: Int) {
+        E.packNHWC(src, channels: c, pixels: pixels, blocks: blocks, dst, blockStride: blockStride)
     }
 
     /// The inverse of `packNHWC`: channel blocks (block `b` of `blocks` at `src + (b - blocks.lowerBound)·blockStride`,
-    /// pixel p at `p·16`) → `pixels` NHWC pixels of `channels` floats at `dst`, only the real channels written.
-    @inline(__always)
-    public static func unpackNHWC(_ src: UnsafePointer<Float>, blockStride: Int, blocks: Range<Int>, pixels: Int,
-                                  _ dst: UnsafeMutablePointer<Float>, channels c: Int) {
-        let bw = Layout.blockWidth
-        for p in 0..<pixels {
-            let d = dst + p * c
-            for blk in blocks {
-                let s = src + (blk - blocks.lowerBound) * blockStride + p * bw
-                let lanes = min(bw, c - blk * bw)
-                if lanes == bw {
-                    UnsafeMutableRawPointer(d + blk * bw).storeBytes(of: UnsafeRawPointer(s).loadUnaligned(as: SIMD16<Float>.self),
-                                                                     as: SIMD16<Float>.self)
-                } else {
-                    for l in 0..<max(0, lanes) { d[blk * bw + l] = s[l] }
-                }
-            }
-        }
+    /// pixel p at `p·16`) → `pixels` NHWC pixels of `channels` elements at `dst` (rounded when `E` is bf16), only the
+    /// real channels written. (`TensorElement.unpackNHWC`.)
+    @inlinable @inline(__always)
+    public static func unpackNHWC<E: TensorElement>(_ src: UnsafePointer<Float>, blockStride: Int, blocks: Range<Int>, pixels: Int,
+                                                    _ dst: UnsafeMutablePointer<E>, channels c: Int) {
+        E.unpackNHWC(src, blockStride: blockStride, blocks: blocks, pixels: pixels, dst, channels: c)
     }
 }
 

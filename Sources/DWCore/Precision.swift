@@ -25,7 +25,7 @@ import DWBF16
 /// - a denormal input becomes zero of the same sign (the instruction treats denormals as zero);
 /// - everything else rounds to nearest, ties to even; overflow rounds to infinity.
 public enum BF16 {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func round(_ x: Float) -> UInt16 {
         let bits = x.bitPattern
         if x.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
@@ -35,7 +35,7 @@ public enum BF16 {
     }
 
     /// The bf16 value as a Float (exact).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func float(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
 
     /// `x` rounded to bf16 and widened back: the value a bf16 algorithm multiplies.

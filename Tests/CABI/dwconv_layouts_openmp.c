@@ -5,7 +5,9 @@
  *  - dwconv_openmp_parallel_for over a stand-in GNU OpenMP runtime (gomp_parallel emulated with pthreads: a team of
  *    num_threads, the caller thread 0): every index runs exactly once, a team smaller than asked still covers them
  *    all, and a context on it gives the own pool's bits;
- *  - dwconv_pointwise_create_precision: an invalid precision is refused; bf16 matches dwconv_precision_supported.
+ *  - dwconv_pointwise_create_precision: an invalid precision is refused; bf16 matches dwconv_precision_supported;
+ *  - dwconv_layer_execute_dtype with DWCONV_DTYPE_BFLOAT16, NCHW and NHWC: each output is the float32 path's on the
+ *    widened inputs, rounded to nearest even, bit for bit; an invalid dtype is refused.
  * CI builds and runs it beside the other CABI tests:
  *
  *   cc Tests/CABI/dwconv_layouts_openmp.c $(PKG_CONFIG_PATH=PREFIX/lib/pkgconfig pkg-config --cflags --libs dwconv) -lpthread -o dwconv_layouts_openmp
@@ -15,6 +17,7 @@
  */
 #include <dwconv.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +130,59 @@ static void run_layers(dwconv_context *ctx, dwconv_layout layout, const float *x
     dwconv_layer_destroy(b);
 }
 
+/* float → bf16, round to nearest even (the test's values are finite and normal). */
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t *bf16_of(const float *x, size_t count) {
+    uint16_t *h = malloc(count * sizeof(uint16_t));
+    for (size_t i = 0; i < count; i++) h[i] = to_bf16(x[i]);
+    return h;
+}
+static float *widened(const uint16_t *h, size_t count) {
+    float *f = malloc(count * sizeof(float));
+    for (size_t i = 0; i < count; i++) f[i] = from_bf16(h[i]);
+    return f;
+}
+
+/* The depthwise and 1×1 layers of run_layers on bf16 tensors (execute_dtype), against float32 execution on the
+   widened tensors with the output rounded: equal bit for bit. */
+static void bf16_tensors(dwconv_context *ctx, dwconv_layout layout, const float *x, const float *dw, const float *db, const float *pw,
+                         const float *pb, const float *res) {
+    size_t in = (size_t)N * C * H * W, out = (size_t)N * O * H * W;
+    dwconv_layer *a = NULL, *b = NULL;
+    CHECK(dwconv_depthwise_create(ctx, C, H, W, K, 1, K / 2, dw, db, layout, &a) == DWCONV_OK, "depthwise_create: %s", dwconv_last_error());
+    CHECK(dwconv_pointwise_create(ctx, C, O, H, W, pw, pb, DWCONV_ACTIVATION_GELU, 1, layout, &b) == DWCONV_OK,
+          "pointwise_create: %s", dwconv_last_error());
+    if (!a || !b) return;
+    uint16_t *xh = bf16_of(x, in), *rh = bf16_of(res, out), *dwh = malloc(in * 2), *pwh = malloc(out * 2);
+    float *xw = widened(xh, in), *rw = widened(rh, out), *dwf = malloc(in * 4), *pwf = malloc(out * 4);
+    CHECK(dwconv_layer_execute_dtype(a, N, DWCONV_DTYPE_BFLOAT16, xh, dwh, NULL) == DWCONV_OK, "bf16 depthwise: %s", dwconv_last_error());
+    CHECK(dwconv_layer_execute(a, N, xw, dwf, NULL) == DWCONV_OK, "fp32 depthwise: %s", dwconv_last_error());
+    int same = 1;
+    for (size_t i = 0; i < in; i++) same &= dwh[i] == to_bf16(dwf[i]);
+    CHECK(same, "bf16 depthwise (layout %d) differs from the float32 path rounded", layout);
+    float *dww = widened(dwh, in);
+    CHECK(dwconv_layer_execute_dtype(b, N, DWCONV_DTYPE_BFLOAT16, dwh, pwh, rh) == DWCONV_OK, "bf16 pointwise: %s", dwconv_last_error());
+    CHECK(dwconv_layer_execute(b, N, dww, pwf, rw) == DWCONV_OK, "fp32 pointwise: %s", dwconv_last_error());
+    same = 1;
+    for (size_t i = 0; i < out; i++) same &= pwh[i] == to_bf16(pwf[i]);
+    CHECK(same, "bf16 pointwise (layout %d) differs from the float32 path rounded", layout);
+    CHECK(dwconv_layer_execute_dtype(b, N, (dwconv_dtype)7, dwh, pwh, rh) == DWCONV_ERROR_INVALID_ARGUMENT, "dtype 7 was not refused");
+    CHECK(dwconv_layer_execute_dtype(b, N, DWCONV_DTYPE_FLOAT32, dww, pwf, rw) == DWCONV_OK, "execute_dtype float32: %s", dwconv_last_error());
+    free(xh); free(rh); free(dwh); free(pwh); free(xw); free(rw); free(dwf); free(pwf); free(dww);
+    dwconv_layer_destroy(a);
+    dwconv_layer_destroy(b);
+}
+
 int main(void) {
     unsigned seed = 11;
     size_t in = (size_t)N * C * H * W, out = (size_t)N * O * H * W;
@@ -150,6 +206,10 @@ int main(void) {
     float *want_dw = to_nhwc(dw_nchw, N, C, H, W), *want_pw = to_nhwc(pw_nchw, N, O, H, W);
     CHECK(memcmp(dw_nhwc, want_dw, in * sizeof(float)) == 0, "depthwise: NHWC output differs from NCHW's");
     CHECK(memcmp(pw_nhwc, want_pw, out * sizeof(float)) == 0, "pointwise: NHWC output differs from NCHW's");
+
+    /* bf16 tensors at the interface. */
+    bf16_tensors(own, DWCONV_LAYOUT_NCHW, x, dw, db, pw, pb, res);
+    bf16_tensors(own, DWCONV_LAYOUT_NHWC, x_nhwc, dw, db, pw, pb, res_nhwc);
 
     /* The OpenMP parallel-for on a stand-in runtime. */
     dwconv_openmp omp = {fake_gomp_parallel, fake_thread_num, fake_num_threads};

@@ -3,6 +3,7 @@ channels_last kept, bf16 autocast, PyTorch's own threads, and timm's models (mod
 
     pip install ./Python/dwconv pytest torch timm && pytest Python/dwconv/tests/test_torch_ops.py
 """
+import copy
 import os
 
 import numpy as np
@@ -160,6 +161,43 @@ def test_channels_last_reaches_the_kernels_without_a_copy(monkeypatch):
     assert y.is_contiguous(memory_format=CL)
     with torch.no_grad():
         assert rel(y, model.double()(x.double())) < 1e-5
+
+
+@pytest.mark.parametrize("fmt", [CL, torch.contiguous_format])
+def test_bf16_tensors_are_read_and_written_in_place(fmt, monkeypatch):
+    """bf16 activations reach libdwconv as they are (dwconv_layer_execute_dtype): no conversion to float32 and back
+    around any op, and each output is bit for bit the float32 path's on the widened input, rounded once."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(32, 32, 7, padding=3, groups=32), torch.nn.Conv2d(32, 48, 1),
+                                torch.nn.Conv2d(48, 48, 5, padding=2, groups=48)).eval()
+    convs = [copy.deepcopy(m) for m in model]
+    fast = dwt.convert(model, pointwise=True).to(memory_format=fmt)
+    x = torch.randn(2, 32, 12, 10).to(dtype=torch.bfloat16, memory_format=fmt)
+    conversions = []
+    real = torch.Tensor.to
+
+    def spy(t, *a, **k):
+        out = real(t, *a, **k)
+        if out.dtype != t.dtype:
+            conversions.append((t.dtype, out.dtype))
+        return out
+    with torch.no_grad():
+        monkeypatch.setattr(torch.Tensor, "to", spy)
+        y = fast(x)
+        monkeypatch.setattr(torch.Tensor, "to", real)
+    assert conversions == [] and y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=fmt)
+    # The same layers on float32 tensors, rounded after each (the 1×1 at the precision fast's runs at: the bf16
+    # engine where the CPU has it, which rounds the widened bf16 input to itself).
+    with torch.no_grad():
+        h = x
+        for i, conv in enumerate(convs):
+            if conv.groups == 1:
+                same = dwconv.Pointwise(conv.weight, conv.bias, height=h.shape[2], width=h.shape[3], layout="nhwc" if fmt is CL else "nchw",
+                                        precision="bf16" if dwt._BF16[0] else "fp32")
+                h = same(h.float())
+            else:
+                h = torch.ops.dwconv.depthwise_conv2d(h.float(), conv.weight, conv.bias, 1, conv.padding[0], 0, 1000 + i)
+            h = h.bfloat16()
+    assert torch.equal(y, h)
 
 
 def test_bf16_autocast_compiles_and_is_as_accurate_as_pytorchs_own():

@@ -43,9 +43,9 @@ struct PanelSchedule: @unchecked Sendable {
     func width(of panel: Int) -> Int { min(vectors, oBlocks - panel * vectors) }
 
     /// Runs every task on `executor`: `task(image, chunk, group, worker)`.
-    func execute(on executor: any Executor, residual: UnsafePointer<Float>?,
+    func execute(on executor: any Executor, hasResidual: Bool,
                  _ task: @escaping (_ image: Int, _ chunk: (start: Int, count: Int), _ group: Int, _ worker: Int) -> Void) {
-        precondition((residual != nil) == epilogue.residual, "residual must be given exactly when the epilogue adds one")
+        precondition(hasResidual == epilogue.residual, "residual must be given exactly when the epilogue adds one")
         let (groups, chunks) = (self.groups, self.chunks)
         executor.parallelFor(count: problem.n * chunks.count * groups) { t, worker in
             task(t / (groups * chunks.count), chunks[(t / groups) % chunks.count], t % groups, worker)
@@ -53,49 +53,54 @@ struct PanelSchedule: @unchecked Sendable {
     }
 
     /// One task: every panel of `group` over one pixel chunk of one image, channel block by channel block.
-    /// `stage(kb, nb)` returns the chunk's input for channel blocks kb ..< kb + nb as the micro-kernel reads it, and
-    /// the elements between consecutive channel blocks; `tile(av, bt, w, x, xStride, nb, y, yStride, start)` computes
-    /// an `av`-vector × `bt`-pixel tile into `y` (blocks `yStride` floats apart, a pixel's 16 channels contiguous),
-    /// starting from `start` (the bias, on the first channel block) or from `y`. With `prefetchInput`, the first
-    /// panel's pass fetches the next tile's fp32 input lines while a tile computes; on the last block the next tile's
-    /// residual lines are fetched and the epilogue runs on each tile while it is in L1.
+    /// `stage(kb, nb)` returns the chunk's input for channel blocks kb ..< kb + nb as the micro-kernel reads it, the
+    /// elements between consecutive pixels and between consecutive channel blocks; `tile(av, bt, w, x, xPixel,
+    /// xStride, nb, y, yStride, start)` computes an `av`-vector × `bt`-pixel tile into `y` (blocks `yStride` floats
+    /// apart, a pixel's 16 channels contiguous), starting from `start` (the bias, on the first channel block) or from
+    /// `y`. With `prefetchInput` (NCHW16c `input` only), the first panel's pass fetches the next tile's fp32 input
+    /// lines while a tile computes; on the last block the next tile's residual lines are fetched and the epilogue runs
+    /// on each tile while it is in L1.
     ///
-    /// NCHW16c (`nhwcTiles` nil): the tiles accumulate in the output tensor itself. NHWC (`nhwcTiles`: the worker's
-    /// scratch of `nhwcTileFloats` floats): input, output and residual are NHWC tensors; `stage` packs the input
-    /// (see `LayoutConversion.packNHWC`), the tiles accumulate in the scratch (the group's panels × the chunk's
-    /// pixels, in channel blocks), and on the last channel block each finished tile goes through the epilogue into
-    /// the output, a pixel's channels one contiguous run. The micro-kernels, the sums and their order are the same,
-    /// so both layouts give the same bits.
+    /// NCHW16c (`nhwcTiles` nil; `E` is Float): the tiles accumulate in the output tensor itself. NHWC (`nhwcTiles`:
+    /// the worker's scratch of `nhwcTileFloats` floats): output and residual are NHWC tensors of `E` (fp32, or bf16
+    /// read and written in place); `stage` packs the input or points into it, the tiles accumulate in the scratch (the
+    /// group's panels × the chunk's pixels, in channel blocks), and on the last channel block each finished tile goes
+    /// through the epilogue into the output, a pixel's channels one contiguous run. The micro-kernels, the sums and
+    /// their order are the same, so both layouts give the same fp32 sums.
     @inline(__always)
-    func run<W, X>(image: Int, chunk: (start: Int, count: Int), group: Int, weights: UnsafePointer<W>,
-                   _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>?,
-                   nhwcTiles: UnsafeMutablePointer<Float>? = nil,
-                   prefetchInput: Bool, stage: (_ kb: Int, _ nb: Int) -> (UnsafePointer<X>, Int),
-                   tile: (_ av: Int, _ bt: Int, _ w: UnsafePointer<W>, _ x: UnsafePointer<X>, _ xStride: Int, _ nb: Int,
-                          _ y: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) -> Void) {
+    func run<W, X, E: TensorElement>(image: Int, chunk: (start: Int, count: Int), group: Int, weights: UnsafePointer<W>,
+                                     _ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<E>, _ residual: UnsafePointer<E>?,
+                                     nhwcTiles: UnsafeMutablePointer<Float>? = nil,
+                                     prefetchInput: Bool, stage: (_ kb: Int, _ nb: Int) -> (UnsafePointer<X>, Int, Int),
+                                     tile: (_ av: Int, _ bt: Int, _ w: UnsafePointer<W>, _ x: UnsafePointer<X>, _ xPixel: Int, _ xStride: Int,
+                                            _ nb: Int, _ y: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) -> Void) {
         let plane = problem.pixels * 16
         let firstPanel = group * panels / groups, endPanel = (group + 1) * panels / groups
-        let x = input + image * cBlocks * plane + chunk.start * 16
+        let x = input.map { $0 + image * cBlocks * plane + chunk.start * 16 }
         let yImage = image * oBlocks * plane + chunk.start * 16
         let needsEpilogue = epilogue.activation != .none || residual != nil
+        precondition(nhwcTiles != nil || E.self == Float.self, "NCHW16c tensors are fp32")
+        // The NCHW16c views of output and residual (only read on that path, where E is Float).
+        let blockedOutput = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self)
+        let blockedResidual = residual.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
         // Where tiles accumulate: the NCHW16c output, or the NHWC path's scratch (its panels from the group's first).
         let yStride = nhwcTiles == nil ? plane : chunk.count * 16
         var kb = 0
         while kb < cBlocks {
             let nb = min(kcBlocks, cBlocks - kb)
             let first = kb == 0, last = kb + nb == cBlocks
-            let (staged, xStride) = stage(kb, nb)
+            let (staged, xPixel, xStride) = stage(kb, nb)
             for panel in firstPanel..<endPanel {
                 let av = width(of: panel)
                 let w = weights + panel * panelElements + kb * 16 * av * 16
                 let start: UnsafePointer<Float>? = first ? UnsafePointer(bias.pointer) + panel * vectors * 16 : nil
                 let yPanel = yImage + panel * vectors * plane
-                let tiles = nhwcTiles.map { $0 + (panel - firstPanel) * vectors * yStride } ?? output + yPanel
+                let tiles = nhwcTiles.map { $0 + (panel - firstPanel) * vectors * yStride } ?? blockedOutput + yPanel
                 var px = 0
                 while px < chunk.count {
                     let bt = min(pixels, chunk.count - px)
                     let nextCount = min(pixels, chunk.count - px - bt)
-                    if prefetchInput && nhwcTiles == nil && panel == firstPanel && nextCount > 0 {
+                    if prefetchInput && nhwcTiles == nil && panel == firstPanel && nextCount > 0, let x {
                         // First pass over this chunk's input slab: the next tile's input lines (one per pixel and
                         // channel block) arrive while this tile computes.
                         let next = x + kb * plane + (px + bt) * 16
@@ -103,23 +108,23 @@ struct PanelSchedule: @unchecked Sendable {
                     }
                     if last, let residual, nextCount > 0 {
                         // The next tile's residual lines: demand misses in the epilogue would stall it.
-                        if nhwcTiles == nil {
-                            let next = residual + yPanel + (px + bt) * 16
+                        if let blockedResidual, nhwcTiles == nil {
+                            let next = blockedResidual + yPanel + (px + bt) * 16
                             for v in 0..<av { for q in 0..<nextCount { dw_prefetch(next + v * plane + q * 16) } }
                         } else {
                             let next = residual + (image * problem.pixels + chunk.start + px + bt) * problem.o + panel * vectors * 16
-                            for q in 0..<nextCount { for v in 0..<av { dw_prefetch(next + q * problem.o + v * 16) } }
+                            for q in 0..<nextCount { for v in 0..<av { dw_prefetch(UnsafeRawPointer(next + q * problem.o + v * 16)) } }
                         }
                     }
                     let y = tiles + px * 16
-                    tile(av, bt, w, staged + px * 16, xStride, nb, y, yStride, start)
+                    tile(av, bt, w, staged + px * xPixel, xPixel, xStride, nb, y, yStride, start)
                     if last {
                         if nhwcTiles != nil {
                             let pixel = image * problem.pixels + chunk.start + px, channel = panel * vectors * 16
                             storeNHWC(y, yStride, vectors: av, pixels: bt, output + pixel * problem.o + channel,
                                       residual.map { $0 + pixel * problem.o + channel }, channels: problem.o - channel)
                         } else if needsEpilogue {
-                            applyEpilogue(y, residual.map { $0 + yPanel + px * 16 }, plane, vectors: av, pixels: bt, epilogue.activation)
+                            applyEpilogue(y, blockedResidual.map { $0 + yPanel + px * 16 }, plane, vectors: av, pixels: bt, epilogue.activation)
                         }
                     }
                     px += bt
@@ -133,28 +138,20 @@ struct PanelSchedule: @unchecked Sendable {
     var nhwcTileFloats: Int { ((panels + groups - 1) / groups) * vectors * 16 * (chunks.map(\.count).max() ?? 1) }
 
     /// The NHWC path's epilogue and store of one finished tile (`vectors` channel blocks × `pixels` pixels, blocks
-    /// `stride` floats apart): the same activation and residual add as `applyEpilogue`, lane for lane, then each
-    /// pixel's channels stored as one run at `y + p·O` (`channels`: the real channels left from the tile's first, so
-    /// the padding lanes of the last block are neither read from the residual nor written).
+    /// `stride` floats apart): the activation applied in place as `applyEpilogue` does, lane for lane, then the
+    /// residual added and each pixel's channels stored as one run at `y + p·O` (`TensorElement.storeTile`: a bf16
+    /// residual widened exactly, a bf16 output rounded once; `channels`: the real channels left from the tile's
+    /// first, so the padding lanes of the last block are neither read from the residual nor written).
     @inline(__always)
-    func storeNHWC(_ tile: UnsafeMutablePointer<Float>, _ stride: Int, vectors: Int, pixels: Int,
-                   _ y: UnsafeMutablePointer<Float>, _ r: UnsafePointer<Float>?, channels: Int) {
-        let o = problem.o, activation = epilogue.activation
-        for p in 0..<pixels {
+    func storeNHWC<E: TensorElement>(_ tile: UnsafeMutablePointer<Float>, _ stride: Int, vectors: Int, pixels: Int,
+                                     _ y: UnsafeMutablePointer<E>, _ r: UnsafePointer<E>?, channels: Int) {
+        let activation = epilogue.activation
+        if activation != .none {
             for v in 0..<vectors {
-                let lanes = min(16, channels - v * 16)
-                if lanes <= 0 { break }
-                var value = tile.load16(v * stride + p * 16)
-                if activation != .none || r != nil { value = EpilogueMath.apply(value, activation) }
-                let at = p * o + v * 16
-                if lanes == 16 {
-                    if let r { value += r.load16(at) }
-                    y.store16(value, at)
-                } else {
-                    for l in 0..<lanes { y[at + l] = r.map { value[l] + $0[at + l] } ?? value[l] }
-                }
+                for p in 0..<pixels { tile.store16(EpilogueMath.apply(tile.load16(v * stride + p * 16), activation), v * stride + p * 16) }
             }
         }
+        E.storeTile(tile, stride, vectors: vectors, pixels: pixels, residual: r, y, pixelStride: problem.o, channels: channels)
     }
 
     /// The packed-panel GEMMs' work: padded FLOPs; fp32 input and output once, the output read and written once

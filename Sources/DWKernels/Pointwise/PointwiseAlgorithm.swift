@@ -45,6 +45,9 @@ public protocol NHWCPointwisePlan: PointwisePlan {
     func reserveNHWC()
     /// `execute` with `input` (n, h, w, c), `output` and `residual` (n, h, w, o), all NHWC and unpadded.
     func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?)
+    /// The same on bf16 tensors, read and written in place: inputs widened exactly, the fp32 result (after the
+    /// epilogue and residual add) rounded once to bf16. The sums are those of the fp32 entry on the widened input.
+    func executeNHWC(input: UnsafePointer<BFloat16>, output: UnsafeMutablePointer<BFloat16>, residual: UnsafePointer<BFloat16>?)
 }
 
 /// What is applied to each output after the matrix product, in this order: bias (always; zero when

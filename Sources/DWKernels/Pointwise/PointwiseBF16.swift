@@ -169,7 +169,7 @@ final class PointwiseBF16Plan: NHWCPointwisePlan {
         let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
         let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), emulated = emulated, scratch = scratch
         let plane = s.problem.pixels * 16
-        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+        s.execute(on: pool, hasResidual: residual != nil) { image, chunk, group, worker in
             let chunkInput = x.pointer + image * s.cBlocks * plane + chunk.start * 16
             let copy = scratch[worker].pointer, xStride = chunk.count * 16
             s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer, prefetchInput: false,
@@ -177,21 +177,21 @@ final class PointwiseBF16Plan: NHWCPointwisePlan {
                       for b in 0..<nb {
                           BF16Kernels.convert(chunkInput + (kb + b) * plane, copy + b * xStride, count: xStride, emulated: emulated)
                       }
-                      return (UnsafePointer(copy), xStride)
+                      return (UnsafePointer(copy), 16, xStride)
                   },
-                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in
-                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xStride, nb, ys, yStride, start)
+                  tile: { av, bt, w, xs, xPixel, xStride, nb, ys, yStride, start in
+                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xPixel, xStride, nb, ys, yStride, start)
                   })
         }
     }
 
     @inline(__always)
-    static func tile(emulated: Bool, _ av: Int, _ bt: Int, _ w: UnsafePointer<UInt16>, _ xs: UnsafePointer<UInt16>, _ xStride: Int,
-                     _ nb: Int, _ ys: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
+    static func tile(emulated: Bool, _ av: Int, _ bt: Int, _ w: UnsafePointer<UInt16>, _ xs: UnsafePointer<UInt16>, _ xPixel: Int,
+                     _ xStride: Int, _ nb: Int, _ ys: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
         if emulated {
-            PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xStride, nb, ys, yStride, start)
+            PointwiseBF16Plan.emulatedTile(vectors: av, pixels: bt, w, xs, xPixel, xStride, nb, ys, yStride, start)
         } else {
-            dw_bf16_tile(Int32(av), Int32(bt), w, xs, xStride, Int32(nb), ys, yStride, start)
+            dw_bf16_tile(Int32(av), Int32(bt), w, xs, xPixel, xStride, Int32(nb), ys, yStride, start)
         }
     }
 
@@ -205,43 +205,58 @@ final class PointwiseBF16Plan: NHWCPointwisePlan {
         nhwcWorkspace = (0..<pool.threads).map { _ in (AlignedBuffer(count: 16 * largest), AlignedBuffer(count: s.nhwcTileFloats)) }
     }
 
-    /// As `execute` on NHWC tensors: each channel block of a task's chunk is packed from the NHWC pixels (one 16-float
-    /// run each) into the worker's fp32 block, then converted to bf16 as in `execute`; finished tiles are stored as NHWC
-    /// runs. The bf16 copy the micro-kernel reads is the same as `execute`'s, so are the bits.
     func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        nhwc(input: input, output: output, residual: residual)
+    }
+
+    func executeNHWC(input: UnsafePointer<BFloat16>, output: UnsafeMutablePointer<BFloat16>, residual: UnsafePointer<BFloat16>?) {
+        nhwc(input: input, output: output, residual: residual)
+    }
+
+    /// As `execute` on NHWC tensors of `E`. fp32 input: each channel block of a task's chunk is packed from the NHWC
+    /// pixels (one 16-float run each) into the worker's fp32 block, then converted to bf16 as in `execute`. bf16 input
+    /// whose channels fill whole blocks: the micro-kernel reads it in place (pixels C elements apart, blocks 16), no
+    /// copy at all; otherwise widened and packed as fp32 is (the padding lanes zeroed). Finished tiles are stored as
+    /// NHWC runs of `E`. The bf16 values the micro-kernel reads are the same as `execute`'s, so are the fp32 sums.
+    @inline(__always)
+    private func nhwc<E: TensorElement>(input: UnsafePointer<E>, output: UnsafeMutablePointer<E>, residual: UnsafePointer<E>?) {
         reserveNHWC()
         let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
         let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), emulated = emulated, scratch = scratch
         let workspace = nhwcWorkspace!
-        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+        let inPlace = E.self == BFloat16.self && s.problem.c % 16 == 0
+        s.execute(on: pool, hasResidual: residual != nil) { image, chunk, group, worker in
             let chunkInput = x.pointer + (image * s.problem.pixels + chunk.start) * s.problem.c
             let copy = scratch[worker].pointer, block = workspace[worker].block.pointer, xStride = chunk.count * 16
-            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer,
+            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, nil, y.pointer, r?.pointer,
                   nhwcTiles: workspace[worker].tiles.pointer, prefetchInput: false,
                   stage: { kb, nb in
+                      if inPlace {
+                          return (UnsafeRawPointer(chunkInput + kb * 16).assumingMemoryBound(to: UInt16.self), s.problem.c, 16)
+                      }
                       for b in 0..<nb {
                           LayoutConversion.packNHWC(chunkInput, channels: s.problem.c, pixels: chunk.count, blocks: (kb + b)..<(kb + b + 1),
                                                     block, blockStride: xStride)
                           BF16Kernels.convert(UnsafePointer(block), copy + b * xStride, count: xStride, emulated: emulated)
                       }
-                      return (UnsafePointer(copy), xStride)
+                      return (UnsafePointer(copy), 16, xStride)
                   },
-                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in
-                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xStride, nb, ys, yStride, start)
+                  tile: { av, bt, w, xs, xPixel, xStride, nb, ys, yStride, start in
+                      PointwiseBF16Plan.tile(emulated: emulated, av, bt, w, xs, xPixel, xStride, nb, ys, yStride, start)
                   })
         }
     }
 
     /// `dw_bf16_tile` in Swift fp32 arithmetic: per channel pair, the odd product then the even one is added to
     /// the accumulator (each product of two bf16 values is exact in fp32), as `vdpbf16ps` is specified.
-    static func emulatedTile(vectors: Int, pixels: Int, _ w: UnsafePointer<UInt16>, _ x: UnsafePointer<UInt16>, _ xStride: Int,
-                             _ blocks: Int, _ y: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
+    static func emulatedTile(vectors: Int, pixels: Int, _ w: UnsafePointer<UInt16>, _ x: UnsafePointer<UInt16>, _ xPixel: Int,
+                             _ xStride: Int, _ blocks: Int, _ y: UnsafeMutablePointer<Float>, _ yStride: Int, _ start: UnsafePointer<Float>?) {
         for v in 0..<vectors {
             for p in 0..<pixels {
                 for lane in 0..<16 {
                     var acc = start.map { $0[16 * v + lane] } ?? y[v * yStride + 16 * p + lane]
                     for pair in 0..<blocks * 8 {
-                        let xp = x + (pair / 8) * xStride + 16 * p + 2 * (pair % 8)
+                        let xp = x + (pair / 8) * xStride + xPixel * p + 2 * (pair % 8)
                         let wp = w + pair * vectors * 32 + v * 32 + 2 * lane
                         acc += BF16.float(wp[1]) * BF16.float(xp[1])
                         acc += BF16.float(wp[0]) * BF16.float(xp[0])

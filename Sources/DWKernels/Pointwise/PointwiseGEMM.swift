@@ -102,11 +102,11 @@ final class PointwiseGEMMPlan: NHWCPointwisePlan {
         let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
         let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer))
         let plane = s.problem.pixels * 16
-        s.execute(on: pool, residual: residual) { image, chunk, group, _ in
+        s.execute(on: pool, hasResidual: residual != nil) { image, chunk, group, _ in
             let chunkInput = x.pointer + image * s.cBlocks * plane + chunk.start * 16
             s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer, prefetchInput: true,
-                  stage: { kb, _ in (chunkInput + kb * plane, plane) },
-                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
+                  stage: { kb, _ in (chunkInput + kb * plane, 16, plane) },
+                  tile: { av, bt, w, xs, _, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
         }
     }
 
@@ -121,23 +121,33 @@ final class PointwiseGEMMPlan: NHWCPointwisePlan {
         }
     }
 
-    /// As `execute` on NHWC tensors: each task packs its chunk's channel blocks into its worker's buffer (the fp32
-    /// path reads NCHW16c in place; NHWC pixels are C floats apart) and stores finished tiles as NHWC runs.
     func executeNHWC(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+        nhwc(input: input, output: output, residual: residual)
+    }
+
+    func executeNHWC(input: UnsafePointer<BFloat16>, output: UnsafeMutablePointer<BFloat16>, residual: UnsafePointer<BFloat16>?) {
+        nhwc(input: input, output: output, residual: residual)
+    }
+
+    /// As `execute` on NHWC tensors of `E`: each task packs its chunk's channel blocks into its worker's fp32 buffer
+    /// (the fp32 path reads NCHW16c in place; NHWC pixels are C elements apart; bf16 is widened on the way) and stores
+    /// finished tiles as NHWC runs.
+    @inline(__always)
+    private func nhwc<E: TensorElement>(input: UnsafePointer<E>, output: UnsafeMutablePointer<E>, residual: UnsafePointer<E>?) {
         reserveNHWC()
         let x = SendablePointer(input), y = SendableMutablePointer(output), r = residual.map { SendablePointer($0) }
         let s = schedule, weights = SendablePointer(UnsafePointer(packed.pointer)), workspace = nhwcWorkspace!
-        s.execute(on: pool, residual: residual) { image, chunk, group, worker in
+        s.execute(on: pool, hasResidual: residual != nil) { image, chunk, group, worker in
             let chunkInput = x.pointer + (image * s.problem.pixels + chunk.start) * s.problem.c
             let packed = workspace[worker].input.pointer, xStride = chunk.count * 16
-            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, x.pointer, y.pointer, r?.pointer,
+            s.run(image: image, chunk: chunk, group: group, weights: weights.pointer, nil, y.pointer, r?.pointer,
                   nhwcTiles: workspace[worker].tiles.pointer, prefetchInput: false,
                   stage: { kb, nb in
                       LayoutConversion.packNHWC(chunkInput, channels: s.problem.c, pixels: chunk.count, blocks: kb..<(kb + nb), packed,
                                                 blockStride: xStride)
-                      return (UnsafePointer(packed), xStride)
+                      return (UnsafePointer(packed), 16, xStride)
                   },
-                  tile: { av, bt, w, xs, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
+                  tile: { av, bt, w, xs, _, xStride, nb, ys, yStride, start in pointwiseTile[av][bt]!(w, xs, xStride, nb, ys, yStride, start) })
         }
     }
 }

@@ -35,6 +35,7 @@ _ACTIVATIONS = {None: _abi.ACTIVATION["DWCONV_ACTIVATION_NONE"],
                 **{name[len("DWCONV_ACTIVATION_"):].lower(): code for name, code in _abi.ACTIVATION.items()}}
 _LAYOUT_NCHW = _abi.LAYOUT["DWCONV_LAYOUT_NCHW"]
 # The layouts a Python caller names: "nchw" (contiguous (N, C, H, W)) and "nhwc" (torch.channels_last; numpy (N, H, W, C)).
+_DTYPES = {"float32": _abi.DTYPE["DWCONV_DTYPE_FLOAT32"], "bfloat16": _abi.DTYPE["DWCONV_DTYPE_BFLOAT16"]}
 _LAYOUTS = {"nchw": _LAYOUT_NCHW, "nhwc": _abi.LAYOUT["DWCONV_LAYOUT_NHWC"]}
 _PRECISIONS = {name[len("DWCONV_PRECISION_"):].lower(): code for name, code in _abi.PRECISION.items()}
 
@@ -111,6 +112,7 @@ def _library():
                 "dwconv_layer_output_size": ([P, ctypes.POINTER(I), ctypes.POINTER(I), ctypes.POINTER(I)], I),
                 "dwconv_layer_prepare": ([P, I], I),
                 "dwconv_layer_execute": ([P, I, F, F, F], I),
+                "dwconv_layer_execute_dtype": ([P, I, I, P, P, P], I),
                 "dwconv_layer_algorithm": ([P, I], ctypes.c_char_p),
                 "dwconv_layer_choice": ([P, I], ctypes.c_char_p),
                 "dwconv_layer_conversion_seconds": ([P], ctypes.c_double),
@@ -347,11 +349,16 @@ class _Layer:
     def conversion_seconds(self):
         return _library().dwconv_layer_conversion_seconds(self._handle)
 
-    def execute_pointers(self, batch, input_ptr, output_ptr, residual_ptr=None):
-        """dwconv_layer_execute on memory the caller allocated, given as integer addresses (such as
-        tensor.data_ptr()): batch images in the layer's layout (nhwc: channels_last). Nothing is checked here but
-        what the library checks; the buffers' sizes are the caller's to get right."""
-        status = _lib.execute_raw(self._handle, batch, input_ptr, output_ptr, residual_ptr)
+    def execute_pointers(self, batch, input_ptr, output_ptr, residual_ptr=None, dtype="float32"):
+        """dwconv_layer_execute(_dtype) on memory the caller allocated, given as integer addresses (such as
+        tensor.data_ptr()): batch images in the layer's layout (nhwc: channels_last), every tensor of element type
+        `dtype`: 'float32' or 'bfloat16' (read by exact widening, the output rounded once). Nothing is checked here
+        but what the library checks; the buffers' sizes are the caller's to get right."""
+        if dtype == "float32":
+            status = _lib.execute_raw(self._handle, batch, input_ptr, output_ptr, residual_ptr)
+        else:
+            status = _lib.dwconv_layer_execute_dtype(self._handle, batch, _choice(dtype, "dtype", _DTYPES), input_ptr, output_ptr,
+                                                     residual_ptr)
         if status != 0:
             _check(status)
 

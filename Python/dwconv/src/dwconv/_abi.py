@@ -7,6 +7,7 @@ STATUS = {"DWCONV_OK": 0, "DWCONV_ERROR_INVALID_ARGUMENT": 1, "DWCONV_ERROR_UNSU
 LAYOUT = {"DWCONV_LAYOUT_NCHW": 0, "DWCONV_LAYOUT_NCHW16C": 1, "DWCONV_LAYOUT_NHWC": 2}
 ACTIVATION = {"DWCONV_ACTIVATION_NONE": 0, "DWCONV_ACTIVATION_RELU": 1, "DWCONV_ACTIVATION_GELU": 2}
 PRECISION = {"DWCONV_PRECISION_FP32": 0, "DWCONV_PRECISION_BF16": 1}
+DTYPE = {"DWCONV_DTYPE_FLOAT32": 0, "DWCONV_DTYPE_BFLOAT16": 1}
 # void (*)(void *host, void (*task)(void *task_arg, size_t index), void *task_arg, size_t count)
 TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_size_t)
 PARALLEL_FOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p, TASK, ctypes.c_void_p, ctypes.c_size_t)

@@ -13,7 +13,8 @@ convolutions for libdwconv's, as torch.library custom ops that torch.compile tra
 The ops (`torch.ops.dwconv.depthwise_conv2d`, `torch.ops.dwconv.pointwise_conv2d`) take tensors and plain
 numbers, have fake implementations (torch.library.opcheck passes), and read a channels_last input as it is: the
 output has the input's memory format, as nn.Conv2d's has. A bf16 input (autocast) gives a bf16 output; the 1×1
-layers then run on libdwconv's bf16 engine where the CPU has avx512_bf16, the depthwise ones in fp32.
+layers then run on libdwconv's bf16 engine where the CPU has avx512_bf16, the depthwise ones in fp32, and both read
+and write the bf16 tensors in place (no float32 copies).
 
 Threads: by default the layers run on PyTorch's own intra-op threads (its OpenMP runtime, through libdwconv's
 host parallel-for), as many as torch.get_num_threads() says at each call; no second pool. `threads=N` gives the
@@ -189,15 +190,23 @@ def _format(x):
     return suggest_memory_format(x)
 
 
-def _fp32_input(x, fmt):
-    """x as a float32 tensor dense in memory format `fmt` (a view when it already is)."""
-    if x.dtype != torch.float32:
-        x = x.to(torch.float32)
+# The element types libdwconv reads and writes itself (dwconv_dtype); others go through float32.
+_IO_DTYPES = {torch.float32: "float32", torch.bfloat16: "bfloat16"}
+
+
+def _io_input(x, fmt, dtype=None):
+    """x dense in memory format `fmt` (a view when it already is), as `dtype`, or as x's own dtype where libdwconv
+    reads it (float32, bfloat16), float32 otherwise. A bf16 tensor is passed as it is: the layer widens it on the
+    fly and rounds its output once, with no float32 copy on either side."""
+    dtype = dtype or (x.dtype if x.dtype in _IO_DTYPES else torch.float32)
+    if x.dtype != dtype:
+        x = x.to(dtype)
     return x.contiguous(memory_format=fmt)
 
 
 def _execute(layer, n, x, out, residual):
-    layer.execute_pointers(n, x.data_ptr(), out.data_ptr(), residual.data_ptr() if residual is not None else None)
+    layer.execute_pointers(n, x.data_ptr(), out.data_ptr(), residual.data_ptr() if residual is not None else None,
+                           dtype=_IO_DTYPES[x.dtype])
 
 
 def _out_hw(h, w, k, stride, padding):
@@ -224,11 +233,11 @@ def depthwise_conv2d(x, weight, bias, stride, padding, runtime, index):
     layer = rt.layer(("dw", index, c, h, w, k, stride, padding, layout), weight,
                      lambda ctx: Depthwise(weight.detach().float(), None if bias is None else bias.detach().float(), stride, padding,
                                            height=h, width=w, context=ctx, layout=layout))
-    xf = _fp32_input(x, fmt)
+    xi = _io_input(x, fmt)
     oh, ow = _out_hw(h, w, k, stride, padding)
-    out = torch.empty((n, c, oh, ow), dtype=torch.float32, memory_format=fmt)
-    _execute(layer, n, xf, out, None)
-    return out if x.dtype == torch.float32 else out.to(x.dtype)
+    out = torch.empty((n, c, oh, ow), dtype=xi.dtype, memory_format=fmt)
+    _execute(layer, n, xi, out, None)
+    return out if out.dtype == x.dtype else out.to(x.dtype)
 
 
 def _depthwise_fake(x, weight, bias, stride, padding, runtime, index):
@@ -254,11 +263,11 @@ def pointwise_conv2d(x, weight, bias, residual, activation, runtime, index):
                      lambda ctx: Pointwise(weight.detach().float(), None if bias is None else bias.detach().float(), height=h, width=w,
                                            activation=None if activation == "none" else activation, residual=residual is not None,
                                            context=ctx, layout=layout, precision="bf16" if bf16 else "fp32"))
-    xf = _fp32_input(x, fmt)
-    r = _fp32_input(residual, fmt) if residual is not None else None
-    out = torch.empty((n, o, h, w), dtype=torch.float32, memory_format=fmt)
-    _execute(layer, n, xf, out, r)
-    return out if x.dtype == torch.float32 else out.to(x.dtype)
+    xi = _io_input(x, fmt)
+    r = _io_input(residual, fmt, xi.dtype) if residual is not None else None
+    out = torch.empty((n, o, h, w), dtype=xi.dtype, memory_format=fmt)
+    _execute(layer, n, xi, out, r)
+    return out if out.dtype == x.dtype else out.to(x.dtype)
 
 
 def _pointwise_fake(x, weight, bias, residual, activation, runtime, index):
