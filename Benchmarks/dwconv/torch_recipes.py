@@ -378,6 +378,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before a child is killed and recorded as failed")
     ap.add_argument("--seed", type=int, default=2024, help="seed of the configuration order")
     ap.add_argument("--render-only", action="store_true", help="re-render <output>.md and .svg from <output>.json")
+    ap.add_argument("--append", action="store_true",
+                    help="add this run's rounds to <output>.json (same CPU, repeat and resolution) instead of replacing it: "
+                         "more rounds for a noisy model without re-measuring the others")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -398,11 +401,14 @@ def main():
         sys.exit("torch_recipes.py: --resolution must be a multiple of 32")
     import numpy as np
     python = sys.executable
-    result = {"schema": "dwconv-torch-recipes", "schema_version": 1,
-              "command": " ".join(["python3", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:]),
+    command = " ".join(["python3", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:])
+    result = {"schema": "dwconv-torch-recipes", "schema_version": 1, "command": command,
               "machine": machine_info(args.build), "models": models, "engines": engines, "threads": threads,
               "batches": batches, "resolution": args.resolution, "rounds": args.rounds, "repeat": args.repeat,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "references": {}, "records": []}
+    first_round = {}
+    if args.append:
+        result, first_round = appended(args, result)
     with tempfile.TemporaryDirectory(prefix="dwconv-recipes-") as tmp:
         x = np.random.default_rng(1).uniform(-1, 1, (max(batches), 3, args.resolution, args.resolution)).astype(np.float32)
         xpath = os.path.join(tmp, "input.npy")
@@ -426,7 +432,7 @@ def main():
                 plan, plan_bf16 = plans(m, t, b, args.resolution, not args.no_plans)
                 cfg = dict(base, model=m, engine=e, threads=t, batch=b, reference=refs[m], plan=plan, plan_bf16=plan_bf16)
                 r = run_child(cfg, tmp, python, args.timeout)
-                r.update({"model": m, "engine": e, "threads": t, "batch": b, "round": rnd})
+                r.update({"model": m, "engine": e, "threads": t, "batch": b, "round": first_round.get(m, 0) + rnd})
                 result["records"].append(r)
                 done += 1
                 eta = (time.perf_counter() - t_start) / done * (total - done)
@@ -436,7 +442,31 @@ def main():
                       f"({r['wall_s']:.0f} s)", file=sys.stderr)
                 write_pages(result, args.output, quiet=True)      # partial results survive an interrupted run
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if args.append:
+        result["runs"][-1]["finished"] = result["finished"]
     write_pages(result, args.output)
+
+
+def appended(args, new):
+    """(the existing <output>.json with this run entered in its "runs", {model: its first new round}) for --append.
+    Refused, with the reason, when the file is missing or was measured on another CPU, or with another repeat count
+    or resolution: their samples would not be comparable."""
+    path = args.output + ".json"
+    if not os.path.exists(path):
+        sys.exit(f"torch_recipes.py: --append: {path} does not exist")
+    with open(path) as f:
+        old = json.load(f)
+    for what, a, b in (("CPU", [old["machine"].get(k) for k in ("cpu", "family", "model")], [new["machine"].get(k) for k in ("cpu", "family", "model")]),
+                       ("repeat", old["repeat"], new["repeat"]), ("resolution", old["resolution"], new["resolution"])):
+        if a != b:
+            sys.exit(f"torch_recipes.py: --append: {path} has {what} {a}, this run {b}")
+    runs = old.get("runs") or [{k: old.get(k) for k in ("command", "started", "finished", "models", "rounds")}]
+    runs.append({"command": new["command"], "started": new["started"], "finished": None, "models": new["models"], "rounds": new["rounds"]})
+    old["runs"] = runs
+    for key in ("models", "engines", "threads", "batches"):
+        old[key] += [v for v in new[key] if v not in old[key]]
+    first = {m: 1 + max([rec["round"] for rec in old["records"] if rec["model"] == m], default=-1) for m in new["models"]}
+    return old, first
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -503,17 +533,26 @@ def fmt_err(e):
     return f"{e:.1e}" if e is not None else "—"
 
 
+def rounds_text(r):
+    """'2 round(s)', or the rounds of each model where they differ (runs added with --append)."""
+    per = {m: len({rec["round"] for rec in r["records"] if rec["model"] == m}) for m in r["models"]}
+    if len(set(per.values())) <= 1:
+        return f"{next(iter(per.values()), r['rounds'])} round(s)"
+    return "rounds: " + ", ".join(f"{MODEL_NAMES.get(m, m)} {n}" for m, n in per.items())
+
+
 def markdown(r, svg_name):
     m = r["machine"]
     summary = summarize(r)
     columns = [(t, b) for t in r["threads"] for b in r["batches"]]
     md = ["# dwconv inside PyTorch against PyTorch's strongest CPU inference recipes\n",
-          f"Made by `{r['command']}` ({r.get('started', '?')} – {r.get('finished', 'unfinished')}). Machine: {m['cpu']} "
+          "Made by " + "; then ".join(f"`{run['command']}` ({run.get('started') or '?'} – {run.get('finished') or 'unfinished'})"
+                                      for run in r.get("runs") or [r]) + f". Machine: {m['cpu']} "
           f"(family {m['family']}, model {m['model']}, {m['cores']} cores, avx512_bf16 {'yes' if m['avx512_bf16'] else 'no'}); "
           f"PyTorch {m['torch']} (CPU capability {m.get('torch_cpu_capability')}), timm {m.get('timm')}, OpenVINO "
           f"{m.get('openvino') or 'not installed'}, {m.get('dwbench') or 'dwbench ?'}.\n",
           f"Input {r['resolution']}², seeded random weights, eval mode. Every (model, engine, threads, batch) is measured in a "
-          f"fresh Python process (OMP_NUM_THREADS = threads); {r['rounds']} round(s), interleaved in one fixed shuffled order, "
+          f"fresh Python process (OMP_NUM_THREADS = threads); {rounds_text(r)}, each run interleaved in one fixed shuffled order, "
           f"each timing {r['repeat']} call(s) after the warm-up (2 calls; 3 for compiled models; `dwbench replknet` its own 1). Each cell is the median "
           "of all its calls in ms; in parentheses, the speed-up over the best PyTorch recipe of the same precision "
           "(fp32: the fastest of eager-cl, compile, compile-freeze-cl; bf16: compile-freeze-cl-bf16) in that column. "

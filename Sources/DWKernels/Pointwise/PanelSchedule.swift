@@ -145,12 +145,7 @@ struct PanelSchedule: @unchecked Sendable {
     @inline(__always)
     func storeNHWC<E: TensorElement>(_ tile: UnsafeMutablePointer<Float>, _ stride: Int, vectors: Int, pixels: Int,
                                      _ y: UnsafeMutablePointer<E>, _ r: UnsafePointer<E>?, channels: Int) {
-        let activation = epilogue.activation
-        if activation != .none {
-            for v in 0..<vectors {
-                for p in 0..<pixels { tile.store16(EpilogueMath.apply(tile.load16(v * stride + p * 16), activation), v * stride + p * 16) }
-            }
-        }
+        if epilogue.activation != .none { applyEpilogue(tile, nil, stride, vectors: vectors, pixels: pixels, epilogue.activation) }
         E.storeTile(tile, stride, vectors: vectors, pixels: pixels, residual: r, y, pixelStride: problem.o, channels: channels)
     }
 
