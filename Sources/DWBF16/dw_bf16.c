@@ -19,17 +19,22 @@ int dw_bf16_disabled(void) {
     return off && *off && strcmp(off, "0") != 0;
 }
 
-int dw_bf16_native(void) {
-    // DWBENCH_NO_BF16=1 makes a CPU with the instruction behave as one without it (the refusal and emulation
-    // paths are then tested here too; CI runs the bf16 tests both ways).
-    if (dw_bf16_disabled()) return 0;
+int dw_avx512bw_native(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     if (!(c & (1u << 27))) return 0;                 // OSXSAVE: XGETBV usable
     // XCR0: SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM state all saved by the OS.
     if ((read_xcr0() & 0xe6) != 0xe6) return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    if (!(b & (1u << 16)) || !(b & (1u << 30)) || !(b & (1u << 31))) return 0;   // AVX512F, BW, VL
+    return (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31));   // AVX512F, BW, VL
+}
+
+int dw_bf16_native(void) {
+    // DWBENCH_NO_BF16=1 makes a CPU with the instruction behave as one without it (the refusal and emulation
+    // paths are then tested here too; CI runs the bf16 tests both ways).
+    if (dw_bf16_disabled() || !dw_avx512bw_native()) return 0;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
     if (a < 1) return 0;                              // no subleaf 1
     __cpuid_count(7, 1, a, b, c, d);
     return (a & (1u << 5)) != 0;                      // AVX512_BF16
@@ -126,15 +131,6 @@ DW_BF16_TARGET float dw_bf16_peak_probe(long iterations) {
 // ---- bf16 tensors at the interface (AVX512F/BW only: no bf16 instruction needed) ----
 
 #define DW_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-int dw_avx512bw_native(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    if (!(c & (1u << 27))) return 0;
-    if ((read_xcr0() & 0xe6) != 0xe6) return 0;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (b & (1u << 16)) && (b & (1u << 30)) && (b & (1u << 31));
-}
 
 // 16 bf16 → 16 floats (exact).
 static inline __attribute__((always_inline)) DW_AVX512_TARGET __m512 widen16(const uint16_t *p, __mmask16 m) {

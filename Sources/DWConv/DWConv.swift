@@ -302,16 +302,25 @@ final class Layer {
             p.run(input, output, residual)
             return
         }
+        runStaged(p, staging, input: input, output: output, residual: residual,
+                  pack: { convert($0, from: layout, $1, to: p.layout, shape: $2) },
+                  unpack: { convert($0, from: p.layout, $1, to: layout, shape: $2) })
+    }
+
+    /// Runs `p` on its staging buffers: the caller's input (and residual) packed into the algorithm's layout, the
+    /// output unpacked back into the caller's, the two conversions timed as `conversionSeconds`.
+    private func runStaged<E>(_ p: Prepared, _ staging: (input: AlignedBuffer, output: AlignedBuffer, residual: AlignedBuffer?),
+                              input: UnsafePointer<E>, output: UnsafeMutablePointer<E>, residual: UnsafePointer<E>?,
+                              pack: (UnsafePointer<E>, UnsafeMutablePointer<Float>, (n: Int, c: Int, h: Int, w: Int)) -> Void,
+                              unpack: (UnsafePointer<Float>, UnsafeMutablePointer<E>, (n: Int, c: Int, h: Int, w: Int)) -> Void) {
         let i = p.problem.inputShape, o = p.problem.outputShape
         let t0 = monotonicSeconds()
-        convert(input, from: layout, staging.input.pointer, to: p.layout, shape: i)
-        if let residual, let r = staging.residual {
-            convert(residual, from: layout, r.pointer, to: p.layout, shape: o)
-        }
+        pack(input, staging.input.pointer, i)
+        if let residual, let r = staging.residual { pack(residual, r.pointer, o) }
         let t1 = monotonicSeconds()
         p.run(staging.input.pointer, staging.output.pointer, staging.residual.map { UnsafePointer($0.pointer) })
         let t2 = monotonicSeconds()
-        convert(staging.output.pointer, from: p.layout, output, to: layout, shape: o)
+        unpack(staging.output.pointer, output, o)
         conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
     }
 
@@ -333,20 +342,16 @@ final class Layer {
                  residual: UnsafePointer<BFloat16>?) throws {
         try checkResidual(residual != nil)
         let p = try prepare(batch: batch)
-        let i = p.problem.inputShape, o = p.problem.outputShape
-        let t0 = monotonicSeconds()
         if let direct = p.nhwcPointwise {
             conversionSeconds = 0
             direct.executeNHWC(input: input, output: output, residual: residual)
         } else if layout == .nhwc, p.layout == .nchw16c, let staging = p.staging {
-            nhwc(UnsafeMutablePointer(mutating: input), staging.input.pointer, toBlocked: true, shape: i)
-            if let residual, let r = staging.residual { nhwc(UnsafeMutablePointer(mutating: residual), r.pointer, toBlocked: true, shape: o) }
-            let t1 = monotonicSeconds()
-            p.run(staging.input.pointer, staging.output.pointer, staging.residual.map { UnsafePointer($0.pointer) })
-            let t2 = monotonicSeconds()
-            nhwc(output, staging.output.pointer, toBlocked: false, shape: o)
-            conversionSeconds = (t1 - t0) + (monotonicSeconds() - t2)
+            runStaged(p, staging, input: input, output: output, residual: residual,
+                      pack: { nhwc(UnsafeMutablePointer(mutating: $0), $1, toBlocked: true, shape: $2) },
+                      unpack: { nhwc($1, UnsafeMutablePointer(mutating: $0), toBlocked: false, shape: $2) })
         } else {
+            let i = p.problem.inputShape, o = p.problem.outputShape
+            let t0 = monotonicSeconds()
             let (inCount, outCount) = (layout.storageCount(n: i.n, c: i.c, h: i.h, w: i.w), layout.storageCount(n: o.n, c: o.c, h: o.h, w: o.w))
             let buffers = widened[batch] ?? (AlignedBuffer(count: inCount), AlignedBuffer(count: outCount),
                                              hasResidual ? AlignedBuffer(count: outCount) : nil)
@@ -583,13 +588,7 @@ public func dwconv_layer_prepare(_ layer: OpaquePointer?, _ batch: Int32) -> Int
 @_cdecl("dwconv_layer_execute")
 public func dwconv_layer_execute(_ layer: OpaquePointer?, _ batch: Int32, _ input: UnsafePointer<Float>?, _ output: UnsafeMutablePointer<Float>?,
                                  _ residual: UnsafePointer<Float>?) -> Int32 {
-    guarded {
-        let l: Layer = try handles.object(layer, .layer)
-        guard let input else { throw DWConvError(.invalidArgument, "input is NULL") }
-        guard let output else { throw DWConvError(.invalidArgument, "output is NULL") }
-        l.context.lock.lock(); defer { l.context.lock.unlock() }
-        try l.execute(batch: Int(batch), input: input, output: output, residual: residual)
-    }
+    dwconv_layer_execute_dtype(layer, batch, DTypeCode.float32.rawValue, input, output, residual)
 }
 
 @_cdecl("dwconv_layer_execute_dtype")
