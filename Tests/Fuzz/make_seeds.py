@@ -182,7 +182,7 @@ for name, keep in (("plan-replknet31b-1t.json", 3), ("plan-replknet31b-pointwise
         out("plan", "seed-bad-version", json.dumps(bad, sort_keys=True))
 
 # --- shape files -----------------------------------------------------------------------------------
-for name in sorted(os.listdir(os.path.join(REPO, "Benchmarks/shapes"))):
+for name in sorted(n for n in os.listdir(os.path.join(REPO, "Benchmarks/shapes")) if n.endswith(".txt")):
     with open(os.path.join(REPO, "Benchmarks/shapes", name)) as f:
         out("shapes", "seed-" + name.replace(".txt", ""), f.read())
 out("shapes", "seed-crlf", "# Windows line ends\r\nstem n1c3h224w224k3s2p1\r\nlarge n2c512h14w14k27s1p13 18\r\npw n1c512h14w14o2048 3\r\n")
