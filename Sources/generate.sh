@@ -7,6 +7,7 @@
 #
 #   Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift            <- Sources/DWKernels/Depthwise/Direct/DirectBlocks.py (standard library)
 #   Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRowsBlocks.swift <- Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRows.py (standard library)
+#   Sources/DWCore/BuiltinShapeTexts.swift                        <- Benchmarks/shapes/builtin_sets.py (standard library; reads Benchmarks/shapes/*.txt)
 #   Sources/DWKernels/Pointwise/PointwiseTiles.swift <- Sources/DWKernels/Pointwise/PointwiseTiles.py (standard library)
 #   Sources/DWConv/ABI.swift, Python/dwconv/src/dwconv/_abi.py <- include/dwconv.h through Sources/DWConv/abi.py (standard
 #                                                      library; also checks DWCore's thread limit against the header)
@@ -42,6 +43,7 @@ generate() {
 generate Sources/DWKernels/Depthwise/Direct/DirectBlocks.swift python3 Sources/DWKernels/Depthwise/Direct/DirectBlocks.py
 generate Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRowsBlocks.swift python3 Sources/DWKernels/Depthwise/Toeplitz/ToeplitzRows.py
 generate Sources/DWKernels/Pointwise/PointwiseTiles.swift python3 Sources/DWKernels/Pointwise/PointwiseTiles.py
+generate Sources/DWCore/BuiltinShapeTexts.swift python3 Benchmarks/shapes/builtin_sets.py
 generate Sources/DWConv/ABI.swift python3 Sources/DWConv/abi.py swift
 generate Python/dwconv/src/dwconv/_abi.py python3 Sources/DWConv/abi.py python
 if python3 -c "import torchvision" 2>/dev/null; then

@@ -182,6 +182,17 @@ dwconv_status dwconv_depthwise_create(dwconv_context *context, int channels, int
                                       int stride, int padding, const float *weight, const float *bias,
                                       dwconv_layout layout, dwconv_layer **layer);
 
+/* A depthwise convolution with per-axis geometry, PyTorch's conv2d(groups=channels, stride=(stride_h, stride_w),
+   padding=(pad_h, pad_w), dilation=(dilation_h, dilation_w)): weight is (channels, 1, kernel_h, kernel_w); bias
+   (channels) or NULL; pad_h zero rows above and below the map, pad_w zero columns left and right. The weights are
+   copied. dwconv_depthwise_create(…, kernel, stride, padding, …) is this function with both axes equal and
+   dilation 1. (PyTorch's padding='same' with an even total, d·(k − 1) odd, pads one more row or column at the
+   bottom or right: pad the input by that one yourself and pass the smaller half here.) */
+dwconv_status dwconv_depthwise_create_2d(dwconv_context *context, int channels, int height, int width, int kernel_h,
+                                         int kernel_w, int stride_h, int stride_w, int pad_h, int pad_w,
+                                         int dilation_h, int dilation_w, const float *weight, const float *bias,
+                                         dwconv_layout layout, dwconv_layer **layer);
+
 /* A 1×1 convolution with its fused epilogue: y = activation(W·x + bias) (+ residual when residual != 0).
    weight is (out_channels, in_channels, 1, 1); bias (out_channels) or NULL. The weights are copied. */
 dwconv_status dwconv_pointwise_create(dwconv_context *context, int in_channels, int out_channels, int height,

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Reads a dwbench tuning plan (schema_version 2, and 1) with the standard library only.
+"""Reads a dwbench tuning plan (schema_version 3, and 2 and 1) with the standard library only.
 
     python3 dwplan.py PLAN.json PROBLEM     # prints the chosen algorithm; exit 1 if absent, 2 if invalid
 
-PROBLEM is a depthwise problem (n1c128h56w56k31s1p15) or a pointwise 1x1 one (n1c512h14w14o2048, or
-n1c512h14w14o2048.bf16 where bf16 arithmetic is allowed).
+PROBLEM is a depthwise problem (n1c128h56w56k31s1p15; per axis n1c124h56w56k51x5s1p25x2, with dilation
+n1c64h56w56k7s1p9d3) or a pointwise 1x1 one (n1c512h14w14o2048, or n1c512h14w14o2048.bf16 where bf16 arithmetic
+is allowed).
 
 As a module:
 
@@ -12,7 +13,10 @@ As a module:
     plan = load_plan("plan.json")
     name = lookup(plan, "n1c128h56w56k31s1p15")           # registry name, or None if the problem is absent
     parse_problem("n1c512h14w14o2048")                    # {'kind': 'pointwise', 'n': 1, 'c': 512, ..., 'precision': 'fp32'}
+    parse_problem("n1c64h56w56k7s1p9d3")                  # {'kind': 'depthwise', ..., 'kh': 7, 'kw': 7, ..., 'dh': 3, 'dw': 3}
 
+A depthwise problem has kh, kw, sh, sw, ph, pw, dh and dw; a square one (one kernel size, stride and padding,
+dilation 1: the only kind versions 1 and 2 hold) also has k, s and p. Version 3 keys may use the per-axis forms.
 Version 2 entries record their `precision` (fp32 or bf16, equal to the problem's suffix); version-1 entries have
 none and are read as fp32, so every entry this reader returns has it.
 
@@ -25,11 +29,12 @@ import json
 import re
 import sys
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _D = r"([1-9][0-9]{0,11})"
 _Z = r"(0|[1-9][0-9]{0,11})"
-DEPTHWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}k{_D}s{_D}p{_Z}$")
+# Each of k, s, p and d one number or a pair AxB; d optional. Canonical spelling is checked after the match.
+DEPTHWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}k{_D}(?:x{_D})?s{_D}(?:x{_D})?p{_Z}(?:x{_Z})?(?:d{_D}(?:x{_D})?)?$")
 POINTWISE = re.compile(rf"^n{_D}c{_D}h{_D}w{_D}o{_D}(\.bf16)?$")
 PRECISIONS = {"fp32", "bf16"}
 MODES = {"estimate", "measure", "exhaustive"}
@@ -61,12 +66,25 @@ def parse_problem(text):
         raise PlanError(f"invalid problem {text!r}: not a string")
     m = DEPTHWISE.match(text)
     if m:
-        return dict(kind="depthwise", precision="fp32", **dict(zip("nchwksp", map(int, m.groups()))))
+        g = [None if v is None else int(v) for v in m.groups()]
+        n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw = g[:4] + [g[4], g[5] or g[4], g[6], g[7] or g[6], g[8],
+                                                       g[9] if g[9] is not None else g[8], g[10] or 1, g[11] or g[10] or 1]
+        pair = lambda a, b: f"{a}" if a == b else f"{a}x{b}"
+        canonical = (f"n{n}c{c}h{h}w{w}k{pair(kh, kw)}s{pair(sh, sw)}p{pair(ph, pw)}"
+                     + ("" if (dh, dw) == (1, 1) else f"d{pair(dh, dw)}"))
+        if canonical != text:
+            raise PlanError(f"invalid problem {text!r}: not canonical (write {canonical!r}: a pair only where the axes differ, "
+                            f"d only where it is not 1)")
+        fields = dict(kind="depthwise", precision="fp32", n=n, c=c, h=h, w=w, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, dh=dh, dw=dw)
+        if kh == kw and sh == sw and ph == pw and (dh, dw) == (1, 1):
+            fields.update(k=kh, s=sh, p=ph)
+        return fields
     m = POINTWISE.match(text)
     if m:
         return dict(kind="pointwise", precision="bf16" if m.group(6) else "fp32",
                     **dict(zip("nchwo", map(int, m.groups()[:5]))))
-    raise PlanError(f"invalid problem {text!r}: expected n{{N}}c{{C}}h{{H}}w{{W}}k{{K}}s{{S}}p{{P}} (depthwise) "
+    raise PlanError(f"invalid problem {text!r}: expected n{{N}}c{{C}}h{{H}}w{{W}}k{{K}}s{{S}}p{{P}}[d{{D}}] (depthwise; each of k, s, p, d "
+                    f"one number or {{H}}x{{W}}) "
                     f"or n{{N}}c{{C}}h{{H}}w{{W}}o{{O}}[.bf16] (pointwise), without leading zeros")
 
 
@@ -88,6 +106,8 @@ def _check_entry(path, key, entry, version):
         raise bad(f"precision {entry['precision']!r} is not one of {sorted(PRECISIONS)}")
     if entry["precision"] != problem["precision"]:
         raise bad(f"precision {entry['precision']} differs from its problem's ({problem['precision']})")
+    if version < 3 and problem["kind"] == "depthwise" and "k" not in problem:
+        raise bad(f"a per-axis geometry, which needs schema_version 3 (this plan is version {version})")
     if entry["problem"] != key:
         raise bad(f"its problem {entry['problem']!r} differs from its key")
     if not isinstance(entry["algorithm"], str):

@@ -100,7 +100,7 @@ public func renderTable(_ problem: ConvProblem, _ result: (records: [BenchRecord
     let suffix = "\(fmt(problem.flops / 1e9, 3)) GFLOP; \(threads) thread\(threads == 1 ? "" : "s"); peak \(fmt(peak.fp32, 1))\(bf16) GFLOP/s"
     switch problem {
     case let .depthwise(p):
-        lines.append("\(p)  (N\(p.n) C\(p.c) \(p.h)×\(p.w) → \(p.oh)×\(p.ow), K\(p.k) stride \(p.s) pad \(p.p); \(suffix))")
+        lines.append("\(p)  (N\(p.n) C\(p.c) \(p.h)×\(p.w) → \(p.oh)×\(p.ow), kernel \(p.kernelLabel) stride \(p.sh == p.sw ? "\(p.sh)" : "\(p.sh)×\(p.sw)") pad \(p.ph == p.pw ? "\(p.ph)" : "\(p.ph)×\(p.pw)"); \(suffix))")
     case let .pointwise(p):
         lines.append("\(p)  (1×1: N\(p.n) C\(p.c) → O\(p.o) on \(p.h)×\(p.w), GEMM M×N×K = \(p.o)×\(p.pixels)×\(p.c) per image; epilogue \(epilogue); \(suffix))")
     }

@@ -119,7 +119,7 @@ struct ReportWriter {
             let names = Registry.algorithms.filter { !$0.isReference }.map(\.name)
             let series = names.map { name in
                 SVGChart.Series(name: name, points: recs.filter { $0.algorithm == name && $0.gflops != nil }.compactMap { r in
-                    (try? Problem(parsing: r.problem)).map { (Double($0.k), r.gflops!) }
+                    (try? Problem(parsing: r.problem)).map { (Double(max($0.kh, $0.kw)), r.gflops!) }
                 })
             }
             let peak = speed.peakGflops(threads: t)
@@ -162,7 +162,7 @@ struct ReportWriter {
                     let b = best(records("headline", t), problem: p)
                     let peer = bestPeer(problem: p, threads: t)
                     let speedup = (b?.median_ms).flatMap { bm in peer.map { $0.median_ms! / bm } }
-                    let need = (e.problem.depthwise?.k ?? 0) >= 13 ? 2.0 : 1.5
+                    let need = (e.problem.depthwise?.taps ?? 0) >= 169 ? 2.0 : 1.5
                     md.append("| \(e.name) | `\(p)` | \(b?.algorithm ?? "—") | \(ms(b)) | \(ms(best(records("headline", t), problem: p, family: "direct-simd"))) | \(ms(best(records("headline", t), problem: p, family: "fft"))) | \(peer?.algorithm ?? "—") | \(ms(peer)) | \(speedup.map { fmt($0, 2) + "×" } ?? "—") | \(speedup.map { $0 >= need ? "met (≥ \(fmt(need, 1))×)" : "**missed** (≥ \(fmt(need, 1))×)" } ?? "no peer data") |")
                 }
                 md.append("")
@@ -223,8 +223,8 @@ struct ReportWriter {
                     let recs = records("sweep", t)
                     let d = best(recs, problem: p, family: "direct-simd"), f = best(recs, problem: p, family: "fft")
                     let fftWins = (f?.median_ms ?? .infinity) < (d?.median_ms ?? .infinity)
-                    if fftWins && crossover == nil { crossover = e.problem.depthwise?.k }
-                    md.append("| \(e.problem.depthwise.map { "\($0.k)" } ?? "—") | \(ms(d)) | \(ms(f)) | \(ms(best(recs, problem: p, family: "implicit-gemm"))) | \(ms(best(recs, problem: p, family: "im2col-gemm"))) | \(fftWins ? "fft" : "direct") | \(f?.relative_error.map { String(format: "%.1e", $0) } ?? "—") |")
+                    if fftWins && crossover == nil { crossover = e.problem.depthwise.map { max($0.kh, $0.kw) } }
+                    md.append("| \(e.problem.depthwise.map { $0.kernelLabel } ?? "—") | \(ms(d)) | \(ms(f)) | \(ms(best(recs, problem: p, family: "implicit-gemm"))) | \(ms(best(recs, problem: p, family: "im2col-gemm"))) | \(fftWins ? "fft" : "direct") | \(f?.relative_error.map { String(format: "%.1e", $0) } ?? "—") |")
                 }
                 md.append("\nFirst K where the FFT beats direct SIMD on this map: \(crossover.map { "K = \($0)" } ?? "none").\n")
                 md.append("![sweep](sweep-gflops-\(t)t.svg)\n")

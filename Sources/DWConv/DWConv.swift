@@ -122,12 +122,13 @@ final class Context {
 
 /// What a layer computes, independent of the batch.
 enum LayerShape {
-    case depthwise(c: Int, h: Int, w: Int, k: Int, s: Int, p: Int, weights: DepthwiseWeights)
+    /// `layer` is the problem at batch 1.
+    case depthwise(layer: Problem, weights: DepthwiseWeights)
     case pointwise(c: Int, o: Int, h: Int, w: Int, weights: PointwiseWeights, epilogue: PointwiseEpilogue, precision: Precision)
 
     func problem(batch n: Int) throws -> ConvProblem {
         switch self {
-        case let .depthwise(c, h, w, k, s, p, _): return .depthwise(try Problem(n: n, c: c, h: h, w: w, k: k, s: s, p: p))
+        case let .depthwise(layer, _): return .depthwise(try layer.with(n: n))
         case let .pointwise(c, o, h, w, _, _, precision): return .pointwise(try PointwiseProblem(n: n, c: c, h: h, w: w, o: o, precision: precision))
         }
     }
@@ -222,7 +223,7 @@ final class Layer {
         if let why = algorithm.supports(problem) { throw DWConvError(.unsupported, "\(name) does not support \(problem): \(why)") }
         let result: Prepared
         switch shape {
-        case let .depthwise(_, _, _, _, _, _, weights):
+        case let .depthwise(_, weights):
             guard let p = problem.depthwise, let a = algorithm as? any DepthwiseAlgorithm else { throw DWConvError(.unsupported, "\(name) is not depthwise") }
             let plan = try a.prepare(p, weights: weights, executor: context.executor)
             result = Prepared(name: name, source: source, problem: problem, layout: plan.layout, callerLayout: layout, residual: false) { x, y, _ in
@@ -488,19 +489,32 @@ public func dwconv_context_plan_warning(_ context: OpaquePointer?) -> UnsafePoin
 public func dwconv_depthwise_create(_ context: OpaquePointer?, _ channels: Int32, _ height: Int32, _ width: Int32, _ kernel: Int32,
                                     _ stride: Int32, _ padding: Int32, _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
                                     _ layout: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    dwconv_depthwise_create_2d(context, channels, height, width, kernel, kernel, stride, stride, padding, padding, 1, 1,
+                               weight, bias, layout, out)
+}
+
+@_cdecl("dwconv_depthwise_create_2d")
+public func dwconv_depthwise_create_2d(_ context: OpaquePointer?, _ channels: Int32, _ height: Int32, _ width: Int32,
+                                       _ kernelH: Int32, _ kernelW: Int32, _ strideH: Int32, _ strideW: Int32,
+                                       _ padH: Int32, _ padW: Int32, _ dilationH: Int32, _ dilationW: Int32,
+                                       _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
+                                       _ layout: Int32, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded {
         guard let out else { throw DWConvError(.invalidArgument, "layer pointer is NULL") }
         out.pointee = nil
         let c: Context = try handles.object(context, .context)
-        try positive([(channels, "channels"), (height, "height"), (width, "width"), (kernel, "kernel"), (stride, "stride")])
-        guard padding >= 0 else { throw DWConvError(.invalidArgument, "padding must not be negative, got \(padding)") }
-        let (ch, k) = (Int(channels), Int(kernel))
+        try positive([(channels, "channels"), (height, "height"), (width, "width"), (kernelH, "kernel height"), (kernelW, "kernel width"),
+                      (strideH, "stride height"), (strideW, "stride width"), (dilationH, "dilation height"), (dilationW, "dilation width")])
+        for (v, name) in [(padH, "padding height"), (padW, "padding width")] where v < 0 {
+            throw DWConvError(.invalidArgument, "\(name) must not be negative, got \(v)")
+        }
         // Validates the shape once (with batch 1) before copying weights.
-        _ = try Problem(n: 1, c: ch, h: Int(height), w: Int(width), k: k, s: Int(stride), p: Int(padding))
-        let weights = try DepthwiseWeights(channels: ch, kernel: k, weight: try floats(weight, ch * k * k, "weight"),
-                                           bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: ch)) })
-        let layer = Layer(context: c, shape: .depthwise(c: ch, h: Int(height), w: Int(width), k: k, s: Int(stride), p: Int(padding), weights: weights),
-                          layout: try layoutArgument(layout))
+        let problem = try Problem(n: 1, c: Int(channels), h: Int(height), w: Int(width), kh: Int(kernelH), kw: Int(kernelW),
+                                  sh: Int(strideH), sw: Int(strideW), ph: Int(padH), pw: Int(padW), dh: Int(dilationH), dw: Int(dilationW))
+        let weights = try DepthwiseWeights(channels: problem.c, kh: problem.kh, kw: problem.kw,
+                                           weight: try floats(weight, problem.weightCount, "weight"),
+                                           bias: bias.map { Array(UnsafeBufferPointer(start: $0, count: problem.c)) })
+        let layer = Layer(context: c, shape: .depthwise(layer: problem, weights: weights), layout: try layoutArgument(layout))
         out.pointee = handles.register(layer, as: .layer)
     }
 }

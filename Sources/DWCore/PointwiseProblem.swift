@@ -119,6 +119,46 @@ enum ProblemText {
         guard rest.isEmpty else { throw ProblemError.syntax(text, "unexpected trailing text '\(rest)'") }
         return values
     }
+
+    /// Like `fields`, but each value may be a pair `{A}x{B}` (a single number means both), and a field marked
+    /// optional may be absent (nil). A redundant pair (`5x5`) is accepted; the canonical spelling is the
+    /// caller's `description`.
+    static func pairedFields(_ text: String, _ fields: [(Character, String, Bool)], grammar: String) throws -> [(Int, Int)?] {
+        var values: [(Int, Int)?] = []
+        var rest = Substring(text)
+        func number(_ letter: Character, _ name: String) throws -> Int {
+            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
+            guard !digits.isEmpty else { throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number") }
+            guard digits.count <= 12, let v = Int(digits) else {
+                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
+            }
+            guard digits.count == 1 || digits.first != "0" else {
+                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has a leading zero")
+            }
+            rest = rest.dropFirst(digits.count)
+            return v
+        }
+        for (letter, name, optional) in fields {
+            guard let first = rest.first else {
+                if optional { values.append(nil); continue }
+                throw ProblemError.syntax(text, "missing field '\(letter)' (\(name)); expected \(grammar)")
+            }
+            guard first == letter else {
+                if optional { values.append(nil); continue }
+                throw ProblemError.syntax(text, "expected '\(letter)' (\(name)) but found '\(first)'; expected \(grammar)")
+            }
+            rest = rest.dropFirst()
+            let a = try number(letter, name)
+            if rest.first == "x" {
+                rest = rest.dropFirst()
+                values.append((a, try number(letter, name)))
+            } else {
+                values.append((a, a))
+            }
+        }
+        guard rest.isEmpty else { throw ProblemError.syntax(text, "unexpected trailing text '\(rest)'") }
+        return values
+    }
 }
 
 /// Any problem the suite benchmarks and tunes: the identity used by CLI arguments, plan keys, benchmark

@@ -5,12 +5,14 @@ import Foundation
 /// the evidence (every candidate's timing) and the calibration the estimate mode uses. Serialised as
 /// JSON (`plan.schema.json`); other tools read it (Benchmarks/plan/dwplan.py, libdwconv).
 ///
-/// Versions: 2 (written) records each entry's `precision` and the calibration's bf16 peak; 1 (still read)
-/// has neither, and its entries are fp32. A version-1 plan is upgraded in memory when read.
+/// Versions: 3 (written) allows the per-axis depthwise problems (rectangular kernels, per-axis stride and
+/// padding, dilation) in its keys; 2 (still read) holds square problems only, and records each entry's
+/// `precision` and the calibration's bf16 peak; 1 (still read) has neither, and its entries are fp32. An older
+/// plan is upgraded in memory when read.
 public struct Plan: Codable, Sendable, Equatable {
-    public static let schemaVersion = 2
+    public static let schemaVersion = 3
     /// The versions this build reads.
-    public static let readableVersions = [1, 2]
+    public static let readableVersions = [1, 2, 3]
 
     public var schema_version: Int
     /// The tool that wrote it, e.g. "dwbench 0.2.0".
@@ -280,12 +282,15 @@ extension Plan {
             guard let problem = try? ConvProblem(parsing: key), problem.description == key, key == entry.problem else {
                 throw PlanError.inconsistent(path, "entry key '\(key)' is not the text form of its problem '\(entry.problem)'")
             }
+            if version < 3, case let .depthwise(d) = problem, !d.isSquare {
+                throw PlanError.malformed(path, "entry key '\(key)' has a per-axis geometry, which needs schema_version 3 (this plan is version \(version))")
+            }
             guard problem.precision == entry.precision else {
                 throw PlanError.inconsistent(path, "entry \(key) records precision \(entry.precision), its problem is \(problem.precision)")
             }
             guard registry.contains(entry.algorithm) else { throw PlanError.unknownAlgorithm(path, key, entry.algorithm) }
         }
-        plan.schema_version = schemaVersion  // read as version 1 or 2, held (and written again) as the current one
+        plan.schema_version = schemaVersion  // read as version 1, 2 or 3, held (and written again) as the current one
         return plan
     }
 

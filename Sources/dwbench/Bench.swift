@@ -18,7 +18,7 @@ struct Bench: ParsableCommand {
         conversions are timed separately.
         """)
 
-    @Option(help: "Kernel sizes, comma separated (used with the default shape).")
+    @Option(help: "Kernels, comma separated (used with the default shape): K, KHxKW (51x5), with dilation KdD (7d3) or KHxKWdDHxDW.")
     var sizes: String = "3,13,31"
 
     @Option(help: "Batch size N of the default shape.") var batch: Int = 1
@@ -78,10 +78,13 @@ struct Bench: ParsableCommand {
         if !shapes.isEmpty { return try shapes.map(parseConvProblem) }
         var result: [ConvProblem] = []
         for item in sizes.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let k = Int(item.trimmingCharacters(in: .whitespaces)) else {
-                throw CLIError("--sizes: '\(item)' is not a kernel size (expected e.g. 3,13,31)")
+            guard let k = try? Problem.kernelForm(parsing: item.trimmingCharacters(in: .whitespaces)) else {
+                throw CLIError("--sizes: '\(item)' is not a kernel (expected e.g. 3,13,31, 51x5 for 51 rows × 5 columns, 7d3 for dilation 3)")
             }
-            result.append(.depthwise(try cli { try Problem(n: batch, c: channels, h: height, w: width, k: k, s: stride, p: Problem.samePadding(k)) }))
+            // Padding ⌊extent / 2⌋ per axis: the same size for odd extents, as before.
+            let (eh, ew) = (k.dh * (k.kh - 1) + 1, k.dw * (k.kw - 1) + 1)
+            result.append(.depthwise(try cli { try Problem(n: batch, c: channels, h: height, w: width, kh: k.kh, kw: k.kw, sh: stride, sw: stride,
+                                                           ph: eh / 2, pw: ew / 2, dh: k.dh, dw: k.dw) }))
         }
         return result
     }

@@ -9,16 +9,18 @@ struct Conv: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one depthwise convolution on your .npy data.",
         discussion: """
-        Input (N, C, H, W), weight (C, 1, K, K) as PyTorch stores it, optional bias (C,), all float32 .npy. \
+        Input (N, C, H, W), weight (C, 1, KH, KW) as PyTorch stores it, optional bias (C,), all float32 .npy. \
         Writes the output (N, C, OH, OW) atomically; on any error no output file is created. \
-        Matches torch.nn.functional.conv2d(x, w, b, stride, padding, groups=C).
+        Matches torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups=C), 'same' padding \
+        included (an odd total pads the bottom and right by one more, as PyTorch does).
         """)
 
     @Option(help: "Input tensor (N, C, H, W), float32 .npy.") var input: String
-    @Option(help: "Weight tensor (C, 1, K, K), float32 .npy.") var weight: String
+    @Option(help: "Weight tensor (C, 1, KH, KW), float32 .npy.") var weight: String
     @Option(help: "Bias vector (C,), float32 .npy.") var bias: String?
-    @Option(help: "Stride (both directions).") var stride: Int = 1
-    @Option(help: "Zero padding on every side (PyTorch's default is 0; K/2 keeps the size).") var padding: Int = 0
+    @Option(help: "Stride: S or SH,SW.") var stride: String = "1"
+    @Option(help: "Zero padding: P or PH,PW (each side), 'same' or 'valid' (PyTorch's default is 0).") var padding: String = "0"
+    @Option(help: "Dilation: D or DH,DW.") var dilation: String = "1"
     @Option(help: "A registry name (see 'dwbench algorithms') or 'auto'.") var algorithm: String = "auto"
     @Option(help: "Where to write the output .npy.") var output: String
     @Option(help: "A tuning plan (dwbench tune) consulted by --algorithm auto.") var plan: String?
@@ -28,16 +30,23 @@ struct Conv: ParsableCommand {
     func validate() throws {
         if planOnly && plan == nil { throw ValidationError("--plan-only needs --plan") }
         if plan != nil && algorithm != "auto" { throw ValidationError("--plan applies to --algorithm auto only") }
-        guard stride >= 1 else { throw ValidationError("--stride must be at least 1, got \(stride)") }
-        guard padding >= 0 else { throw ValidationError("--padding must not be negative, got \(padding)") }
+        // One line, without the usage text: these are values, not a misuse of the options.
+        do {
+            let s = try PaddingSpec.pair(stride, "stride"), d = try PaddingSpec.pair(dilation, "dilation")
+            guard min(s.0, s.1) >= 1 else { throw CLIError("--stride must be at least 1, got \(stride)") }
+            guard min(d.0, d.1) >= 1 else { throw CLIError("--dilation must be at least 1, got \(dilation)") }
+            _ = try PaddingSpec(parsing: padding)
+        } catch let ProblemError.field(field, why) {
+            throw CLIError("--\(field) \(why)")
+        }
     }
 
     func run() throws {
         let x = try readNPY(input, role: "input")
         let w = try readNPY(weight, role: "weight")
         guard x.shape.count == 4 else { throw CLIError("\(input): input must have rank 4 (N, C, H, W), got shape \(x.shape)") }
-        guard w.shape.count == 4, w.shape[1] == 1, w.shape[2] == w.shape[3] else {
-            throw CLIError("\(weight): weight must have shape (C, 1, K, K), got \(w.shape)")
+        guard w.shape.count == 4, w.shape[1] == 1 else {
+            throw CLIError("\(weight): weight must have shape (C, 1, KH, KW), got \(w.shape)")
         }
         guard w.shape[0] == x.shape[1] else {
             throw CLIError("\(weight): weight has \(w.shape[0]) channels but the input has \(x.shape[1])")
@@ -48,7 +57,15 @@ struct Conv: ParsableCommand {
             guard bv.shape == [x.shape[1]] else { throw CLIError("\(bias): bias must have shape (\(x.shape[1]),), got \(bv.shape)") }
             b = bv.values
         }
-        let problem = try cli { try Problem(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3], k: w.shape[2], s: stride, p: padding) }
+        let (sh, sw) = try cli { try PaddingSpec.pair(stride, "stride") }
+        let (dh, dw) = try cli { try PaddingSpec.pair(dilation, "dilation") }
+        let (kh, kw) = (w.shape[2], w.shape[3])
+        let sides = try cli { try PaddingSpec(parsing: padding).sides(kh: kh, kw: kw, dh: dh, dw: dw, sh: sh, sw: sw) }
+        // 'same' with an odd total: the extra bottom row and right column are zeros added to the input, as PyTorch does.
+        let (extraH, extraW) = (sides.bottom - sides.top, sides.right - sides.left)
+        let (h, wid) = (x.shape[2] + extraH, x.shape[3] + extraW)
+        let problem = try cli { try Problem(n: x.shape[0], c: x.shape[1], h: h, w: wid, kh: kh, kw: kw, sh: sh, sw: sw,
+                                            ph: sides.top, pw: sides.left, dh: dh, dw: dw) }
         try cli { try ConvProblem.depthwise(problem).requireMemory() }  // padding can make the output far larger than the input
         let chosen: any DepthwiseAlgorithm
         var source = "named"
@@ -71,8 +88,19 @@ struct Conv: ParsableCommand {
             let alternatives = Registry.algorithms.filter { $0.supports(problem) == nil }.map(\.name)
             throw CLIError("algorithm '\(chosen.name)' does not support \(problem): \(why); algorithms that do: \(alternatives.joined(separator: ", "))")
         }
-        let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k, weight: w.values, bias: b)
-        let tensor = Tensor(nchw: x.values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
+        let weights = try DepthwiseWeights(channels: problem.c, kh: kh, kw: kw, weight: w.values, bias: b)
+        var values = x.values
+        if extraH > 0 || extraW > 0 {
+            let (oh, ow) = (x.shape[2], x.shape[3])
+            var padded = [Float](repeating: 0, count: problem.inputCount)
+            for plane in 0..<(problem.n * problem.c) {
+                for y in 0..<oh {
+                    for xx in 0..<ow { padded[(plane * h + y) * wid + xx] = values[(plane * oh + y) * ow + xx] }
+                }
+            }
+            values = padded
+        }
+        let tensor = Tensor(nchw: values, n: problem.n, c: problem.c, h: problem.h, w: problem.w)
         let out = try ThreadPool.with(threads: threadOptions.threads) { pool in
             try DepthwiseConvolution.run(chosen, problem: problem, weights: weights, input: tensor, executor: pool)
         }

@@ -10,7 +10,8 @@ struct DWBench: ParsableCommand {
         commandName: "dwbench",
         abstract: "Benchmark and run depthwise convolution algorithms on this CPU.",
         discussion: """
-        Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P} (depthwise, e.g. n1c128h56w56k31s1p15) or \
+        Problems are written n{N}c{C}h{H}w{W}k{K}s{S}p{P}[d{D}] (depthwise, e.g. n1c128h56w56k31s1p15; each of \
+        k, s, p, d may be {H}x{W}, as in n1c124h56w56k51x5s1p25x2, and d is dilation, as in n1c64h56w56k7s1p9d3) or \
         n{N}c{C}h{H}w{W}o{O} (pointwise 1×1, e.g. n1c512h14w14o2048). \
         Start with: dwbench --sizes 3,13,31; a whole network: dwbench replknet
         """,

@@ -53,10 +53,17 @@ final class BadInputTests: XCTestCase {
         try expectFailure("float64", input: saveRaw("f8.npy", float64), weight: weight, mentions: "unsupported dtype")
         try expectFailure("fortran order", input: input, weight: saveRaw("fortran.npy", fortran), mentions: "Fortran")
         try expectFailure("input rank", input: try save("rank3.npy", shape: [4, 8, 8]), weight: weight, mentions: "rank 4")
-        try expectFailure("weight shape", input: input, weight: try save("w2.npy", shape: [4, 2, 3, 3]), mentions: "(C, 1, K, K)")
+        try expectFailure("weight shape", input: input, weight: try save("w2.npy", shape: [4, 2, 3, 3]), mentions: "(C, 1, KH, KW)")
         try expectFailure("channel mismatch", input: input, weight: try save("w5.npy", shape: [5, 1, 3, 3]), mentions: "5 channels but the input has 4")
         try expectFailure("kernel larger than padded input", input: input, weight: try save("w9.npy", shape: [4, 1, 9, 9]),
-                          mentions: "smaller than the kernel 9")
+                          mentions: "smaller than the kernel's extent 9")
+        try expectFailure("dilated kernel larger than padded input", input: input, weight: weight, extra: ["--dilation", "1,5"],
+                          mentions: "padded width 8 is smaller than the kernel's extent 11")
+        try expectFailure("zero dilation", input: input, weight: weight, extra: ["--dilation", "0"], mentions: "--dilation must be at least 1")
+        try expectFailure("three strides", input: input, weight: weight, extra: ["--stride", "1,2,3"], mentions: "--stride must be N or H,W")
+        try expectFailure("unknown padding word", input: input, weight: weight, extra: ["--padding", "full"], mentions: "'same' or 'valid'")
+        try expectFailure("strided same", input: input, weight: weight, extra: ["--padding", "same", "--stride", "2"],
+                          mentions: "'same' needs stride 1")
         try expectFailure("bias shape", input: input, weight: weight, extra: ["--bias", try save("b.npy", shape: [3])], mentions: "bias must have shape (4,)")
         try expectFailure("unknown algorithm", input: input, weight: weight, extra: ["--algorithm", "winograd"], mentions: "unknown algorithm 'winograd'")
         let big = try save("big.npy", shape: [1, 1, 64, 64])
@@ -79,6 +86,6 @@ final class BadInputTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains("Error"), "\(args): \(result.stderr)")
         }
         let stride = try CLI.run(["bench", "--shape", "n1c16h8w8k3s0p1", "--allow-debug"])
-        XCTAssertTrue(stride.stderr.contains("s (stride)"), stride.stderr)
+        XCTAssertTrue(stride.stderr.contains("s (stride height)"), stride.stderr)
     }
 }

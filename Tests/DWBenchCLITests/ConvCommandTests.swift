@@ -7,15 +7,18 @@ import XCTest
 final class ConvCommandTests: XCTestCase {
     struct FixtureCase: Decodable {
         let name: String
-        let stride: Int
-        let padding: Int
+        /// As `dwbench conv` takes them: "S" or "SH,SW"; "P", "PH,PW", "same" or "valid"; "D" or "DH,DW".
+        let stride: String
+        let padding: String
+        let dilation: String
         let bias: Bool
     }
 
     func testMatchesPyTorchForEveryAlgorithm() throws {
         let index = try JSONDecoder().decode([FixtureCase].self,
                                              from: Data(contentsOf: fixturesDirectory.appendingPathComponent("cases.json")))
-        XCTAssertGreaterThanOrEqual(index.count, 5)
+        XCTAssertGreaterThanOrEqual(index.count, 13)
+        XCTAssertTrue(index.contains { $0.padding == "same" } && index.contains { $0.padding == "valid" } && index.contains { $0.dilation != "1" })
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var runs = 0
@@ -28,7 +31,7 @@ final class ConvCommandTests: XCTestCase {
                 let out = dir.appendingPathComponent("\(fixture.name)-\(name).npy").path
                 var args = ["conv", "--input", caseDir.appendingPathComponent("input.npy").path,
                             "--weight", caseDir.appendingPathComponent("weight.npy").path,
-                            "--stride", "\(fixture.stride)", "--padding", "\(fixture.padding)",
+                            "--stride", fixture.stride, "--padding", fixture.padding, "--dilation", fixture.dilation,
                             "--algorithm", name, "--output", out, "--threads", "2"]
                 if fixture.bias { args += ["--bias", caseDir.appendingPathComponent("bias.npy").path] }
                 let result = try CLI.run(args)
@@ -43,6 +46,6 @@ final class ConvCommandTests: XCTestCase {
                 runs += 1
             }
         }
-        XCTAssertGreaterThan(runs, 40)
+        XCTAssertGreaterThan(runs, 90)
     }
 }

@@ -34,7 +34,7 @@ final class LimitsTests: XCTestCase {
     func testAbsurdProblemsAreRefusedBeforeAllocating() throws {
         let out = dir.appendingPathComponent("out.json").path
         // Beyond any machine: refused by the problem's own limits or by the memory budget.
-        try expectRefusal("kernel beyond 1023", ["bench", "--shape", "n1c16h2048w2048k1025s1p512"], mentions: "k (kernel size) 1025 exceeds the limit 1023")
+        try expectRefusal("kernel beyond 1023", ["bench", "--shape", "n1c16h2048w2048k1025s1p512"], mentions: "k (kernel height) 1025 with dilation 1 spans 1025, over the limit 1023")
         try expectRefusal("input beyond 2^32 elements", ["bench", "--shape", "n1c100000h100000w100000k3s1p1"], mentions: "n×c×h×w")
         try expectRefusal("output beyond 2^32 elements", ["bench", "--shape", "n1c65536h1w1k1s1p1000"], mentions: "n×c×oh×ow")
         try expectRefusal("pointwise weights", ["bench", "--shape", "n1c100000h1w1o100000"], mentions: "o×c")

@@ -244,12 +244,28 @@ final class PlanCommandTests: XCTestCase {
                 e["candidates"] = cs
             }
         }
+        // Moves the depthwise entry to another key (its problem follows).
+        func rekey(_ o: inout [String: Any], _ key: String) {
+            var entries = o["entries"] as! [String: Any]
+            var e = entries.removeValue(forKey: dw) as! [String: Any]
+            e["problem"] = key
+            entries[key] = e
+            o["entries"] = entries
+        }
         let mutations: [(String, Bool, (inout [String: Any]) -> Void)] = [
             ("unchanged", true, { _ in }),
             ("extra field", true, { $0["note"] = "kept" }),
             ("no entries", true, { $0["entries"] = [String: Any]() }),
             ("candidate reason", true, { candidate(&$0) { $0["reason"] = "why" } }),
-            ("schema version 3", false, { $0["schema_version"] = 3 }),
+            ("schema version 4", false, { $0["schema_version"] = 4 }),
+            ("a per-axis entry (version 3)", true, { o in rekey(&o, "n1c20h12w12k5x3s2x1p2x1d1x2") }),
+            ("a dilated entry (version 3)", true, { o in rekey(&o, "n1c20h12w12k5s1p2d2") }),
+            ("a per-axis entry in version 2", false, { o in
+                o["schema_version"] = 2
+                rekey(&o, "n1c20h12w12k5x3s1p2x1")
+            }),
+            ("non-canonical pair key", false, { o in rekey(&o, "n1c20h12w12k5x5s1p2") }),
+            ("non-canonical dilation key", false, { o in rekey(&o, "n1c20h12w12k5s1p2d1") }),
             ("version 1: no precision anywhere", true, { o in
                 o["schema_version"] = 1
                 for key in [dw, pw] { entry(&o, key) { $0["precision"] = nil } }

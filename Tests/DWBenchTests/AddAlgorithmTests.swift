@@ -16,7 +16,10 @@ struct RowTaps: DepthwiseAlgorithm {
     var defaultEfficiency: (compute: Double, memory: Double) { (0.05, 0.5) }
     var layout: Layout { .nchw }
     var summary: String { "test-only: NCHW, one kernel row at a time over a whole output row (scalar)" }
-    func supports(_ problem: Problem) -> String? { problem.k > 15 ? "kernel larger than 15 (test-only limit)" : nil }
+    func supports(_ problem: Problem) -> String? {
+        if !problem.isSquare { return "square kernels, one stride and padding, dilation 1 only (test-only limit)" }
+        return problem.kh > 15 ? "kernel larger than 15 (test-only limit)" : nil
+    }
 
     func prepare(_ problem: Problem, weights: DepthwiseWeights, executor: any Executor) throws -> any DepthwisePlan {
         if let why = supports(problem) { throw AlgorithmError.unsupported(algorithm: name, problem: .depthwise(problem), reason: why) }
@@ -38,19 +41,20 @@ final class RowTapsPlan: DepthwisePlan {
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let p = problem, weights = weights
+        let (k, s, pad) = (p.kh, p.sh, p.ph)
         let src = SendablePointer(input), dst = SendableMutablePointer(output)
         pool.parallelFor(count: p.n * p.c) { plane, _ in
             let c = plane % p.c
             let x = src.pointer + plane * p.h * p.w, y = dst.pointer + plane * p.oh * p.ow
             for oy in 0..<p.oh {
                 for ox in 0..<p.ow { y[oy * p.ow + ox] = weights.bias?[c] ?? 0 }
-                for ky in 0..<p.k {
-                    let iy = oy * p.s - p.p + ky
+                for ky in 0..<k {
+                    let iy = oy * s - pad + ky
                     guard iy >= 0, iy < p.h else { continue }
-                    for kx in 0..<p.k {
-                        let w = weights.weight[(c * p.k + ky) * p.k + kx]
+                    for kx in 0..<k {
+                        let w = weights.weight[(c * k + ky) * k + kx]
                         for ox in 0..<p.ow {
-                            let ix = ox * p.s - p.p + kx
+                            let ix = ox * s - pad + kx
                             if ix >= 0, ix < p.w { y[oy * p.ow + ox] += x[iy * p.w + ix] * w }
                         }
                     }

@@ -31,7 +31,7 @@ final class ShapeFileTests: XCTestCase {
 
     func testErrorsNameTheLine() {
         let cases: [(String, String)] = [
-            ("a n1c1h1w1k1s1p0\nb n1c1h1w1k3s0p0", "<shapes>:2: invalid problem: s (stride)"),
+            ("a n1c1h1w1k1s1p0\nb n1c1h1w1k3s0p0", "<shapes>:2: invalid problem: s (stride height)"),
             ("a n1c1h1w1k1s1p0 0", "<shapes>:1: count '0'"),
             ("a n1c1h1w1k1s1p0\na n1c2h1w1k1s1p0", "duplicate layer name 'a'"),
             ("justone", "expected 'name problem [count]'"),
@@ -50,10 +50,10 @@ final class ShapeFileTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes")
         let replk = try ShapeFile.load(path: dir.appendingPathComponent("replknet31b.txt").path)
         XCTAssertEqual(replk.entries.reduce(0) { $0 + $1.count }, 29, "2 stem + 24 large-kernel + 3 transition layers")
-        XCTAssertEqual(Set(replk.entries.compactMap(\.problem.depthwise).filter { $0.k > 3 }.map(\.k)), [31, 29, 27, 13])
-        XCTAssertEqual(replk.entries.compactMap(\.problem.depthwise).filter { $0.s == 2 }.count, 4)
+        XCTAssertEqual(Set(replk.entries.compactMap(\.problem.depthwise).filter { $0.kh > 3 }.map(\.kh)), [31, 29, 27, 13])
+        XCTAssertEqual(replk.entries.compactMap(\.problem.depthwise).filter { $0.sh == 2 }.count, 4)
         let sweep = try ShapeFile.load(path: dir.appendingPathComponent("sweep.txt").path)
-        XCTAssertEqual(sweep.entries.compactMap(\.problem.depthwise?.k), Array(stride(from: 3, through: 31, by: 2)))
+        XCTAssertEqual(sweep.entries.compactMap(\.problem.depthwise?.kh), Array(stride(from: 3, through: 31, by: 2)))
         XCTAssertEqual(try ShapeFile.load(path: dir.appendingPathComponent("headline.txt").path).entries.count, 7)
         // RepLKNet-31B's 1×1 layers at 224²: 12.9 GMAC of its 15.35 (the pointwise issue's figure).
         let pw = try ShapeFile.load(path: dir.appendingPathComponent("replknet31b-pointwise.txt").path)
@@ -73,16 +73,32 @@ final class BuiltinShapeTests: XCTestCase {
     func testBuiltinMatchesTheCommittedFile() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Benchmarks/shapes/replknet31b.txt").path
-        XCTAssertEqual(try ShapeFile.resolve("replknet31b"), try ShapeFile.load(path: path))
-        let pw = path.replacingOccurrences(of: "replknet31b.txt", with: "replknet31b-pointwise.txt")
-        XCTAssertEqual(try ShapeFile.resolve("replknet31b-pointwise"), try ShapeFile.load(path: pw))
+        for name in ShapeFile.builtinNames {
+            let file = path.replacingOccurrences(of: "replknet31b.txt", with: "\(name).txt")
+            XCTAssertEqual(try ShapeFile.resolve(name), try ShapeFile.load(path: file), name)
+        }
+        XCTAssertEqual(Set(ShapeFile.builtinNames), ["replknet31b", "replknet31b-pointwise", "convnext-t", "inceptionnext-t", "slak-t",
+                                                     "lsknet-s", "unireplknet-t", "unireplknet-t-deploy"])
         XCTAssertEqual(try ShapeFile.resolve(path), try ShapeFile.load(path: path))
     }
 
+    /// The large-kernel family's sets hold the forms their models are known for.
+    func testFamilySetsHoldTheirKernelForms() throws {
+        func problems(_ name: String) throws -> [Problem] { try ShapeFile.resolve(name).entries.compactMap(\.problem.depthwise) }
+        XCTAssertTrue(try problems("slak-t").contains { $0.kh == 51 && $0.kw == 5 && $0.ph == 25 && $0.pw == 2 })
+        XCTAssertTrue(try problems("lsknet-s").contains { $0.kh == 7 && $0.dh == 3 && $0.ph == 9 })
+        XCTAssertTrue(try problems("inceptionnext-t").contains { $0.kh == 1 && $0.kw == 11 })
+        XCTAssertTrue(try problems("unireplknet-t").contains { $0.dh == 5 })
+        XCTAssertTrue(try problems("unireplknet-t-deploy").allSatisfy(\.isSquare))
+        for name in ShapeFile.builtinNames {
+            for p in try problems(name) { XCTAssertEqual(p.oh * p.sh, p.h, "\(name) \(p): not a same-size or halving layer") }
+        }
+    }
+
     func testResolveListsAndErrors() throws {
-        XCTAssertEqual(try ShapeFile.resolve("n1c8h8w8k3s1p1,n1c8h8w8k5s1p2").entries.compactMap(\.problem.depthwise?.k), [3, 5])
+        XCTAssertEqual(try ShapeFile.resolve("n1c8h8w8k3s1p1,n1c8h8w8k5s1p2").entries.compactMap(\.problem.depthwise?.kh), [3, 5])
         XCTAssertThrowsError(try ShapeFile.resolve("missing/file.txt")) { XCTAssertTrue("\($0)".contains("no such shape file")) }
-        XCTAssertThrowsError(try ShapeFile.resolve("n1c8h8w8k3s0p1")) { XCTAssertTrue("\($0)".contains("s (stride)")) }
+        XCTAssertThrowsError(try ShapeFile.resolve("n1c8h8w8k3s0p1")) { XCTAssertTrue("\($0)".contains("s (stride height)")) }
     }
 
     func testBF16SuffixOnASet() throws {

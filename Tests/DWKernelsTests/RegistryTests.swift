@@ -47,7 +47,7 @@ final class RegistryTests: XCTestCase {
             let problem = try Problem(parsing: text)
             let reason = try XCTUnwrap(algorithm.supports(problem), "\(name) should refuse \(problem)")
             XCTAssertFalse(reason.isEmpty)
-            let weights = try DepthwiseWeights(channels: problem.c, kernel: problem.k,
+            let weights = try DepthwiseWeights(channels: problem.c, kh: problem.kh, kw: problem.kw,
                                                weight: [Float](repeating: 0, count: problem.weightCount))
             XCTAssertThrowsError(try algorithm.prepare(problem, weights: weights, executor: InlineExecutor())) { error in
                 XCTAssertTrue("\(error)".contains(reason), "\(error)")
@@ -56,7 +56,7 @@ final class RegistryTests: XCTestCase {
     }
 
     func testNaiveSupportsEverything() throws {
-        for problem in sweepProblems() { XCTAssertNil(Naive().supports(problem), "\(problem)") }
+        for problem in sweepProblems() + familySweepProblems() { XCTAssertNil(Naive().supports(problem), "\(problem)") }
     }
 
     func testWeightsMustMatchTheProblem() throws {

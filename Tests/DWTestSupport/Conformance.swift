@@ -19,11 +19,12 @@ public enum Conformance {
         }
     }
 
-    /// Every depthwise algorithm against the fp64 reference over the labelled sweep (`sweepProblems`), with
-    /// and without bias, at 2 threads. A refusal must give a reason; an algorithm that ran on no problem fails.
-    public static func depthwiseSweep(_ algorithms: [any DepthwiseAlgorithm]) throws -> Outcome {
+    /// Every depthwise algorithm against the fp64 reference over a labelled sweep (`sweepProblems`, or
+    /// `familySweepProblems` for rectangles, dilations and per-axis strides), with and without bias, at 2 threads.
+    /// A refusal must give a reason; an algorithm that ran on no problem fails.
+    public static func depthwiseSweep(_ algorithms: [any DepthwiseAlgorithm], problems: [Problem] = sweepProblems()) throws -> Outcome {
         var o = Outcome()
-        for (index, problem) in sweepProblems().enumerated() {
+        for (index, problem) in problems.enumerated() {
             let input = randomInput(problem, seed: UInt64(index))
             let weights = DepthwiseWeights.random(for: problem, bias: index % 2 == 0, seed: UInt64(1000 + index))
             let reference = referenceDepthwise(problem, input: input, weight: weights.weight, bias: weights.bias)
@@ -54,6 +55,10 @@ public enum Conformance {
     public static let nonFiniteProblems = [
         "n1c20h20w20k3s1p1", "n1c17h14w14k27s1p13", "n1c33h21w18k5s2p2", "n1c18h70w75k13s1p6", "n2c19h9w11k31s1p15",
         "n1c24h12w12k7s1p3", "n1c20h7w7k13s1p6", "n1c20h10w10k13s1p6", "n1c17h16w16k27s1p13", "n1c16h13w13k9s2p4",
+        // The large-kernel family: a SLaK stripe, a dilated LSKNet kernel, strided bands (one on a Toeplitz-sized map),
+        // a transposed stripe over overlapping FFT tiles.
+        "n1c19h23w29k51x5s1p25x2", "n1c17h20w20k7s1p9d3", "n1c33h21w18k1x11s2x1p0x5", "n1c20h14w14k11x1s1p5x0",
+        "n1c18h70w75k5x51s1p2x25",
     ]
     /// 1×1 problems for the same check: partial panels and tiles, several cache blocks of input channels.
     public static let nonFinitePointwiseProblems = ["n1c40h9w7o36", "n1c600h3w5o70", "n2c17h7w7o33"]
@@ -216,6 +221,7 @@ public enum Conformance {
         "n2c40h23w19k7s1p3", "n1c33h30w30k31s1p15", "n1c20h16w16k3s2p1", "n1c64h40w40k13s1p6", "n1c48h20w20k13s1p6",
         "n1c4h100w100k61s1p30", "n1c600h3w5o70", "n2c100h20w20o48", "n1c1024h7w7o96", "n1c24h40w40o300",
         "n1c40h11w9k9s1p4", "n2c20h7w7k13s1p6",
+        "n1c33h30w30k51x5s1p25x2", "n1c20h28w28k7s1p9d3", "n1c24h14w14k1x11s1p0x5", "n2c17h19w23k3x5s2x1p1x2d2x1",
         "n1c600h3w5o70.bf16", "n2c100h20w20o48.bf16", "n1c24h40w40o300.bf16",
     ]
 

@@ -14,13 +14,13 @@ public func referenceDepthwise(_ p: Problem, input: [Float], weight: [Float], bi
             for oy in 0..<p.oh {
                 for ox in 0..<p.ow {
                     var acc = Double(bias?[c] ?? 0)
-                    for ky in 0..<p.k {
-                        let iy = oy * p.s - p.p + ky
+                    for ky in 0..<p.kh {
+                        let iy = oy * p.sh - p.ph + ky * p.dh
                         guard iy >= 0 && iy < p.h else { continue }
-                        for kx in 0..<p.k {
-                            let ix = ox * p.s - p.p + kx
+                        for kx in 0..<p.kw {
+                            let ix = ox * p.sw - p.pw + kx * p.dw
                             guard ix >= 0 && ix < p.w else { continue }
-                            acc += Double(input[((b * p.c + c) * p.h + iy) * p.w + ix]) * Double(weight[(c * p.k + ky) * p.k + kx])
+                            acc += Double(input[((b * p.c + c) * p.h + iy) * p.w + ix]) * Double(weight[(c * p.kh + ky) * p.kw + kx])
                         }
                     }
                     out[((b * p.c + c) * p.oh + oy) * p.ow + ox] = acc
@@ -63,6 +63,39 @@ public func sweepProblems() -> [Problem] {
             ]
             for (n, c, h, w, p) in shapes {
                 if let problem = try? Problem(n: n, c: c, h: h, w: w, k: k, s: s, p: p) { problems.append(problem) }
+            }
+        }
+    }
+    return problems
+}
+
+/// The labelled sweep of the large-kernel family (rectangles, dilation, per-axis stride and padding): the
+/// kernel forms of SLaK (51×5, 5×51), InceptionNeXt (1×11, 11×1), LSKNet (7×7 dilation 3) and
+/// UniRepLKNet's training branches (dilations 2 to 5), mixed forms (3×13 with dilation 1×2), strides 2×1
+/// and 1×2, odd channel counts, maps smaller than the kernel's extent on one axis, N > 1.
+public func familySweepProblems() -> [Problem] {
+    // (kh, kw, dh, dw)
+    let kernels: [(Int, Int, Int, Int)] = [
+        (51, 5, 1, 1), (5, 51, 1, 1), (1, 11, 1, 1), (11, 1, 1, 1), (3, 13, 1, 2), (7, 7, 3, 3), (5, 5, 2, 2),
+        (3, 3, 5, 5), (5, 3, 2, 4), (2, 4, 1, 1), (1, 1, 1, 1),
+    ]
+    let strides: [(Int, Int)] = [(1, 1), (2, 1), (1, 2), (2, 2)]
+    var problems: [Problem] = []
+    for (kh, kw, dh, dw) in kernels {
+        let (eh, ew) = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        for (sh, sw) in strides {
+            // (n, c, h, w, ph, pw)
+            let shapes: [(Int, Int, Int, Int, Int, Int)] = [
+                (1, 19, 23, 29, (eh - 1) / 2, (ew - 1) / 2),    // "same"-style padding, C = 19
+                (2, 17, 9, 40, eh / 2, (ew - 1) / 2),           // N > 1, a map shorter than the extent
+                (1, 33, eh + 3, ew + 5, 0, 1),                  // asymmetric padding per axis, C = 33
+                (1, 16, 70, 75, (eh - 1) / 2, (ew - 1) / 2),    // large enough for FFT tiles to overlap
+                (1, 21, 13, 14, (eh - 1) / 2, (ew - 1) / 2),    // a map the Toeplitz rows hold in registers
+            ]
+            for (n, c, h, w, ph, pw) in shapes {
+                if let p = try? Problem(n: n, c: c, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, dh: dh, dw: dw) {
+                    problems.append(p)
+                }
             }
         }
     }

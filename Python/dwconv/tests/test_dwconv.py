@@ -87,9 +87,15 @@ def test_layer_reports_its_choice_and_reuses_packed_weights():
 @pytest.mark.parametrize("call, error, fragment", [
     (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8)), np.zeros((4, 1, 3, 3), np.float32)), TypeError, "float32"),
     (lambda: dwconv.depthwise_conv2d(np.zeros((4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32)), ValueError, "4 dimensions"),
-    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 2, 3, 3), np.float32)), ValueError, "(C, 1, K, K)"),
+    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 2, 3, 3), np.float32)), ValueError, "(C, 1, KH, KW)"),
     (lambda: dwconv.depthwise_conv2d(np.zeros((1, 5, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32)), ValueError, "takes (N, 4, 8, 8)"),
-    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32), padding=(1, 2)), ValueError, "square"),
+    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32), padding=(1, 2, 3)), ValueError, "(h, w) pair"),
+    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32), stride=2, padding="same"), ValueError,
+     "padding='same' needs stride 1"),
+    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32), padding="full"), ValueError,
+     "'same' or 'valid'"),
+    (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 8, 8), np.float32), np.zeros((4, 1, 3, 3), np.float32), dilation=(1, 0)), ValueError,
+     "dilation must be in [1,"),
     (lambda: dwconv.depthwise_conv2d(np.zeros((1, 4, 2, 2), np.float32), np.zeros((4, 1, 7, 7), np.float32)), dwconv.DwconvError, "smaller than the kernel"),
     (lambda: dwconv.depthwise_conv2d([[1.0]], np.zeros((4, 1, 3, 3), np.float32)), TypeError, "numpy array"),
     (lambda: dwconv.Context(plan="/nonexistent/plan.json", plan_only=True), dwconv.DwconvError, "plan"),
@@ -225,17 +231,20 @@ def test_convert_refuses_training_mode_and_gradients():
 
 
 def test_convert_leaves_what_it_cannot_run_and_says_why():
+    """Dilated and rectangular depthwise convs are replaced now; another padding mode, a channel multiplier and a
+    dense conv are left, each with its reason."""
     import dwconv.torch as dwt
     model = torch.nn.Sequential(
         torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=8),
         torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, padding_mode="reflect"),
         torch.nn.Conv2d(8, 16, 1),
         torch.nn.Conv2d(16, 16, (3, 5), padding=(1, 2), groups=16),
+        torch.nn.Conv2d(16, 32, 3, padding=1, groups=16),
     ).eval()
     report = dwt.convert(model).dwconv_report
     reasons = dict(report.left)
-    assert report.replaced == []
-    assert "dilation" in reasons["0"] and "reflect" in reasons["1"] and "not depthwise" in reasons["2"] and "square" in reasons["3"]
+    assert [n for n, _ in report.replaced] == ["0", "3"]
+    assert "reflect" in reasons["1"] and "not depthwise" in reasons["2"] and "channel multiplier 2" in reasons["4"]
 
 
 @pytest.mark.parametrize("form", ["train", "deployed"])

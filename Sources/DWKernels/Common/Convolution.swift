@@ -16,17 +16,18 @@ public enum DepthwiseConvolution {
     }
 
     /// The heuristic used where no tuning plan covers a problem (`Planner`), read off Results/README.md: the FFT for stride-1 kernels of
-    /// 13 and up on maps of at least 20×20 outputs (its work does not grow with K²); otherwise the direct
+    /// 13×13 taps and more on maps of at least 20×20 outputs (its work does not grow with the taps); otherwise the direct
     /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16); maps at most 14 wide
-    /// under kernels of 5 and up go to the row-pair Toeplitz kernel (1.4–1.6× the direct kernel on RepLKNet's
+    /// under kernels of 5×5 taps and more go to the row-pair Toeplitz kernel (1.4–1.6× the direct kernel on RepLKNet's
     /// 14×14 K27 and 7×7 K13 layers).
     public static func automaticChoice(for problem: Problem) -> any DepthwiseAlgorithm {
-        if problem.k >= 5, ToeplitzRows().supports(problem) == nil { return ToeplitzRows() }
+        let stride1 = problem.sh == 1 && problem.sw == 1
+        if problem.taps >= 25, ToeplitzRows().supports(problem) == nil { return ToeplitzRows() }
         let fft = FFTConvolution(maxTile: 128)
-        if problem.s == 1, problem.k >= 13, problem.oh * problem.ow >= 400, fft.supports(problem) == nil {
+        if stride1, problem.taps >= 169, problem.oh * problem.ow >= 400, fft.supports(problem) == nil {
             return fft
         }
-        if problem.s == 1 && problem.ow >= 16 { return DirectSIMD(width: 8, rows: 2) }
+        if stride1 && problem.ow >= 16 { return DirectSIMD(width: 8, rows: 2) }
         return DirectSIMD(width: 16)
     }
 }

@@ -47,23 +47,29 @@ public protocol DepthwisePlan: AnyObject {
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>)
 }
 
-/// Filters and optional bias of a depthwise layer, in PyTorch's order: weight (C, 1, K, K)
-/// flattened to C·K·K floats, bias C floats.
+/// Filters and optional bias of a depthwise layer, in PyTorch's order: weight (C, 1, KH, KW)
+/// flattened to C·KH·KW floats, bias C floats.
 public struct DepthwiseWeights: Sendable {
     public let channels: Int
-    public let kernel: Int
+    public let kh: Int, kw: Int
     public let weight: [Float]
     public let bias: [Float]?
 
+    /// Square K×K filters.
     public init(channels: Int, kernel: Int, weight: [Float], bias: [Float]? = nil) throws {
-        guard weight.count == channels * kernel * kernel else {
-            throw AlgorithmError.badWeights("weight has \(weight.count) values, expected C·K·K = \(channels)·\(kernel)·\(kernel)")
+        try self.init(channels: channels, kh: kernel, kw: kernel, weight: weight, bias: bias)
+    }
+
+    public init(channels: Int, kh: Int, kw: Int, weight: [Float], bias: [Float]? = nil) throws {
+        guard weight.count == channels * kh * kw else {
+            throw AlgorithmError.badWeights("weight has \(weight.count) values, expected C·KH·KW = \(channels)·\(kh)·\(kw)")
         }
         if let bias, bias.count != channels {
             throw AlgorithmError.badWeights("bias has \(bias.count) values, expected C = \(channels)")
         }
         self.channels = channels
-        self.kernel = kernel
+        self.kh = kh
+        self.kw = kw
         self.weight = weight
         self.bias = bias
     }
@@ -73,12 +79,12 @@ public struct DepthwiseWeights: Sendable {
         var rng = SeededGenerator(seed: seed)
         let w = rng.signedArray(problem.weightCount)
         let b = bias ? rng.signedArray(problem.c) : nil
-        return try! DepthwiseWeights(channels: problem.c, kernel: problem.k, weight: w, bias: b)
+        return try! DepthwiseWeights(channels: problem.c, kh: problem.kh, kw: problem.kw, weight: w, bias: b)
     }
 
     func check(against problem: Problem) throws {
-        guard channels == problem.c, kernel == problem.k else {
-            throw AlgorithmError.badWeights("weights are C=\(channels) K=\(kernel) but the problem is \(problem)")
+        guard channels == problem.c, kh == problem.kh, kw == problem.kw else {
+            throw AlgorithmError.badWeights("weights are C=\(channels) K=\(kh)×\(kw) but the problem is \(problem)")
         }
     }
 

@@ -2,8 +2,10 @@
 
     import dwconv
     y = dwconv.depthwise_conv2d(x, weight, bias, stride=1, padding=15)      # numpy or CPU torch, float32 NCHW
+    y = dwconv.depthwise_conv2d(x, w_51x5, padding=(25, 2))                 # rectangular kernels, per-axis geometry,
+    y = dwconv.depthwise_conv2d(x, w_7x7, padding="same", dilation=3)       # 'same'/'valid' and dilation: PyTorch's conv2d
     ctx = dwconv.Context(threads=1, plan="plan.json", spin_us=0)            # a tuned plan, its own workers
-    layer = dwconv.Depthwise(weight, bias, padding=15, context=ctx)         # weights packed once, reused
+    layer = dwconv.Depthwise(weight, bias, padding=15, height=56, width=56, context=ctx)   # weights packed once, reused
     y = layer(x)
     layer = dwconv.Pointwise(w, b, height=56, width=56, layout="nhwc", precision="bf16")   # channels_last, bf16
     ctx = dwconv.openmp_context(torch_libgomp_path, threads=4)             # on PyTorch's own OpenMP threads
@@ -108,6 +110,7 @@ def _library():
                 "dwconv_context_threads": ([P], I),
                 "dwconv_context_plan_warning": ([P], ctypes.c_char_p),
                 "dwconv_depthwise_create": ([P, I, I, I, I, I, I, F, F, I, ctypes.POINTER(P)], I),
+                "dwconv_depthwise_create_2d": ([P, I, I, I, I, I, I, I, I, I, I, I, F, F, I, ctypes.POINTER(P)], I),
                 "dwconv_pointwise_create": ([P, I, I, I, I, F, F, I, I, I, ctypes.POINTER(P)], I),
                 "dwconv_layer_output_size": ([P, ctypes.POINTER(I), ctypes.POINTER(I), ctypes.POINTER(I)], I),
                 "dwconv_layer_prepare": ([P, I], I),
@@ -273,11 +276,41 @@ def _default_context():
 
 
 def _pair(value, name, minimum):
+    """(h, w) of an int (both axes) or an (h, w) pair, each checked by _c_int."""
     if isinstance(value, (tuple, list)):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f"{name} must be an int or an (n, n) pair (square only), got {value!r}")
-        value = value[0]
-    return _c_int(value, name, minimum)
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or an (h, w) pair, got {value!r}")
+        return _c_int(value[0], name, minimum), _c_int(value[1], name, minimum)
+    value = _c_int(value, name, minimum)
+    return value, value
+
+
+def _depthwise_geometry(kernel, stride=1, padding=0, dilation=1):
+    """PyTorch's conv2d geometry, as libdwconv runs it: ((sh, sw), (ph, pw), (eh, ew), (dh, dw)) for a (kh, kw) kernel.
+    stride and dilation: an int or an (h, w) pair; padding: an int, an (h, w) pair, 'same' or 'valid'. ph and pw are
+    the symmetric zero padding libdwconv applies (rows above and below, columns left and right); eh and ew (0 or 1)
+    the zero rows at the bottom and columns at the right added before it, for a 'same' padding whose total
+    d·(k − 1) is odd on that axis (PyTorch puts the odd one there)."""
+    sh, sw = _pair(stride, "stride", 1)
+    dh, dw = _pair(dilation, "dilation", 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (sh, sw), (0, 0), (0, 0), (dh, dw)
+        if padding != "same":
+            raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got {padding!r}")
+        if (sh, sw) != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride {(sh, sw)} (PyTorch refuses it for strided convolutions too)")
+        th, tw = dh * (kernel[0] - 1), dw * (kernel[1] - 1)
+        return (1, 1), (th // 2, tw // 2), (th % 2, tw % 2), (dh, dw)
+    if isinstance(padding, (tuple, list)) and len(padding) != 2:
+        raise ValueError(f"padding must be an int, an (h, w) pair, 'same' or 'valid', got {padding!r}")
+    return (sh, sw), _pair(padding, "padding", 0), (0, 0), (dh, dw)
+
+
+def _depthwise_output_size(h, w, kernel, stride, pad, extra, dilation):
+    """(oh, ow) of the geometry _depthwise_geometry resolved, for an h×w map (also symbolic sizes, for fake tensors)."""
+    return tuple((size + e + 2 * p - d * (k - 1) - 1) // s + 1
+                 for size, k, s, p, e, d in zip((h, w), kernel, stride, pad, extra, dilation))
 
 
 def _is_torch(x):
@@ -371,6 +404,7 @@ class _Layer:
             taken = f"(N, {', '.join(map(str, self._in_shape))}) in channels_last" if nhwc and torch_in else f"(N, {', '.join(map(str, in_shape))})"
             raise ValueError(f"input has shape {tuple(x.shape) if torch_in else tuple(a.shape)}, this layer takes {taken}")
         n = _c_int(a.shape[0], "batch", 1)
+        a = self._library_input(a)
         out = np.empty((n,) + out_shape, dtype=np.float32)
         r = None
         if residual is not None:
@@ -383,6 +417,10 @@ class _Layer:
             y = torch.from_numpy(out)
             return y.permute(0, 3, 1, 2) if nhwc else y   # (N, C, H, W), channels_last memory
         return out
+
+    def _library_input(self, a):
+        """The array the library reads for the checked input `a` (itself, unless a subclass widens it)."""
+        return a
 
     def close(self):
         if self._handle.value:
@@ -397,25 +435,50 @@ class _Layer:
 
 
 class Depthwise(_Layer):
-    """PyTorch's conv2d(groups=C) with dilation 1 and zero padding, for inputs of C×H×W (any batch):
-    weight (C, 1, K, K), bias (C,) or None. layout "nchw", or "nhwc": torch tensors (N, C, H, W) in
-    torch.channels_last memory (the output too), numpy arrays (N, H, W, C)."""
+    """PyTorch's conv2d(x, weight, bias, stride, padding, dilation, groups=C) with zero padding, for inputs of C×H×W
+    (any batch): weight (C, 1, KH, KW), bias (C,) or None; stride and dilation an int or an (h, w) pair; padding an
+    int, an (h, w) pair (rows above and below, columns left and right), 'valid' (0) or 'same' (stride 1 only, as
+    in PyTorch). layout "nchw", or "nhwc": torch tensors (N, C, H, W) in torch.channels_last memory (the output
+    too), numpy arrays (N, H, W, C).
 
-    def __init__(self, weight, bias=None, stride=1, padding=0, *, height, width, context=None, layout="nchw"):
+    'same' with an odd total padding d·(k − 1) on an axis (an even kernel at odd dilation) has one more zero row
+    (column) at the bottom (right), as PyTorch's: the library pads symmetrically, so the layer is made for the
+    map enlarged by `extra` = (rows, columns) and each call copies the input into a zero-filled array of that
+    size first (one copy of the input; none for any other padding). `execute_pointers` takes such an enlarged
+    input, of `input_size`."""
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, *, height, width, context=None, layout="nchw"):
         super().__init__(context, layout)
         w = _as_array(weight, "weight", 4)
-        c, one, k, k2 = w.shape
-        if one != 1 or k != k2:
-            raise ValueError(f"weight must have shape (C, 1, K, K), got {tuple(w.shape)}")
+        c, one, kh, kw = w.shape
+        if one != 1:
+            raise ValueError(f"weight must have shape (C, 1, KH, KW), got {tuple(w.shape)}")
         b = _as_array(bias, "bias", 1) if bias is not None else None
         if b is not None and b.shape != (c,):
             raise ValueError(f"bias must have shape ({c},), got {tuple(b.shape)}")
-        c, k, height, width = _positive(channels=c, kernel=k, height=height, width=width)
-        s, p = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-        _check(_library().dwconv_depthwise_create(self.context._handle, c, height, width, k, s, p, _fptr(w), _fptr(b), self._layout,
-                                                  ctypes.byref(self._handle)))
+        c, kh, kw, height, width = _positive(channels=c, kernel_height=kh, kernel_width=kw, height=height, width=width)
+        (sh, sw), (ph, pw), (eh, ew), (dh, dw) = _depthwise_geometry((kh, kw), stride, padding, dilation)
+        self.kernel_size, self.stride, self.dilation = (kh, kw), (sh, sw), (dh, dw)
+        self.padding = padding if isinstance(padding, str) else (ph, pw)
+        self.extra = (eh, ew)
+        self.input_size = (_c_int(height + eh, "height", 1), _c_int(width + ew, "width", 1))
+        _check(_library().dwconv_depthwise_create_2d(self.context._handle, c, *self.input_size, kh, kw, sh, sw, ph, pw, dh, dw,
+                                                     _fptr(w), _fptr(b), self._layout, ctypes.byref(self._handle)))
         self._in_shape = (c, height, width)
         self._out_shape = self._out_size()
+
+    def _library_input(self, a):
+        eh, ew = self.extra
+        if not (eh or ew):
+            return a
+        n, h, w = a.shape[0], self._in_shape[1], self._in_shape[2]
+        if self.layout == "nhwc":
+            wide = np.zeros((n, h + eh, w + ew, a.shape[3]), dtype=np.float32)
+            wide[:, :h, :w, :] = a
+        else:
+            wide = np.zeros((n, a.shape[1], h + eh, w + ew), dtype=np.float32)
+            wide[:, :, :h, :w] = a
+        return wide
 
     def __call__(self, x):
         return self._run(x)
@@ -457,11 +520,13 @@ class Pointwise(_Layer):
         return self._run(x, residual)
 
 
-def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, *, context=None):
-    """y = conv2d(x, weight, bias, stride, padding, groups=C) on float32 NCHW numpy arrays or CPU torch tensors
-    (returns the same type). Builds a layer per call: keep a `Depthwise` to reuse the packed weights."""
+def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, *, context=None):
+    """y = conv2d(x, weight, bias, stride, padding, dilation, groups=C) on float32 NCHW numpy arrays or CPU torch
+    tensors (returns the same type), PyTorch's signature: weight (C, 1, KH, KW); stride and dilation an int or an
+    (h, w) pair; padding an int, an (h, w) pair, 'same' (stride 1) or 'valid' (see `Depthwise`). Builds a layer per
+    call: keep a `Depthwise` to reuse the packed weights."""
     a = _as_array(x, "input", 4)
-    layer = Depthwise(weight, bias, stride, padding, height=a.shape[2], width=a.shape[3], context=context)
+    layer = Depthwise(weight, bias, stride, padding, dilation, height=a.shape[2], width=a.shape[3], context=context)
     try:
         return layer(x)
     finally:

@@ -10,11 +10,17 @@ convolutions for libdwconv's, as torch.library custom ops that torch.compile tra
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):   # optional: 1×1 layers on the bf16 engine
         logits = fast(images.to(memory_format=torch.channels_last))
 
-The ops (`torch.ops.dwconv.depthwise_conv2d`, `torch.ops.dwconv.pointwise_conv2d`) take tensors and plain
-numbers, have fake implementations (torch.library.opcheck passes), and read a channels_last input as it is: the
-output has the input's memory format, as nn.Conv2d's has. A bf16 input (autocast) gives a bf16 output; the 1×1
-layers then run on libdwconv's bf16 engine where the CPU has avx512_bf16, the depthwise ones in fp32, and both read
-and write the bf16 tensors in place (no float32 copies).
+The ops take tensors and plain numbers, have fake implementations (torch.library.opcheck passes), and read a
+channels_last input as it is: the output has the input's memory format, as nn.Conv2d's has.
+
+    torch.ops.dwconv.depthwise_conv2d(x, weight, bias, stride, padding, dilation, runtime, index)   # as aten::conv2d:
+    torch.ops.dwconv.depthwise_conv2d.padding(x, weight, bias, stride, "same", dilation, runtime, index)  # (h, w) pairs
+    torch.ops.dwconv.pointwise_conv2d(x, weight, bias, residual, activation, runtime, index)
+
+Every depthwise nn.Conv2d is replaced: rectangular kernels (KH×KW), stride, padding and dilation per axis,
+padding 'same' and 'valid'. A bf16 input (autocast) gives a bf16 output; the 1×1 layers then run on libdwconv's
+bf16 engine where the CPU has avx512_bf16, the depthwise ones in fp32, and both read and write the bf16 tensors in
+place (no float32 copies).
 
 Threads: by default the layers run on PyTorch's own intra-op threads (its OpenMP runtime, through libdwconv's
 host parallel-for), as many as torch.get_num_threads() says at each call; no second pool. `threads=N` gives the
@@ -46,7 +52,7 @@ import torch.fx
 from torch._prims_common import suggest_memory_format
 from torch import nn
 
-from . import Context, Depthwise, Pointwise, PlanWarning, precision_supported
+from . import Context, Depthwise, Pointwise, PlanWarning, precision_supported, _depthwise_geometry, _depthwise_output_size
 
 __all__ = ["convert", "tune", "DepthwiseConv2d", "PointwiseConv2d", "PointwiseLinear", "ConvertReport", "Runtime"]
 
@@ -209,41 +215,53 @@ def _execute(layer, n, x, out, residual):
                            dtype=_IO_DTYPES[x.dtype])
 
 
-def _out_hw(h, w, k, stride, padding):
-    return (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-
-
 # Defined with torch.library.Library (the schema, a CPU kernel, a fake kernel) rather than the custom_op
 # decorator: the same op for torch.compile and opcheck, at 7 µs of dispatch per call instead of 18 µs.
+# depthwise_conv2d mirrors aten::conv2d and its .padding overload (padding 'same' or 'valid'): stride, padding and
+# dilation per axis, an int standing for both axes.
 _LIB = torch.library.Library("dwconv", "DEF")
-_LIB.define("depthwise_conv2d(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int runtime, int index) -> Tensor")
+_LIB.define("depthwise_conv2d(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, int[2] dilation, int runtime, "
+            "int index) -> Tensor")
+_LIB.define("depthwise_conv2d.padding(Tensor x, Tensor weight, Tensor? bias, int[2] stride, str padding, int[2] dilation, "
+            "int runtime, int index) -> Tensor")
 _LIB.define("pointwise_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor? residual, str activation, int runtime, int index) -> Tensor")
 
 
-def depthwise_conv2d(x, weight, bias, stride, padding, runtime, index):
-    """torch.ops.dwconv.depthwise_conv2d: conv2d(x, weight, bias, stride, padding, groups=C) on libdwconv; x (N, C, H,
-    W) float32 or bfloat16, NCHW or channels_last; the output has x's dtype and memory format. `runtime`/`index`
-    name the converted model's runtime and the layer in it (the cache of packed weights); other values work,
-    uncached."""
+def depthwise_conv2d(x, weight, bias, stride, padding, dilation, runtime, index):
+    """torch.ops.dwconv.depthwise_conv2d: conv2d(x, weight, bias, stride, padding, dilation, groups=C) on libdwconv;
+    x (N, C, H, W) float32 or bfloat16, NCHW or channels_last; weight (C, 1, KH, KW); stride, dilation (and padding,
+    rows above and below, columns left and right) per axis; the .padding overload takes padding 'same' (stride 1)
+    or 'valid'. The output has x's dtype and memory format. A 'same' padding whose total d·(k − 1) is odd on an
+    axis has PyTorch's one more zero row (column) at the bottom (right): the input is then copied into a tensor
+    that has it (libdwconv pads symmetrically), the one copy of this op. `runtime`/`index` name the converted
+    model's runtime and the layer in it (the cache of packed weights); other values work, uncached."""
     n, c, h, w = x.shape
-    k = weight.shape[-1]
+    kernel = tuple(weight.shape[-2:])
+    stride, pad, extra, dilation = _depthwise_geometry(kernel, stride, padding, dilation)
     fmt = _format(x)
     layout = "nhwc" if fmt is torch.channels_last else "nchw"
     rt = _runtime(runtime)
-    layer = rt.layer(("dw", index, c, h, w, k, stride, padding, layout), weight,
-                     lambda ctx: Depthwise(weight.detach().float(), None if bias is None else bias.detach().float(), stride, padding,
-                                           height=h, width=w, context=ctx, layout=layout))
-    xi = _io_input(x, fmt)
-    oh, ow = _out_hw(h, w, k, stride, padding)
+    layer = rt.layer(("dw", index, c, h, w, kernel, stride, pad, extra, dilation, layout), weight,
+                     lambda ctx: Depthwise(weight.detach().float(), None if bias is None else bias.detach().float(), stride,
+                                           pad if extra == (0, 0) else "same", dilation, height=h, width=w, context=ctx, layout=layout))
+    if extra == (0, 0):
+        xi = _io_input(x, fmt)
+    else:
+        eh, ew = extra
+        xi = torch.empty((n, c, h + eh, w + ew), dtype=x.dtype if x.dtype in _IO_DTYPES else torch.float32, memory_format=fmt)
+        xi[:, :, h:, :].zero_()
+        xi[:, :, :h, w:].zero_()
+        xi[:, :, :h, :w].copy_(x)
+    oh, ow = _depthwise_output_size(h, w, kernel, stride, pad, extra, dilation)
     out = torch.empty((n, c, oh, ow), dtype=xi.dtype, memory_format=fmt)
     _execute(layer, n, xi, out, None)
     return out if out.dtype == x.dtype else out.to(x.dtype)
 
 
-def _depthwise_fake(x, weight, bias, stride, padding, runtime, index):
+def _depthwise_fake(x, weight, bias, stride, padding, dilation, runtime, index):
     n, c, h, w = x.shape
-    k = weight.shape[-1]
-    oh, ow = _out_hw(h, w, k, stride, padding)
+    kernel = tuple(weight.shape[-2:])
+    oh, ow = _depthwise_output_size(h, w, kernel, *_depthwise_geometry(kernel, stride, padding, dilation))
     return torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=_format(x))
 
 
@@ -278,8 +296,10 @@ def _pointwise_fake(x, weight, bias, residual, activation, runtime, index):
 _ACTIVATIONS = ("none", "relu", "gelu")
 _BF16 = [precision_supported("bf16")]
 _LIB.impl("depthwise_conv2d", depthwise_conv2d, "CPU")
+_LIB.impl("depthwise_conv2d.padding", depthwise_conv2d, "CPU")
 _LIB.impl("pointwise_conv2d", pointwise_conv2d, "CPU")
 torch.library.register_fake("dwconv::depthwise_conv2d", _depthwise_fake, lib=_LIB)
+torch.library.register_fake("dwconv::depthwise_conv2d.padding", _depthwise_fake, lib=_LIB)
 torch.library.register_fake("dwconv::pointwise_conv2d", _pointwise_fake, lib=_LIB)
 
 
@@ -293,31 +313,42 @@ def _refuse_grad(*tensors):
 
 
 class DepthwiseConv2d(nn.Module):
-    """A depthwise nn.Conv2d run by libdwconv through torch.ops.dwconv.depthwise_conv2d. Its weight and bias
-    stay parameters (state_dict keys are unchanged). `dtypes` are the input dtypes it runs on libdwconv; for
-    any other (those where convert's measurement found PyTorch faster) it is PyTorch's conv2d, as before."""
+    """A depthwise nn.Conv2d run by libdwconv through torch.ops.dwconv.depthwise_conv2d: any kernel (KH×KW), stride,
+    zero padding (per axis, 'same' or 'valid') and dilation. Its weight and bias stay parameters (state_dict keys
+    are unchanged). `dtypes` are the input dtypes it runs on libdwconv; for any other (those where convert's
+    measurement found PyTorch faster) it is PyTorch's conv2d, as before. padding: the conv's own unless given.
 
-    def __init__(self, conv: nn.Conv2d, runtime: Runtime, index: int, padding: int):
+    stride, padding and dilation are kept as (h, w) pairs; padding stays 'same' only when PyTorch's 'same' puts
+    one more zero row or column at the bottom or right (an odd total d·(k − 1)), which the op's .padding overload
+    computes (with a copy of the input, see the op); any other 'same', and 'valid', become their pairs."""
+
+    def __init__(self, conv: nn.Conv2d, runtime: Runtime, index: int, padding=None):
         super().__init__()
         self.weight = conv.weight
         self.bias = conv.bias
-        self.stride = conv.stride[0]
-        self.padding = padding
+        padding = conv.padding if padding is None else padding
+        self.stride, pad, extra, self.dilation = _depthwise_geometry(conv.kernel_size, conv.stride, padding, conv.dilation)
+        self.padding = "same" if extra != (0, 0) else pad
         self.runtime = runtime
         self.runtime_id = runtime.id
         self.index = index
         self.dtypes = frozenset({torch.float32, torch.bfloat16})
 
     def extra_repr(self):
-        c, _, k, _ = self.weight.shape
+        c, _, kh, kw = self.weight.shape
         on = ", ".join(sorted(str(d).replace("torch.", "") for d in self.dtypes)) or "none"
-        return f"{c}, kernel_size={k}, stride={self.stride}, padding={self.padding}, dwconv for {on}"
+        return (f"{c}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding!r}, dilation={self.dilation}, "
+                f"dwconv for {on}")
 
     def forward(self, x):
         if x.dtype not in self.dtypes:
-            return nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.weight.shape[0])
+            return nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.weight.shape[0])
         _refuse_grad(x, self.weight)
-        return torch.ops.dwconv.depthwise_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.runtime_id, self.index)
+        if isinstance(self.padding, str):
+            return torch.ops.dwconv.depthwise_conv2d.padding(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                                             self.runtime_id, self.index)
+        return torch.ops.dwconv.depthwise_conv2d.default(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                                         self.runtime_id, self.index)
 
 
 def _call_ms(fn):
@@ -381,7 +412,8 @@ def _keep_where_faster(model, converted, example_input, report, repeat=7):
             elif isinstance(layer, PointwiseLinear):
                 theirs = lambda: nn.functional.linear(x, layer.weight, layer.bias)  # noqa: E731
             else:
-                theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, 1, layer.weight.shape[0])  # noqa: E731
+                theirs = lambda: nn.functional.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation,  # noqa: E731
+                                                      layer.weight.shape[0])
             with torch.no_grad(), autocast:
                 for _ in range(2):
                     ours(), theirs()
@@ -470,28 +502,28 @@ class ConvertReport:
         return "\n".join(lines)
 
 
+# Problem.Limits.maxKernel of Sources/DWCore/Problem.swift: the largest kernel extent d·(k − 1) + 1 (and padding + 1)
+# libdwconv accepts on either axis.
+_MAX_EXTENT = 1023
+
+
 def _why_not(conv: nn.Conv2d):
     """None when libdwconv computes this convolution exactly; otherwise the reason."""
     c_in, c_out, g = conv.in_channels, conv.out_channels, conv.groups
     if not (g == c_in == c_out):
+        if g == c_in and c_out % c_in == 0:
+            return (f"not depthwise with one filter per channel: channel multiplier {c_out // c_in} ({c_in} → {c_out} channels, "
+                    f"groups {g}), libdwconv's depthwise layers have multiplier 1")
         return f"not depthwise (groups {g}, {c_in} → {c_out} channels)"
-    k = conv.kernel_size
-    if k[0] != k[1]:
-        return f"kernel {k[0]}×{k[1]} is not square"
-    if conv.dilation != (1, 1):
-        return f"dilation {conv.dilation}"
-    if conv.stride[0] != conv.stride[1]:
-        return f"stride {conv.stride} differs per axis"
     if conv.padding_mode != "zeros":
-        return f"padding mode '{conv.padding_mode}'"
-    if isinstance(conv.padding, str):
-        if conv.padding == "valid":
-            return None
-        if conv.padding == "same" and k[0] % 2 == 1 and conv.stride[0] == 1:
-            return None
-        return f"padding '{conv.padding}' with kernel {k[0]}, stride {conv.stride[0]}"
-    if conv.padding[0] != conv.padding[1]:
-        return f"padding {conv.padding} differs per axis"
+        return f"padding mode '{conv.padding_mode}' (libdwconv pads with zeros only)"
+    try:
+        _, pad, _, dilation = _depthwise_geometry(conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    for axis, k, d, p in zip(("height", "width"), conv.kernel_size, dilation, pad):
+        if d * (k - 1) + 1 > _MAX_EXTENT or p >= _MAX_EXTENT:
+            return f"kernel {k} at dilation {d}, padding {p} along the {axis}: over libdwconv's limit of {_MAX_EXTENT}"
     if conv.weight.dtype != torch.float32 or conv.weight.device.type != "cpu":
         return f"weights are {conv.weight.dtype} on {conv.weight.device}; dwconv takes float32 on the CPU"
     return None
@@ -511,10 +543,31 @@ def _why_not_pointwise(conv: nn.Conv2d):
     return None
 
 
-def _padding(conv: nn.Conv2d):
-    if isinstance(conv.padding, str):
-        return 0 if conv.padding == "valid" else conv.kernel_size[0] // 2
-    return conv.padding[0]
+def _axes(pair, sep="×"):
+    """An (h, w) pair as the report writes it: one number when both axes agree."""
+    return f"{pair[0]}" if pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
+
+
+def _describe(conv: nn.Conv2d):
+    """The report's line for a depthwise conv convert replaces: '96 channels, 7×7, stride 1, padding 3',
+    '12 channels, 1×11, stride 1, padding 0×5', '64 channels, 7×7, stride 1, padding 9, dilation 3'."""
+    kh, kw = conv.kernel_size
+    stride, pad, extra, dilation = _depthwise_geometry(conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    padding = _axes(pad)
+    if extra != (0, 0):
+        padding += " + " + " and ".join(what for n, what in zip(extra, ("1 zero row at the bottom", "1 zero column at the right")) if n) \
+                   + " ('same', the input copied)"
+    text = f"{conv.in_channels} channels, {kh}×{kw}, stride {_axes(stride)}, padding {padding}"
+    return text + ("" if dilation == (1, 1) else f", dilation {_axes(dilation)}")
+
+
+def _problem_text(n, c, h, w, conv: nn.Conv2d):
+    """The dwbench problem (Problem's text form, n{N}c{C}h{H}w{W}k{K}s{S}p{P}[d{D}], each of k, s, p, d one number or
+    {H}x{W}) of the layer libdwconv makes for `conv` on an (n, c, h, w) input: for a 'same' padding with an odd
+    total, the map enlarged by the zero row or column that the op adds."""
+    stride, pad, (eh, ew), dilation = _depthwise_geometry(conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    d = "" if dilation == (1, 1) else "d" + _axes(dilation, "x")
+    return f"n{n}c{c}h{h + eh}w{w + ew}k{_axes(conv.kernel_size, 'x')}s{_axes(stride, 'x')}p{_axes(pad, 'x')}{d}"
 
 
 def _single_user(node):
@@ -615,8 +668,11 @@ def _fuse_pointwise(gm, runtime, indices, report):
 
 def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, linear=False, plan_only=False, spin_us=0,
             context=None, report=False, example_input=None):
-    """A copy of eval-mode `module` in which every depthwise nn.Conv2d (groups == in == out channels,
-    dilation 1, zero padding, square kernel and stride) runs on libdwconv. Returns the module (its
+    """A copy of eval-mode `module` in which every depthwise nn.Conv2d (groups == in == out channels, zero padding)
+    runs on libdwconv: any kernel, square or not (RepLKNet's 31×31, InceptionNeXt's 1×11 and 11×1 bands), stride,
+    padding and dilation per axis, padding 'same' or 'valid' (a 'same' with PyTorch's one more row or column at the
+    bottom or right copies the input, see torch.ops.dwconv.depthwise_conv2d). Left, with the reason: another padding
+    mode, a channel multiplier other than 1, a kernel extent over libdwconv's limit, weights not float32 on the CPU. Returns the module (its
     `dwconv_report` says what was replaced and what was left, with the reason); with report=True, the pair
     (module, report).
 
@@ -674,9 +730,8 @@ def convert(module: nn.Module, plan=None, threads=None, *, pointwise=False, line
             setattr(parent, attr, PointwiseLinear(child, runtime, next(indices)))
             result.replaced.append((name, f"linear {child.in_features} → {child.out_features} over NHWC"))
             continue
-        setattr(parent, attr, DepthwiseConv2d(child, runtime, next(indices), _padding(child)))
-        k = child.kernel_size[0]
-        result.replaced.append((name, f"{child.in_channels} channels, {k}×{k}, stride {child.stride[0]}, padding {_padding(child)}"))
+        setattr(parent, attr, DepthwiseConv2d(child, runtime, next(indices)))
+        result.replaced.append((name, _describe(child)))
     if pointwise:
         _fuse_pointwise(out, runtime, indices, result)
         left = {n for n, m in out.named_modules() if isinstance(m, nn.Conv2d)}
@@ -712,8 +767,7 @@ def shapes(model: nn.Module, example_input, *, pointwise=True):
             n, c, h, w = x.shape
             bf16 = x.dtype == torch.bfloat16 or torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
             if _why_not(conv) is None:
-                k = conv.kernel_size[0]
-                text = f"n{n}c{c}h{h}w{w}k{k}s{conv.stride[0]}p{_padding(conv)}"
+                text = _problem_text(n, c, h, w, conv)
             else:
                 text = f"n{n}c{c}h{h}w{w}o{conv.out_channels}" + (".bf16" if bf16 else "")
             entry = seen.setdefault(text, [name, 0])

@@ -7,16 +7,16 @@ fully unrolled function. Regenerate after editing with: bash Sources/generate.sh
 
 MAX_WIDTH = 16
 SIGNATURE = ("_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,\n"
-             "                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>")
-ARGS = "src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias"
+             "                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>")
+ARGS = "src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias"
 
 TAP_STATIONARY = """// Register-blocked direct-convolution micro-kernels for the NCHW16c layout.
 //
 // `directBlockW` computes W adjacent output pixels × 16 channels in W `zmm` accumulators: for each of the
 // `rows`×`cols` taps it loads the tap's 16 weights once and issues W FMAs whose input operand comes from
 // memory. `src` points at the first tap's input pixel in a zero-padded strip whose rows are `rowStride`
-// floats apart; pixel i reads `src + i·16·s`. `filter` points at the first tap; filter rows are
-// `filterStride` floats apart (the caller skips taps that only ever meet zero padding). Accumulation
+// floats apart and consecutive taps of a row `tapStride` floats apart (16, or 16·d with dilation d); pixel i
+// reads `src + i·16·s`. `filter` points at the first tap; filter rows are `filterStride` floats apart (the caller skips taps that only ever meet zero padding). Accumulation
 // order per output (bias, then taps row by row) is the same for every width.
 """
 
@@ -44,7 +44,7 @@ def block(name, w, input_stationary):
             body.append(f"            a{i}.addProduct(v, f.load16({'0' if i == 0 else '-' + step}))")
         else:
             body.append(f"            a{i}.addProduct(x.load16({step}), wv)")
-    body.append("            x += 16\n            f += 16\n        }\n        row += rowStride\n        fRow += filterStride\n    }")
+    body.append("            x += tapStride\n            f += 16\n        }\n        row += rowStride\n        fRow += filterStride\n    }")
     body += [f"    dst.store16(a{i}, {16 * i})" for i in range(w)]
     body.append("}\n")
     return "\n".join(body)

@@ -5,13 +5,13 @@
 // `directBlockW` computes W adjacent output pixels × 16 channels in W `zmm` accumulators: for each of the
 // `rows`×`cols` taps it loads the tap's 16 weights once and issues W FMAs whose input operand comes from
 // memory. `src` points at the first tap's input pixel in a zero-padded strip whose rows are `rowStride`
-// floats apart; pixel i reads `src + i·16·s`. `filter` points at the first tap; filter rows are
-// `filterStride` floats apart (the caller skips taps that only ever meet zero padding). Accumulation
+// floats apart and consecutive taps of a row `tapStride` floats apart (16, or 16·d with dilation d); pixel i
+// reads `src + i·16·s`. `filter` points at the first tap; filter rows are `filterStride` floats apart (the caller skips taps that only ever meet zero padding). Accumulation
 // order per output (bias, then taps row by row) is the same for every width.
 
 @inline(__always)
 func directBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias
     var row = src
     var fRow = filter
@@ -21,7 +21,7 @@ func directBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
         for _ in 0..<cols {
             let wv = f.load16()
             a0.addProduct(x.load16(0), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -32,7 +32,7 @@ func directBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias
     let d = 16 * s
     var row = src
@@ -44,7 +44,7 @@ func directBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             let wv = f.load16()
             a0.addProduct(x.load16(0), wv)
             a1.addProduct(x.load16(d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -56,7 +56,7 @@ func directBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias
     let d = 16 * s
     var row = src
@@ -69,7 +69,7 @@ func directBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a0.addProduct(x.load16(0), wv)
             a1.addProduct(x.load16(d), wv)
             a2.addProduct(x.load16(2 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -82,7 +82,7 @@ func directBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias
     let d = 16 * s
     var row = src
@@ -96,7 +96,7 @@ func directBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a1.addProduct(x.load16(d), wv)
             a2.addProduct(x.load16(2 * d), wv)
             a3.addProduct(x.load16(3 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -110,7 +110,7 @@ func directBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias
     let d = 16 * s
     var row = src
@@ -125,7 +125,7 @@ func directBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a2.addProduct(x.load16(2 * d), wv)
             a3.addProduct(x.load16(3 * d), wv)
             a4.addProduct(x.load16(4 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -140,7 +140,7 @@ func directBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
     let d = 16 * s
     var row = src
@@ -156,7 +156,7 @@ func directBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a3.addProduct(x.load16(3 * d), wv)
             a4.addProduct(x.load16(4 * d), wv)
             a5.addProduct(x.load16(5 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -172,7 +172,7 @@ func directBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias
     let d = 16 * s
     var row = src
@@ -189,7 +189,7 @@ func directBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a4.addProduct(x.load16(4 * d), wv)
             a5.addProduct(x.load16(5 * d), wv)
             a6.addProduct(x.load16(6 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -206,7 +206,7 @@ func directBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias
     let d = 16 * s
     var row = src
@@ -224,7 +224,7 @@ func directBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a5.addProduct(x.load16(5 * d), wv)
             a6.addProduct(x.load16(6 * d), wv)
             a7.addProduct(x.load16(7 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -242,7 +242,7 @@ func directBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias
     let d = 16 * s
     var row = src
@@ -261,7 +261,7 @@ func directBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
             a6.addProduct(x.load16(6 * d), wv)
             a7.addProduct(x.load16(7 * d), wv)
             a8.addProduct(x.load16(8 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -280,7 +280,7 @@ func directBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _
 
 @inline(__always)
 func directBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias
     let d = 16 * s
     var row = src
@@ -300,7 +300,7 @@ func directBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a7.addProduct(x.load16(7 * d), wv)
             a8.addProduct(x.load16(8 * d), wv)
             a9.addProduct(x.load16(9 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -320,7 +320,7 @@ func directBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias
     let d = 16 * s
     var row = src
@@ -341,7 +341,7 @@ func directBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a8.addProduct(x.load16(8 * d), wv)
             a9.addProduct(x.load16(9 * d), wv)
             a10.addProduct(x.load16(10 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -362,7 +362,7 @@ func directBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias
     let d = 16 * s
     var row = src
@@ -384,7 +384,7 @@ func directBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a9.addProduct(x.load16(9 * d), wv)
             a10.addProduct(x.load16(10 * d), wv)
             a11.addProduct(x.load16(11 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -406,7 +406,7 @@ func directBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias
     let d = 16 * s
     var row = src
@@ -429,7 +429,7 @@ func directBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a10.addProduct(x.load16(10 * d), wv)
             a11.addProduct(x.load16(11 * d), wv)
             a12.addProduct(x.load16(12 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -452,7 +452,7 @@ func directBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias
     let d = 16 * s
     var row = src
@@ -476,7 +476,7 @@ func directBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a11.addProduct(x.load16(11 * d), wv)
             a12.addProduct(x.load16(12 * d), wv)
             a13.addProduct(x.load16(13 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -500,7 +500,7 @@ func directBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias
     let d = 16 * s
     var row = src
@@ -525,7 +525,7 @@ func directBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a12.addProduct(x.load16(12 * d), wv)
             a13.addProduct(x.load16(13 * d), wv)
             a14.addProduct(x.load16(14 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -550,7 +550,7 @@ func directBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 
 @inline(__always)
 func directBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias, a15 = bias
     let d = 16 * s
     var row = src
@@ -576,7 +576,7 @@ func directBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
             a13.addProduct(x.load16(13 * d), wv)
             a14.addProduct(x.load16(14 * d), wv)
             a15.addProduct(x.load16(15 * d), wv)
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -603,24 +603,24 @@ func directBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, 
 /// Dispatches to the block of width `width` (1...16).
 @inline(__always)
 func directBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                 rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                 rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     switch width {
-    case 1: directBlock1(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 2: directBlock2(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 3: directBlock3(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 4: directBlock4(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 5: directBlock5(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 6: directBlock6(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 7: directBlock7(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 8: directBlock8(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 9: directBlock9(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 10: directBlock10(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 11: directBlock11(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 12: directBlock12(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 13: directBlock13(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 14: directBlock14(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 15: directBlock15(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 16: directBlock16(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 1: directBlock1(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 2: directBlock2(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 3: directBlock3(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 4: directBlock4(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 5: directBlock5(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 6: directBlock6(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 7: directBlock7(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 8: directBlock8(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 9: directBlock9(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 10: directBlock10(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 11: directBlock11(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 12: directBlock12(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 13: directBlock13(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 14: directBlock14(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 15: directBlock15(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 16: directBlock16(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
     default: preconditionFailure("direct-simd block width \(width) is outside 1...16")
     }
 }
@@ -633,7 +633,7 @@ func directBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointe
 
 @inline(__always)
 func directInputBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias
     var row = src
     var fRow = filter
@@ -643,7 +643,7 @@ func directInputBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
         for _ in 0..<cols {
             let v = x.load16()
             a0.addProduct(v, f.load16(0))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -654,7 +654,7 @@ func directInputBlock1(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias
     let d = 16 * s
     var row = src
@@ -666,7 +666,7 @@ func directInputBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             let v = x.load16()
             a0.addProduct(v, f.load16(0))
             a1.addProduct(v, f.load16(-d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -678,7 +678,7 @@ func directInputBlock2(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias
     let d = 16 * s
     var row = src
@@ -691,7 +691,7 @@ func directInputBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a0.addProduct(v, f.load16(0))
             a1.addProduct(v, f.load16(-d))
             a2.addProduct(v, f.load16(-2 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -704,7 +704,7 @@ func directInputBlock3(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias
     let d = 16 * s
     var row = src
@@ -718,7 +718,7 @@ func directInputBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a1.addProduct(v, f.load16(-d))
             a2.addProduct(v, f.load16(-2 * d))
             a3.addProduct(v, f.load16(-3 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -732,7 +732,7 @@ func directInputBlock4(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias
     let d = 16 * s
     var row = src
@@ -747,7 +747,7 @@ func directInputBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a2.addProduct(v, f.load16(-2 * d))
             a3.addProduct(v, f.load16(-3 * d))
             a4.addProduct(v, f.load16(-4 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -762,7 +762,7 @@ func directInputBlock5(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias
     let d = 16 * s
     var row = src
@@ -778,7 +778,7 @@ func directInputBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a3.addProduct(v, f.load16(-3 * d))
             a4.addProduct(v, f.load16(-4 * d))
             a5.addProduct(v, f.load16(-5 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -794,7 +794,7 @@ func directInputBlock6(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias
     let d = 16 * s
     var row = src
@@ -811,7 +811,7 @@ func directInputBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a4.addProduct(v, f.load16(-4 * d))
             a5.addProduct(v, f.load16(-5 * d))
             a6.addProduct(v, f.load16(-6 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -828,7 +828,7 @@ func directInputBlock7(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias
     let d = 16 * s
     var row = src
@@ -846,7 +846,7 @@ func directInputBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a5.addProduct(v, f.load16(-5 * d))
             a6.addProduct(v, f.load16(-6 * d))
             a7.addProduct(v, f.load16(-7 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -864,7 +864,7 @@ func directInputBlock8(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias
     let d = 16 * s
     var row = src
@@ -883,7 +883,7 @@ func directInputBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
             a6.addProduct(v, f.load16(-6 * d))
             a7.addProduct(v, f.load16(-7 * d))
             a8.addProduct(v, f.load16(-8 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -902,7 +902,7 @@ func directInputBlock9(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Floa
 
 @inline(__always)
 func directInputBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias
     let d = 16 * s
     var row = src
@@ -922,7 +922,7 @@ func directInputBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a7.addProduct(v, f.load16(-7 * d))
             a8.addProduct(v, f.load16(-8 * d))
             a9.addProduct(v, f.load16(-9 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -942,7 +942,7 @@ func directInputBlock10(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias
     let d = 16 * s
     var row = src
@@ -963,7 +963,7 @@ func directInputBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a8.addProduct(v, f.load16(-8 * d))
             a9.addProduct(v, f.load16(-9 * d))
             a10.addProduct(v, f.load16(-10 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -984,7 +984,7 @@ func directInputBlock11(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias
     let d = 16 * s
     var row = src
@@ -1006,7 +1006,7 @@ func directInputBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a9.addProduct(v, f.load16(-9 * d))
             a10.addProduct(v, f.load16(-10 * d))
             a11.addProduct(v, f.load16(-11 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -1028,7 +1028,7 @@ func directInputBlock12(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias
     let d = 16 * s
     var row = src
@@ -1051,7 +1051,7 @@ func directInputBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a10.addProduct(v, f.load16(-10 * d))
             a11.addProduct(v, f.load16(-11 * d))
             a12.addProduct(v, f.load16(-12 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -1074,7 +1074,7 @@ func directInputBlock13(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias
     let d = 16 * s
     var row = src
@@ -1098,7 +1098,7 @@ func directInputBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a11.addProduct(v, f.load16(-11 * d))
             a12.addProduct(v, f.load16(-12 * d))
             a13.addProduct(v, f.load16(-13 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -1122,7 +1122,7 @@ func directInputBlock14(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias
     let d = 16 * s
     var row = src
@@ -1147,7 +1147,7 @@ func directInputBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a12.addProduct(v, f.load16(-12 * d))
             a13.addProduct(v, f.load16(-13 * d))
             a14.addProduct(v, f.load16(-14 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -1172,7 +1172,7 @@ func directInputBlock15(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 
 @inline(__always)
 func directInputBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                  rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                  rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     var a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias, a8 = bias, a9 = bias, a10 = bias, a11 = bias, a12 = bias, a13 = bias, a14 = bias, a15 = bias
     let d = 16 * s
     var row = src
@@ -1198,7 +1198,7 @@ func directInputBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
             a13.addProduct(v, f.load16(-13 * d))
             a14.addProduct(v, f.load16(-14 * d))
             a15.addProduct(v, f.load16(-15 * d))
-            x += 16
+            x += tapStride
             f += 16
         }
         row += rowStride
@@ -1225,24 +1225,24 @@ func directInputBlock16(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Flo
 /// Dispatches to the input-stationary block of width `width` (1...16).
 @inline(__always)
 func directInputBlock(width: Int, _ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                      rows: Int, cols: Int, s: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
+                      rows: Int, cols: Int, s: Int, tapStride: Int, rowStride: Int, filterStride: Int, bias: SIMD16<Float>) {
     switch width {
-    case 1: directInputBlock1(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 2: directInputBlock2(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 3: directInputBlock3(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 4: directInputBlock4(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 5: directInputBlock5(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 6: directInputBlock6(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 7: directInputBlock7(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 8: directInputBlock8(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 9: directInputBlock9(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 10: directInputBlock10(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 11: directInputBlock11(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 12: directInputBlock12(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 13: directInputBlock13(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 14: directInputBlock14(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 15: directInputBlock15(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
-    case 16: directInputBlock16(src, filter, dst, rows: rows, cols: cols, s: s, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 1: directInputBlock1(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 2: directInputBlock2(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 3: directInputBlock3(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 4: directInputBlock4(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 5: directInputBlock5(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 6: directInputBlock6(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 7: directInputBlock7(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 8: directInputBlock8(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 9: directInputBlock9(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 10: directInputBlock10(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 11: directInputBlock11(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 12: directInputBlock12(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 13: directInputBlock13(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 14: directInputBlock14(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 15: directInputBlock15(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
+    case 16: directInputBlock16(src, filter, dst, rows: rows, cols: cols, s: s, tapStride: tapStride, rowStride: rowStride, filterStride: filterStride, bias: bias)
     default: preconditionFailure("direct-simd block width \(width) is outside 1...16")
     }
 }

@@ -4,18 +4,18 @@ import DWCore
 /// pixel, register-blocked over up to `width` adjacent output pixels of a row.
 ///
 /// Per block the kernel keeps one accumulator per output pixel in `zmm` registers and, for each of the
-/// K×K taps, loads the tap's 16 weights once and issues one FMA per pixel whose input operand comes
+/// KH×KW taps (dilated taps are just wider steps through the strip), loads the tap's 16 weights once and issues one FMA per pixel whose input operand comes
 /// straight from memory (`vfmadd231ps (mem), w, acc`). Rows are split into equal blocks (56 → 4 × 14
 /// at width 16) because a block under 8 pixels leaves the FMA units waiting on latency. Each channel block's input rows are first copied into a
 /// per-thread zero-padded strip so the inner loops carry no bounds checks.
 ///
-/// Complexity O(N·⌈C/16⌉·OH·OW·K²) vector FMAs (fewer where taps fall wholly in the padding); workspace per thread: one padded strip of
-/// ((band−1)·S + K) × (W + 2P) × 16 floats. Threads split (image, channel block, row band) tasks.
+/// Complexity O(N·⌈C/16⌉·OH·OW·KH·KW) vector FMAs (fewer where taps fall wholly in the padding); workspace per
+/// thread: one padded strip of ((band−1)·SH + extentH) × (W + 2·PW) × 16 floats. Threads split (image, channel block, row band) tasks.
 public struct DirectSIMD: DepthwiseAlgorithm {
     /// Widest register block (accumulators held in `zmm` registers), 1...16. Each output row is split into
     /// ⌈OW / width⌉ blocks of nearly equal width.
     public let width: Int
-    /// Output rows per register block: 1 or 2 (2: stride 1 only, width ≤ 8, so at most 16 accumulators):
+    /// Output rows per register block: 1 or 2 (2: stride 1 and dilation 1 only, width ≤ 8, so at most 16 accumulators):
     /// each loaded input vector then feeds both rows, cutting loads per FMA from (1 + W)/W to (2 + W)/2W.
     /// Three rows were measured no faster (register pressure), so they are not generated.
     public let rows: Int
@@ -36,7 +36,7 @@ public struct DirectSIMD: DepthwiseAlgorithm {
     }
 
     public func supports(_ problem: Problem) -> String? {
-        let strip = Double((DirectSIMDPlan.bandRows - 1) * problem.s + problem.k) * Double(problem.w + 2 * problem.p) * 64
+        let strip = Double((DirectSIMDPlan.bandRows - 1) * problem.sh + problem.extentH) * Double(problem.w + 2 * problem.pw) * 64
         if strip > 256 * 1_048_576 { return "padded row strip would need \(Int(strip / 1_048_576)) MiB per thread" }
         return nil
     }
@@ -56,15 +56,15 @@ final class DirectSIMDPlan: DepthwisePlan {
     let problem: Problem
     var layout: Layout { .nchw16c }
     let width: Int
-    /// Output rows per register block (1 unless stride 1 and `rows > 1`).
+    /// Output rows per register block (1 unless stride 1, dilation 1 and `rows > 1`).
     let groupRows: Int
     let pool: any Executor
     /// Weights as [block][ky][kx][16], zero for channels past C.
     let weights: AlignedBuffer
-    /// Weights as [block][ky][pad + K + pad][16] with `weightPad` zero taps each side, for the
-    /// input-stationary blocks.
+    /// Weights as [block][ky][pad + KW + pad][16] with `weightPad` zero taps each side, for the
+    /// input-stationary blocks (horizontal dilation 1 only; empty otherwise).
     let inputWeights: AlignedBuffer
-    /// Weights as [block][R − 1 + K + R − 1][kx][16]: R − 1 zero kernel rows above and below, for R-row blocks.
+    /// Weights as [block][R − 1 + KH + R − 1][kx][16]: R − 1 zero kernel rows above and below, for R-row blocks.
     let groupWeights: AlignedBuffer
     /// Bias as [block][16].
     let bias: AlignedBuffer
@@ -81,24 +81,27 @@ final class DirectSIMDPlan: DepthwisePlan {
     init(problem p: Problem, weights w: DepthwiseWeights, width: Int, rows: Int, executor: any Executor) {
         problem = p
         self.width = width
-        groupRows = p.s == 1 ? rows : 1
+        groupRows = p.sh == 1 && p.sw == 1 && p.isUndilated ? rows : 1
         pool = executor
         let blocks = Layout.blocks(p.c)
-        let k2 = p.k * p.k
+        let k2 = p.taps
         weights = AlignedBuffer(count: blocks * k2 * 16)
         bias = AlignedBuffer(count: blocks * 16)
-        let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
-        inputWeights = AlignedBuffer(count: blocks * p.k * paddedRow * 16)
-        let groupKernelRows = p.k + 2 * (groupRows - 1)
-        groupWeights = AlignedBuffer(count: groupRows > 1 ? blocks * groupKernelRows * p.k * 16 : 0)
+        let paddedRow = p.kw + 2 * DirectSIMDPlan.weightPad
+        let inputStationary = p.dw == 1
+        inputWeights = AlignedBuffer(count: inputStationary ? blocks * p.kh * paddedRow * 16 : 0)
+        let groupKernelRows = p.kh + 2 * (groupRows - 1)
+        groupWeights = AlignedBuffer(count: groupRows > 1 ? blocks * groupKernelRows * p.kw * 16 : 0)
         for ch in 0..<p.c {
             let (blk, lane) = (ch / 16, ch % 16)
             for t in 0..<k2 {
                 weights.pointer[(blk * k2 + t) * 16 + lane] = w.weight[ch * k2 + t]
-                let (ky, kx) = (t / p.k, t % p.k)
-                inputWeights.pointer[((blk * p.k + ky) * paddedRow + DirectSIMDPlan.weightPad + kx) * 16 + lane] = w.weight[ch * k2 + t]
+                let (ky, kx) = (t / p.kw, t % p.kw)
+                if inputStationary {
+                    inputWeights.pointer[((blk * p.kh + ky) * paddedRow + DirectSIMDPlan.weightPad + kx) * 16 + lane] = w.weight[ch * k2 + t]
+                }
                 if groupRows > 1 {
-                    groupWeights.pointer[((blk * groupKernelRows + ky + groupRows - 1) * p.k + kx) * 16 + lane] = w.weight[ch * k2 + t]
+                    groupWeights.pointer[((blk * groupKernelRows + ky + groupRows - 1) * p.kw + kx) * 16 + lane] = w.weight[ch * k2 + t]
                 }
             }
             bias.pointer[blk * 16 + lane] = w.biasValue(ch)
@@ -111,7 +114,7 @@ final class DirectSIMDPlan: DepthwisePlan {
         // on the thread count.
         rowsPerBand = (band + groupRows - 1) / groupRows * groupRows
         bandsPerPlane = (p.oh + rowsPerBand - 1) / rowsPerBand
-        stripFloats = ((rowsPerBand - 1) * p.s + p.k) * (p.w + 2 * p.p) * 16
+        stripFloats = ((rowsPerBand - 1) * p.sh + p.extentH) * (p.w + 2 * p.pw) * 16
         workspace = AlignedBuffer(count: stripFloats * executor.threads)
     }
 
@@ -131,53 +134,57 @@ final class DirectSIMDPlan: DepthwisePlan {
             let oy0 = band * rows, oy1 = min(p.oh, oy0 + rows)
             let scratch = ws.pointer + worker * strip
             let src = inp.pointer + plane * p.h * p.w * 16
-            let wp = p.w + 2 * p.p
-            let stripRows = (oy1 - oy0 - 1) * p.s + p.k
+            let wp = p.w + 2 * p.pw
+            let stripRows = (oy1 - oy0 - 1) * p.sh + p.extentH
             // A band whose input holds NaN or ±Inf runs only the tap-stationary blocks: the two-row and
             // input-stationary blocks multiply zero weights with pixels outside an output's window, which would
             // turn one such pixel into NaN beyond its receptive field (0 × ∞). The finite path is unchanged.
-            let finite = padRows(src: src, h: p.h, w: p.w, pad: p.p, firstPaddedRow: oy0 * p.s, rows: stripRows, into: scratch)
-            let filter = wts.pointer + blk * p.k * p.k * 16
-            let inputFilter = iwts.pointer + blk * p.k * (p.k + 2 * DirectSIMDPlan.weightPad) * 16
+            // Input-stationary blocks need horizontal dilation 1 (pixel x meets output r through tap x − r·s).
+            let finite = padRows(src: src, h: p.h, w: p.w, padH: p.ph, padW: p.pw, firstPaddedRow: oy0 * p.sh, rows: stripRows,
+                                 into: scratch)
+            let inputStationary = finite && p.dw == 1
+            let filter = wts.pointer + blk * p.taps * 16
+            let inputFilter = iwts.pointer + (p.dw == 1 ? blk * p.kh * (p.kw + 2 * DirectSIMDPlan.weightPad) * 16 : 0)
             let biasV = bs.pointer.load16(blk * 16)
             let dstPlane = out.pointer + plane * p.oh * p.ow * 16
             let chunks = (p.ow + width - 1) / width
             var oy = oy0
             while oy < oy1 {
-                let rowIn = UnsafePointer(scratch + (oy - oy0) * p.s * wp * 16)
+                let rowIn = UnsafePointer(scratch + (oy - oy0) * p.sh * wp * 16)
                 let rowOut = dstPlane + oy * p.ow * 16
                 if groupRows > 1 && oy + groupRows <= oy1 && finite {
-                    directRowGroup(rowIn, filter, inputFilter, gwts.pointer + blk * (p.k + 2 * groupRows - 2) * p.k * 16, rowOut,
+                    directRowGroup(rowIn, filter, inputFilter, gwts.pointer + blk * (p.kh + 2 * groupRows - 2) * p.kw * 16, rowOut,
                                    outputRows: groupRows, oy: oy, chunks: chunks, p: p, rowStride: wp * 16, bias: biasV)
                     oy += groupRows
                     continue
                 }
                 defer { oy += 1 }
                 // Constant strides let the block offsets fold into the FMAs' addressing.
-                switch p.s {
+                switch p.sw {
                 case 1: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 1, rowStride: wp * 16, bias: biasV,
-                                  inputStationary: finite)
+                                  inputStationary: inputStationary)
                 case 2: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: 2, rowStride: wp * 16, bias: biasV,
-                                  inputStationary: finite)
-                default: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: p.s, rowStride: wp * 16,
-                                   bias: biasV, inputStationary: finite)
+                                  inputStationary: inputStationary)
+                default: directRow(rowIn, filter, inputFilter, rowOut, oy: oy, chunks: chunks, p: p, s: p.sw, rowStride: wp * 16,
+                                   bias: biasV, inputStationary: inputStationary)
                 }
             }
         }
     }
 }
 
-/// Copies `rows` rows of a 16-channel plane, starting at padded row `firstPaddedRow`, into `dst`
-/// with `pad` zero pixels left and right and zero rows where the padded row lies outside the input.
+/// Copies `rows` rows of a 16-channel plane, starting at padded row `firstPaddedRow` (`padH` zero rows lie
+/// above the input), into `dst` with `padW` zero pixels left and right and zero rows where the padded row lies
+/// outside the input.
 /// Returns whether every copied value is finite (x − x is 0 for finite x and NaN for NaN and ±Inf; one
 /// subtraction and one addition per copied vector).
 @inline(__always)
-func padRows(src: UnsafePointer<Float>, h: Int, w: Int, pad: Int, firstPaddedRow: Int, rows: Int,
+func padRows(src: UnsafePointer<Float>, h: Int, w: Int, padH: Int, padW pad: Int, firstPaddedRow: Int, rows: Int,
              into dst: UnsafeMutablePointer<Float>) -> Bool {
     let wp = w + 2 * pad
     var probe = SIMD16<Float>()
     for r in 0..<rows {
-        let iy = firstPaddedRow + r - pad
+        let iy = firstPaddedRow + r - padH
         let d = dst + r * wp * 16
         if iy < 0 || iy >= h {
             d.update(repeating: 0, count: wp * 16)
@@ -218,7 +225,8 @@ func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ 
 }
 
 /// The taps of one block: kernel rows that meet the image for output row `oy`, and kernel columns
-/// that meet it for some pixel of the block (`kx`), or the image columns the block sees (`x`).
+/// that meet it for some pixel of the block (`kx`), or the image columns the block sees (`x`; horizontal
+/// dilation 1 only). `s` is the horizontal stride (the caller's constant).
 @_spi(KernelParts) public struct BlockTaps {
     @_spi(KernelParts) public let kyLo: Int, rows: Int
     @_spi(KernelParts) public let kxLo: Int, cols: Int
@@ -226,15 +234,19 @@ func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ 
 
     @inline(__always)
     @_spi(KernelParts) public init(oy: Int, ox: Int, width: Int, p: Problem, s: Int) {
-        kyLo = max(0, p.p - oy * s)
-        rows = max(0, min(p.k, p.h + p.p - oy * s) - kyLo)
-        kxLo = max(0, p.p - (ox + width - 1) * s)
-        cols = max(0, min(p.k, p.w + p.p - ox * s) - kxLo)
-        xLo = max(0, ox * s - p.p)
-        inputCols = max(0, min(p.w, (ox + width - 1) * s - p.p + p.k) - xLo)
+        // Kernel row ky meets the image when 0 ≤ oy·sh − ph + ky·dh < h, column kx when some pixel's
+        // ox'·s − pw + kx·dw lies in 0 ..< w.
+        let top = oy * p.sh - p.ph
+        kyLo = top >= 0 ? 0 : (-top + p.dh - 1) / p.dh
+        rows = max(0, min(p.kh, (p.h - top + p.dh - 1) / p.dh) - kyLo)
+        let left = (ox + width - 1) * s - p.pw, right = ox * s - p.pw
+        kxLo = left >= 0 ? 0 : (-left + p.dw - 1) / p.dw
+        cols = max(0, min(p.kw, (p.w - right + p.dw - 1) / p.dw) - kxLo)
+        xLo = max(0, right)
+        inputCols = max(0, min(p.w, left + p.extentW) - xLo)
     }
 
-    /// Input-stationary visits fewer taps (strides 1 and 2 only).
+    /// Input-stationary visits fewer taps (strides 1 and 2, dilation 1 only; the caller checks dilation).
     @inline(__always) func inputStationary(_ s: Int) -> Bool { s <= 2 && inputCols < cols }
 }
 
@@ -242,35 +254,37 @@ func directRow(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ 
 /// outside the image for this output row, and per block whichever is cheaper of (a) tap-stationary over
 /// the kernel columns that meet the image for some pixel of the block, or (b) input-stationary over the
 /// image pixels the block sees (`inputFilter`, zero-padded weight rows). With a large kernel on a small
-/// map (K = 27 on 14×14) that visits only the useful taps. `rowIn` is the padded strip row of tap row 0.
-/// With `inputStationary` false, (a) always: every FMA then pairs an output with a tap of its own window.
+/// map (K = 27 on 14×14) that visits only the useful taps. `rowIn` is the padded strip row of tap row 0,
+/// `rowStride` the floats between strip rows. With `inputStationary` false (or horizontal dilation), (a)
+/// always: every FMA then pairs an output with a tap of its own window.
 @inline(__always)
 func directRowBlock(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                     _ rowOut: UnsafeMutablePointer<Float>, oy: Int, ox: Int, width: Int, p: Problem, s: Int,
                     rowStride: Int, bias: SIMD16<Float>, inputStationary: Bool = true) {
     let t = BlockTaps(oy: oy, ox: ox, width: width, p: p, s: s)
-    let paddedRow = p.k + 2 * DirectSIMDPlan.weightPad
-    if inputStationary && t.inputStationary(s) {
-        directInputBlock(width: width, rowIn + t.kyLo * rowStride + (t.xLo + p.p) * 16,
-                         inputFilter + (t.kyLo * paddedRow + t.xLo - ox * s + p.p + DirectSIMDPlan.weightPad) * 16,
-                         rowOut + ox * 16, rows: t.rows, cols: t.inputCols, s: s, rowStride: rowStride,
+    let paddedRow = p.kw + 2 * DirectSIMDPlan.weightPad
+    let tapRow = rowStride * p.dh
+    if inputStationary && p.dw == 1 && t.inputStationary(s) {
+        directInputBlock(width: width, rowIn + t.kyLo * tapRow + (t.xLo + p.pw) * 16,
+                         inputFilter + (t.kyLo * paddedRow + t.xLo - ox * s + p.pw + DirectSIMDPlan.weightPad) * 16,
+                         rowOut + ox * 16, rows: t.rows, cols: t.inputCols, s: s, tapStride: 16, rowStride: tapRow,
                          filterStride: paddedRow * 16, bias: bias)
     } else {
-        directBlock(width: width, rowIn + t.kyLo * rowStride + (ox * s + t.kxLo) * 16, filter + (t.kyLo * p.k + t.kxLo) * 16,
-                    rowOut + ox * 16, rows: t.cols == 0 ? 0 : t.rows, cols: t.cols, s: s, rowStride: rowStride,
-                    filterStride: p.k * 16, bias: bias)
+        directBlock(width: width, rowIn + t.kyLo * tapRow + (ox * s + t.kxLo * p.dw) * 16, filter + (t.kyLo * p.kw + t.kxLo) * 16,
+                    rowOut + ox * 16, rows: t.cols == 0 ? 0 : t.rows, cols: t.cols, s: s, tapStride: 16 * p.dw, rowStride: tapRow,
+                    filterStride: p.kw * 16, bias: bias)
     }
 }
 
-/// Output rows `oy` … `oy + rows − 1` (stride 1) in multi-row register blocks. A block where
-/// input-stationary is cheaper for any of the rows runs as one-row blocks instead.
+/// Output rows `oy` … `oy + rows − 1` (stride 1, dilation 1) in multi-row register blocks. A block
+/// where input-stationary is cheaper for any of the rows runs as one-row blocks instead.
 @inline(__always)
 func directRowGroup(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float>, _ inputFilter: UnsafePointer<Float>,
                     _ groupFilter: UnsafePointer<Float>, _ rowOut: UnsafeMutablePointer<Float>, outputRows groupRows: Int, oy: Int,
                     chunks: Int, p: Problem, rowStride: Int, bias: SIMD16<Float>) {
     let outStride = p.ow * 16
     // Strip rows j the group reads: row oy + r uses kernel row j − r.
-    let jLo = max(0, p.p - oy), jHi = min(p.k + groupRows - 1, p.h + p.p - oy)
+    let jLo = max(0, p.ph - oy), jHi = min(p.kh + groupRows - 1, p.h + p.ph - oy)
     var ox = 0
     for chunk in 0..<chunks {
         let width = chunkWidth(chunk, of: p.ow, chunks: chunks)
@@ -283,9 +297,9 @@ func directRowGroup(_ rowIn: UnsafePointer<Float>, _ filter: UnsafePointer<Float
             }
         } else {
             directBlockMultiRow(outputRows: groupRows, width: width, rowIn + jLo * rowStride + (ox + t0.kxLo) * 16,
-                                groupFilter + ((jLo + groupRows - 1) * p.k + t0.kxLo) * 16, rowOut + ox * 16,
+                                groupFilter + ((jLo + groupRows - 1) * p.kw + t0.kxLo) * 16, rowOut + ox * 16,
                                 outStride: outStride, rows: jHi - jLo, cols: t0.cols, rowStride: rowStride,
-                                filterStride: p.k * 16, bias: bias)
+                                filterStride: p.kw * 16, bias: bias)
         }
         ox += width
     }

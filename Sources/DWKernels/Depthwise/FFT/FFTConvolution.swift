@@ -12,8 +12,9 @@ import Foundation
 ///
 /// Tiles: a map that fits takes one tile of the smallest even 2·3·5-smooth size that avoids aliasing
 /// (see `FFTGeometry`; the zero padding need not fit); a larger map is covered by `maxTile`-sized tiles
-/// overlapping by K − 1 (overlap-save), each giving (T − K + 1)² outputs. Stride s > 1 is computed at
-/// stride 1 and subsampled.
+/// overlapping by E − 1 (overlap-save, E the kernel's extent on that axis), each giving T − E + 1 outputs per axis.
+/// A rectangular or dilated kernel is just another zero-padded spectrum: tap (ky, kx) lands in bin
+/// (−ky·dh, −kx·dw). Strides are computed at stride 1 and subsampled, per axis.
 ///
 /// Complexity per tile Θ(T² log T) complex vector operations per pair of blocks; filter spectra take
 /// ⌈C/32⌉·2·T_h·(T_w/2 + 1)·128 bytes. Threads split (image, block pair, tile) tasks.
@@ -45,11 +46,11 @@ public struct FFTConvolution: DepthwiseAlgorithm {
         if maxTile / 2 >= 64 && g == FFTGeometry(problem, maxTile: maxTile / 2) {
             return "same transform tiles as fft.t\(maxTile / 2) for this problem"
         }
-        if g.th < problem.k || g.tw < problem.k {
-            return "kernel \(problem.k) does not fit in a \(maxTile)-point transform tile"
+        if g.th < problem.extentH || g.tw < problem.extentW {
+            return "kernel extent \(problem.extentH)×\(problem.extentW) does not fit in a \(maxTile)-point transform tile"
         }
-        for (t, l, tiled) in [(g.th, g.lh, g.tilesY > 1), (g.tw, g.lw, g.tilesX > 1)] where tiled && 4 * l < t {
-            return "a \(t)-point tile leaves only \(l) valid outputs per tile for kernel \(problem.k) (under 25%)"
+        for (t, l, tiled, e) in [(g.th, g.lh, g.tilesY > 1, problem.extentH), (g.tw, g.lw, g.tilesX > 1, problem.extentW)] where tiled && 4 * l < t {
+            return "a \(t)-point tile leaves only \(l) valid outputs per tile for a kernel extent of \(e) (under 25%)"
         }
         let bytes = Double(Layout.blocks(problem.c) + 1) / 2 * 2 * Double(g.th * (g.tw / 2 + 1)) * 128
         if bytes > Double(FFTConvolution.spectrumCap) {
@@ -84,14 +85,14 @@ public struct FFTConvolution: DepthwiseAlgorithm {
 /// (q − y) mod T, which is the right tap exactly when T > q₁ and T ≥ K + E − 1 − q₀ (no wanted
 /// difference aliases into the kernel's support). So T = the smallest even 2·3·5-smooth size
 /// ≥ max(q₁ + 1, K + E − 1 − q₀, E, K) (K so that taps land in distinct bins), e.g. 30 instead of 40 for
-/// K = 27 on a 14×14 map with same padding.
+/// K = 27 on a 14×14 map with same padding. Per axis, K is the kernel's extent d·(k − 1) + 1.
 /// Larger maps: overlap-save tiles of `maxTile`, each giving T − K + 1 outputs.
 @_spi(KernelParts) public struct FFTGeometry: Equatable {
     /// Transform sizes.
     @_spi(KernelParts) public let th: Int, tw: Int
     /// Valid stride-1 outputs per tile.
     @_spi(KernelParts) public let lh: Int, lw: Int
-    /// Stride-1 output extent that must be computed: (OH − 1)·s + 1.
+    /// Stride-1 output extent that must be computed: (OH − 1)·sh + 1 and (OW − 1)·sw + 1.
     @_spi(KernelParts) public let eh: Int, ew: Int
     @_spi(KernelParts) public let tilesY: Int, tilesX: Int
 
@@ -105,10 +106,10 @@ public struct FFTConvolution: DepthwiseAlgorithm {
     }
 
     @_spi(KernelParts) public init(_ p: Problem, maxTile: Int) {
-        eh = (p.oh - 1) * p.s + 1
-        ew = (p.ow - 1) * p.s + 1
-        (th, lh, tilesY) = FFTGeometry.dimension(extent: eh, size: p.h, pad: p.p, k: p.k, maxTile: maxTile)
-        (tw, lw, tilesX) = FFTGeometry.dimension(extent: ew, size: p.w, pad: p.p, k: p.k, maxTile: maxTile)
+        eh = (p.oh - 1) * p.sh + 1
+        ew = (p.ow - 1) * p.sw + 1
+        (th, lh, tilesY) = FFTGeometry.dimension(extent: eh, size: p.h, pad: p.ph, k: p.extentH, maxTile: maxTile)
+        (tw, lw, tilesX) = FFTGeometry.dimension(extent: ew, size: p.w, pad: p.pw, k: p.extentW, maxTile: maxTile)
     }
 }
 
@@ -158,7 +159,7 @@ final class FFTConvolutionPlan: DepthwisePlan {
         spectra = UnsafeMutableRawPointer(spectraMemory.pointer).bindMemory(to: ComplexVector.self, capacity: pairs * 2 * th * halfWidth)
         bias = AlignedBuffer(count: blocks * 16)
         for ch in 0..<p.c { bias.pointer[ch] = w.biasValue(ch) }
-        let k2 = p.k * p.k
+        let k2 = p.taps
         taps = AlignedBuffer(count: blocks * k2 * 16)
         for ch in 0..<p.c {
             for t in 0..<k2 { taps.pointer[((ch / 16) * k2 + t) * 16 + ch % 16] = w.weight[ch * k2 + t] }
@@ -193,14 +194,14 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let rowWork = colWork + th * FFTConvolutionPlan.columnStrip
         for pair in 0..<pairs {
             tileA.update(repeating: .zero, count: bins)
-            // Cross-correlation: tap (ky, kx) goes to ((−ky) mod T_h, (−kx) mod T_w).
+            // Cross-correlation: tap (ky, kx) goes to ((−ky·dh) mod T_h, (−kx·dw) mod T_w).
             for lane in 0..<32 {
                 let ch = pair * 32 + lane
                 guard ch < p.c else { break }
-                for ky in 0..<p.k {
-                    for kx in 0..<p.k {
-                        let v = w.weight[(ch * p.k + ky) * p.k + kx]
-                        let bin = ((th - ky) % th) * tw + (tw - kx) % tw
+                for ky in 0..<p.kh {
+                    for kx in 0..<p.kw {
+                        let v = w.weight[(ch * p.kh + ky) * p.kw + kx]
+                        let bin = ((th - ky * p.dh) % th) * tw + (tw - kx * p.dw) % tw
                         if lane < 16 { tileA[bin].re[lane] = v } else { tileA[bin].im[lane - 16] = v }
                     }
                 }
@@ -257,7 +258,7 @@ final class FFTConvolutionPlan: DepthwisePlan {
 
         // Gather: padded coordinates (y0 + r, x0 + c) → input (· − p); forward row transforms.
         for r in 0..<th {
-            let iy = y0 + r - p.p
+            let iy = y0 + r - p.ph
             let rowOut = tileB + r * tw
             if iy < 0 || iy >= p.h {
                 rowOut.update(repeating: .zero, count: tw)
@@ -265,7 +266,7 @@ final class FFTConvolutionPlan: DepthwisePlan {
             }
             let row = tileA + r * tw
             for c in 0..<tw {
-                let ix = x0 + c - p.p
+                let ix = x0 + c - p.pw
                 if ix < 0 || ix >= p.w {
                     row[c] = .zero
                 } else {
@@ -317,15 +318,15 @@ final class FFTConvolutionPlan: DepthwisePlan {
         for r in 0..<g.lh {
             let y = y0 + r
             if y >= g.eh { break }
-            if y % p.s != 0 { continue }
-            let oy = y / p.s
+            if y % p.sh != 0 { continue }
+            let oy = y / p.sh
             let row = tileB + r * tw
             rowFFT.transform(tileA + r * tw, row, work: rowWork, batch: 1, inverse: true)
             for c in 0..<g.lw {
                 let x = x0 + c
                 if x >= g.ew { break }
-                if x % p.s != 0 { continue }
-                let off = (oy * p.ow + x / p.s) * 16
+                if x % p.sw != 0 { continue }
+                let off = (oy * p.ow + x / p.sw) * 16
                 dstA.store16(row[c].re + biasA, off)
                 if hasB { dstB.store16(row[c].im + biasB, off) }
             }
@@ -339,20 +340,26 @@ final class FFTConvolutionPlan: DepthwisePlan {
         let p = problem, g = geometry
         let src = input + (image * blocks + block) * p.h * p.w * 16
         let dst = output + (image * blocks + block) * p.oh * p.ow * 16
-        let filter = UnsafePointer(taps.pointer) + block * p.k * p.k * 16
+        let filter = UnsafePointer(taps.pointer) + block * p.taps * 16
         let b = bias.pointer.load16(block * 16)
-        for y in stride(from: (y0 + p.s - 1) / p.s * p.s, to: min(y0 + g.lh, g.eh), by: p.s) {
-            let kyLo = max(0, p.p - y), kyHi = min(p.k, p.h + p.p - y)
-            for x in stride(from: (x0 + p.s - 1) / p.s * p.s, to: min(x0 + g.lw, g.ew), by: p.s) {
-                let kxLo = max(0, p.p - x), kxHi = min(p.k, p.w + p.p - x)
+        // Taps t of stride-1 output u (a padded coordinate) that meet the image: 0 ≤ u − pad + t·d < size.
+        func tapRange(_ u: Int, _ pad: Int, _ size: Int, _ k: Int, _ d: Int) -> Range<Int> {
+            let lo = u >= pad ? 0 : (pad - u + d - 1) / d
+            let hi = min(k, (size + pad - u + d - 1) / d)
+            return lo..<max(lo, hi)
+        }
+        for y in stride(from: (y0 + p.sh - 1) / p.sh * p.sh, to: min(y0 + g.lh, g.eh), by: p.sh) {
+            let kys = tapRange(y, p.ph, p.h, p.kh, p.dh)
+            for x in stride(from: (x0 + p.sw - 1) / p.sw * p.sw, to: min(x0 + g.lw, g.ew), by: p.sw) {
+                let kxs = tapRange(x, p.pw, p.w, p.kw, p.dw)
                 var acc = b
-                if kxLo < kxHi {
-                    for ky in kyLo..<kyHi {
-                        let row = src + ((y - p.p + ky) * p.w + x - p.p) * 16
-                        for kx in kxLo..<kxHi { acc.addProduct(row.load16(kx * 16), filter.load16((ky * p.k + kx) * 16)) }
+                if !kxs.isEmpty {
+                    for ky in kys {
+                        let row = src + ((y - p.ph + ky * p.dh) * p.w + x - p.pw) * 16
+                        for kx in kxs { acc.addProduct(row.load16(kx * p.dw * 16), filter.load16((ky * p.kw + kx) * 16)) }
                     }
                 }
-                dst.store16(acc, ((y / p.s) * p.ow + x / p.s) * 16)
+                dst.store16(acc, ((y / p.sh) * p.ow + x / p.sw) * 16)
             }
         }
     }

@@ -2,8 +2,9 @@ import DWCore
 
 /// The direct loop nest: scalar, NCHW, every problem. It is the in-app reference.
 ///
-/// For each output element, Σ over K×K taps of input × weight, skipping taps that fall in the zero
-/// padding. Complexity Θ(N·C·OH·OW·K²) multiply–adds, no workspace. Threads split channel planes.
+/// For each output element, Σ over KH×KW taps of input × weight (tap (ky, kx) reads input row
+/// `oy·sh − ph + ky·dh`, column `ox·sw − pw + kx·dw`), skipping taps that fall in the zero padding.
+/// Complexity Θ(N·C·OH·OW·KH·KW) multiply–adds, no workspace. Threads split channel planes.
 public struct Naive: DepthwiseAlgorithm {
     public init() {}
     public var name: String { "naive" }
@@ -36,7 +37,7 @@ final class NaivePlan: DepthwisePlan {
 
     func execute(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         let p = problem
-        let (h, w, k, s, pad, oh, ow) = (p.h, p.w, p.k, p.s, p.p, p.oh, p.ow)
+        let (h, w, oh, ow) = (p.h, p.w, p.oh, p.ow)
         let wts = UnsafePointer(weight.pointer)
         let inp = SendablePointer(input), out = SendableMutablePointer(output)
         bias.withUnsafeBufferPointer { biasBuffer in
@@ -45,17 +46,17 @@ final class NaivePlan: DepthwisePlan {
                 let ch = plane % p.c
                 let src = inp.pointer + plane * h * w
                 let dst = out.pointer + plane * oh * ow
-                let filter = wts + ch * k * k
+                let filter = wts + ch * p.kh * p.kw
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var acc = b.pointer[ch]
-                        for ky in 0..<k {
-                            let iy = oy * s - pad + ky
+                        for ky in 0..<p.kh {
+                            let iy = oy * p.sh - p.ph + ky * p.dh
                             if iy < 0 || iy >= h { continue }
-                            for kx in 0..<k {
-                                let ix = ox * s - pad + kx
+                            for kx in 0..<p.kw {
+                                let ix = ox * p.sw - p.pw + kx * p.dw
                                 if ix < 0 || ix >= w { continue }
-                                acc += src[iy * w + ix] * filter[ky * k + kx]
+                                acc += src[iy * w + ix] * filter[ky * p.kw + kx]
                             }
                         }
                         dst[oy * ow + ox] = acc
