@@ -67,9 +67,16 @@ PYTORCH_BF16 = ["compile-freeze-cl-bf16"]
 DWCONV = ["dwconv-eager-cl", "dwconv-compile-freeze-cl", "dwconv-compile-freeze-cl-bf16"]
 REPLKNET_ONLY = ["dwbench-replknet", "dwbench-replknet-bf16", "openvino-f32", "openvino-bf16"]
 ENGINES = PYTORCH_FP32 + PYTORCH_BF16 + DWCONV + REPLKNET_ONLY
+# The large-kernel family's official models (issue 26), built from the official code by the builders of
+# Benchmarks/shapes/family_shapes.py (the code at its pinned commits, in DWBENCH_MODEL_CODE: SLaK/, LSKNet/, UniRepLKNet/).
+FAMILY = {"slak_t": "slak-t", "lsknet_s": "lsknet-s", "unireplknet_t": "unireplknet-t", "unireplknet_t_deploy": "unireplknet-t-deploy"}
 MODEL_NAMES = {"replknet31b": "RepLKNet-31B (deployed)", "convnext_tiny": "ConvNeXt-T (timm convnext_tiny)",
                "edgenext_small": "EdgeNeXt-S (timm edgenext_small)",
-               "inception_next_tiny": "InceptionNeXt-T (timm inception_next_tiny)"}
+               "inception_next_tiny": "InceptionNeXt-T (timm inception_next_tiny)",
+               "slak_t": "SLaK-T (official code; iGEMM layers as the nn.Conv2d they compute)",
+               "lsknet_s": "LSKNet-S backbone (official code; its four feature maps)",
+               "unireplknet_t": "UniRepLKNet-T, training form (official code)",
+               "unireplknet_t_deploy": "UniRepLKNet-T, deployed (official code)"}
 
 
 def is_bf16(engine):
@@ -83,9 +90,64 @@ def applies(model, engine):
 # ---------------------------------------------------------------------------------------------------------------
 # Child: one measurement (or the reference) in a fresh process.
 
+class _Flat:
+    """Wraps a model whose output is a list or tuple of tensors (LSKNet's backbone) into one of flattened, concatenated
+    outputs, so that every engine's output is compared as one vector."""
+
+    @staticmethod
+    def wrap(model):
+        import torch
+
+        class Flat(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return torch.cat([y.flatten(1) for y in self.inner(x)], 1)
+        return Flat(model)
+
+
+def _slak_plain_convs(model):
+    """SLaK's depthwise layers are DepthWiseConv2dImplicitGEMM, a CUDA-only extension whose kernel pads K/2 on each axis
+    while the module says padding 0; on a CPU they are exactly nn.Conv2d(padding=K/2) with the same weights."""
+    import torch
+    for name, m in list(model.named_modules()):
+        if type(m).__name__ == "DepthWiseConv2dImplicitGEMM":
+            k = m.kernel_size
+            plain = torch.nn.Conv2d(m.in_channels, m.out_channels, k, 1, (k[0] // 2, k[1] // 2), groups=m.groups,
+                                    bias=m.bias is not None)
+            plain.load_state_dict(m.state_dict())
+            parent_name, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, attr, plain)
+    return model
+
+
+def build_family(name):
+    code = os.environ.get("DWBENCH_MODEL_CODE")
+    if not code:
+        raise RuntimeError(f"{name} is built from its official code: set DWBENCH_MODEL_CODE to a directory holding "
+                           "SLaK/, LSKNet/ and UniRepLKNet/ at the commits pinned in Benchmarks/shapes/family_shapes.py")
+    sys.path.insert(0, os.path.join(ROOT, "Benchmarks", "shapes"))
+    import family_shapes as fs
+    spec = fs.MODELS[FAMILY[name]]
+    root = os.path.join(code, fs.PINNED[spec.repo]["dir"])
+    fs.verify_code(spec.repo, root)
+    model = spec.build(root)
+    if isinstance(model, tuple):         # the deployed UniRepLKNet builder returns (model, its training-form twin)
+        model = model[0]
+    if name == "slak_t":
+        model = _slak_plain_convs(model)
+    if name == "lsknet_s":
+        model = _Flat.wrap(model)
+    return model.eval()
+
+
 def build_model(name):
     import torch
     torch.manual_seed(0)
+    if name in FAMILY:
+        return build_family(name)
     if name == "replknet31b":
         sys.path.insert(0, os.path.join(ROOT, "Benchmarks", "peers"))
         from replknet_torch import build
@@ -185,6 +247,8 @@ def setup(engine, cfg, model, x, out):
         out["convert_s"] = time.perf_counter() - t0
         report = converted.dwconv_report
         model = converted
+        out["depthwise_left"] = sum(1 for m in converted.modules() if isinstance(m, torch.nn.Conv2d)
+                                    and m.groups == m.in_channels == m.out_channels)
         if report is not None:
             out["replaced"] = len(getattr(report, "replaced", []))
             out["left"] = len(getattr(report, "left", []))
@@ -486,7 +550,7 @@ def summarize(r):
             s.update(median_ms=statistics.median(samples), min_ms=min(samples), max_ms=max(samples), samples=len(samples),
                      relative_error=max(x["relative_error"] for x in ok), same_top1=min(x["same_top1"] for x in ok),
                      finite=all(x.get("finite", True) for x in ok))
-            for k in ("compile_s", "graph_breaks", "replaced", "left", "convert_s"):
+            for k in ("compile_s", "graph_breaks", "replaced", "left", "convert_s", "depthwise_left"):
                 vals = [x[k] for x in ok if x.get(k) is not None]
                 if vals:
                     s[k] = statistics.median(vals) if k.endswith("_s") else max(vals)
@@ -667,6 +731,11 @@ def goals(r, summary):
                 else:
                     missing += 1
         name = MODEL_NAMES.get(model, model)
+        lefts = [s.get("depthwise_left") for (m, e, _, _), s in summary.items() if m == model and e.startswith("dwconv-")]
+        lefts = [v for v in lefts if v is not None]
+        if lefts:
+            out.append(f"- {name}: converts with no depthwise convolution left — at most {max(lefts)} left "
+                       f"(goal 0: {verdict(max(lefts) == 0)})")
         if measured:
             out.append(f"- {name}: dwconv-compile-freeze-cl never slower than `compile` — worst {worst:.2f}× over {measured} column(s)"
                        f"{f', {missing} not measured' if missing else ''} (goal ≥ 1.0×: {verdict(worst >= 1.0)})")

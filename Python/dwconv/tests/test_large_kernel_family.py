@@ -316,3 +316,22 @@ def test_tune_records_the_problems_libdwconv_runs_and_the_plan_applies(tmp_path,
         assert rel(fast(x), model.double()(x.double())) < 1e-5
     choices = [layer.algorithm(batch=1)[1] for (_, _, layer) in fast.dwconv_runtime._layers.values()]
     assert len(choices) == 4 and all(c.startswith("plan") for c in choices), choices
+
+
+class PadsInside(torch.nn.Conv2d):
+    """Like SLaK's DepthWiseConv2dImplicitGEMM: says padding 0, computes with padding K/2 on each axis."""
+
+    def forward(self, x):
+        k = self.kernel_size
+        return torch.nn.functional.conv2d(x, self.weight, self.bias, 1, (k[0] // 2, k[1] // 2), 1, self.groups)
+
+
+def test_a_conv2d_subclass_with_its_own_forward_is_left_with_the_reason():
+    model = torch.nn.Sequential(PadsInside(8, 8, (9, 3), groups=8), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)).eval()
+    fast = dwt.convert(model)
+    reasons = dict(fast.dwconv_report.left)
+    assert [n for n, _ in fast.dwconv_report.replaced] == ["1"]
+    assert "own forward" in reasons["0"] and "PadsInside" in reasons["0"]
+    x = torch.randn(1, 8, 12, 10)
+    with torch.no_grad():
+        assert rel(fast(x), model.double()(x.double())) < 1e-5

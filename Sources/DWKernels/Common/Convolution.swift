@@ -19,10 +19,17 @@ public enum DepthwiseConvolution {
     /// 13×13 taps and more on maps of at least 20×20 outputs (its work does not grow with the taps); otherwise the direct
     /// kernel, in two-row blocks where rows are wide enough for them (stride 1, OW ≥ 16); maps at most 14 wide
     /// under kernels of 5×5 taps and more go to the row-pair Toeplitz kernel (1.4–1.6× the direct kernel on RepLKNet's
-    /// 14×14 K27 and 7×7 K13 layers).
+    /// 14×14 K27 and 7×7 K13 layers); stripes (13+ taps one way, 7 or fewer the other) on such maps to `fft-stripe`.
     public static func automaticChoice(for problem: Problem) -> any DepthwiseAlgorithm {
         let stride1 = problem.sh == 1 && problem.sw == 1
         if problem.taps >= 25, ToeplitzRows().supports(problem) == nil { return ToeplitzRows() }
+        // A stripe (13 or more taps along one axis, 7 or fewer along the other: SLaK's 51×5 and 5×51) transforms along its
+        // long axis only (1.0 against fft.t128's 1.5 ms on SLaK-T's 5×51 at 56², and equal on its 51×5).
+        let (long, short) = (max(problem.kh, problem.kw), min(problem.kh, problem.kw))
+        if stride1, long >= 13, short <= 7, problem.oh * problem.ow >= 400 {
+            let stripe = FFTStripe(axis: problem.kh >= problem.kw ? .height : .width)
+            if stripe.supports(problem) == nil { return stripe }
+        }
         let fft = FFTConvolution(maxTile: 128)
         if stride1, problem.taps >= 169, problem.oh * problem.ow >= 400, fft.supports(problem) == nil {
             return fft

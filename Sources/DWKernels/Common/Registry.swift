@@ -13,6 +13,8 @@ public enum Registry {
         ToeplitzRows(),
         FFTConvolution(maxTile: 64),
         FFTConvolution(maxTile: 128),
+        FFTStripe(axis: .height),
+        FFTStripe(axis: .width),
         ImplicitGEMM(vectors: 4),
         ImplicitGEMM(vectors: 2),
         Im2colGEMM(),

@@ -507,8 +507,22 @@ class ConvertReport:
 _MAX_EXTENT = 1023
 
 
+def _own_forward(conv: nn.Conv2d):
+    """The name of a Conv2d subclass that computes something of its own (its forward or _conv_forward overridden), or
+    None. Such a module's attributes need not describe what it computes: SLaK's DepthWiseConv2dImplicitGEMM says
+    padding 0 and pads K/2 inside its CUDA kernel; timm's Conv2dSame pads at run time."""
+    cls = type(conv)
+    if cls.forward is nn.Conv2d.forward and cls._conv_forward is nn.Conv2d._conv_forward:
+        return None
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _why_not(conv: nn.Conv2d):
     """None when libdwconv computes this convolution exactly; otherwise the reason."""
+    own = _own_forward(conv)
+    if own is not None:
+        return (f"a Conv2d subclass with its own forward ({own}): its stride, padding and dilation attributes need not be "
+                f"what it computes, so it is left as it is")
     c_in, c_out, g = conv.in_channels, conv.out_channels, conv.groups
     if not (g == c_in == c_out):
         if g == c_in and c_out % c_in == 0:
@@ -532,6 +546,9 @@ def _why_not(conv: nn.Conv2d):
 def _why_not_pointwise(conv: nn.Conv2d):
     """None when libdwconv can run `conv` as a 1×1 layer (the one rule, for convert and the fusion pass alike),
     otherwise why not."""
+    own = _own_forward(conv)
+    if own is not None:
+        return f"a Conv2d subclass with its own forward ({own})"
     if conv.kernel_size != (1, 1) or conv.groups != 1:
         return f"not a 1×1 convolution (kernel {conv.kernel_size}, groups {conv.groups})"
     if conv.stride != (1, 1) or conv.padding not in ((0, 0), "valid") or conv.dilation != (1, 1):
