@@ -104,20 +104,25 @@ enum ProblemText {
                 throw ProblemError.syntax(text, "expected '\(letter)' (\(name)) but found '\(first)'; expected \(grammar)")
             }
             rest = rest.dropFirst()
-            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty else { throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number") }
-            guard digits.count <= 12, let v = Int(digits) else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
-            }
-            // The text form is the problem's identity (plan keys, file names): one spelling per problem.
-            guard digits.count == 1 || digits.first != "0" else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has a leading zero")
-            }
-            values.append(v)
-            rest = rest.dropFirst(digits.count)
+            values.append(try number(text, &rest, letter, name))
         }
         guard rest.isEmpty else { throw ProblemError.syntax(text, "unexpected trailing text '\(rest)'") }
         return values
+    }
+
+    /// The decimal number at the start of `rest` (consumed), for field `letter` of `text`.
+    private static func number(_ text: String, _ rest: inout Substring, _ letter: Character, _ name: String) throws -> Int {
+        let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
+        guard !digits.isEmpty else { throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number") }
+        guard digits.count <= 12, let v = Int(digits) else {
+            throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
+        }
+        // The text form is the problem's identity (plan keys, file names): one spelling per problem.
+        guard digits.count == 1 || digits.first != "0" else {
+            throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has a leading zero")
+        }
+        rest = rest.dropFirst(digits.count)
+        return v
     }
 
     /// Like `fields`, but each value may be a pair `{A}x{B}` (a single number means both), and a field marked
@@ -126,18 +131,6 @@ enum ProblemText {
     static func pairedFields(_ text: String, _ fields: [(Character, String, Bool)], grammar: String) throws -> [(Int, Int)?] {
         var values: [(Int, Int)?] = []
         var rest = Substring(text)
-        func number(_ letter: Character, _ name: String) throws -> Int {
-            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty else { throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has no number") }
-            guard digits.count <= 12, let v = Int(digits) else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) number is too large")
-            }
-            guard digits.count == 1 || digits.first != "0" else {
-                throw ProblemError.syntax(text, "field '\(letter)' (\(name)) has a leading zero")
-            }
-            rest = rest.dropFirst(digits.count)
-            return v
-        }
         for (letter, name, optional) in fields {
             guard let first = rest.first else {
                 if optional { values.append(nil); continue }
@@ -148,10 +141,10 @@ enum ProblemText {
                 throw ProblemError.syntax(text, "expected '\(letter)' (\(name)) but found '\(first)'; expected \(grammar)")
             }
             rest = rest.dropFirst()
-            let a = try number(letter, name)
+            let a = try number(text, &rest, letter, name)
             if rest.first == "x" {
                 rest = rest.dropFirst()
-                values.append((a, try number(letter, name)))
+                values.append((a, try number(text, &rest, letter, name)))
             } else {
                 values.append((a, a))
             }

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 import dwconv
 import dwconv.torch as dwt
+from test_torch_ops import timm_model  # noqa: E402  (one seeded timm builder for both files)
 
 CL = torch.channels_last
 # PyTorch's own note, when the original model runs an asymmetric 'same', that it copies the input too.
@@ -265,17 +266,6 @@ def test_fullgraph_compile_of_rectangular_and_dilated_layers_has_no_graph_break(
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = compiled(x)
     assert low.dtype == torch.bfloat16 and rel(low, want) < 5e-2
-
-
-def timm_model(name):
-    timm = pytest.importorskip("timm")
-    torch.manual_seed(0)
-    model = timm.create_model(name, pretrained=False).eval()
-    with torch.no_grad():
-        for pname, p in model.named_parameters():
-            if "gamma" in pname:           # layer scale starts at 1e-6: a block would change nothing measurable
-                p.fill_(1.0)
-    return model
 
 
 def test_inception_next_tiny_converts_completely_and_matches():
